@@ -1,0 +1,18 @@
+//! rotor keeps GitHub encrypted secrets fresh across a fleet of repositories.
+//!
+//! Data flows one way, and the modules are listed in that order:
+//! `policy` (YAML -> `PolicySet`) -> `plan` (pure: policies + observed state -> `Plan`)
+//! -> `source` (one fresh value per rotation) -> `seal` (sealed box per target key)
+//! -> `github` (the only module that speaks GitHub's HTTP) -> `ledger` (what was pushed where).
+//! `apply` drives a plan through those steps; `cli` sits on top; `emulator` is a GitHub
+//! stand-in for tests, benchmarks and the sandbox.
+
+pub mod policy;
+pub mod plan;
+pub mod source;
+pub mod seal;
+pub mod github;
+pub mod ledger;
+pub mod apply;
+pub mod cli;
+pub mod emulator;

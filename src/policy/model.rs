@@ -1,0 +1,214 @@
+//! The validated policy model: what every module downstream of `policy` accepts.
+//!
+//! Values of these types exist only after `policy::load` has checked them; nothing here
+//! holds a secret value.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Every policy found under a policies folder, valid and with unique names.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySet {
+    pub policies: Vec<Policy>,
+}
+
+impl PolicySet {
+    pub fn get(&self, name: &str) -> Option<&Policy> {
+        self.policies.iter().find(|p| p.name == name)
+    }
+}
+
+/// One validated policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Unique across the set; `[a-z0-9-]`.
+    pub name: String,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub source: SourceSpec,
+    /// GitHub secret name (as written, validated) -> field of the source.
+    pub secrets: BTreeMap<String, String>,
+    pub targets: Vec<TargetSpec>,
+    pub schedule: Option<Schedule>,
+    /// The file the policy came from (for messages).
+    pub file: PathBuf,
+}
+
+/// Where a policy's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// rotor generates the value; `store` keeps each fresh value as a new KV v2 version.
+    Generate {
+        length: usize,
+        charset: Charset,
+        prefix: Option<String>,
+        store: Option<KvRef>,
+    },
+    /// Vault KV v2 holds the value; every new version is pushed.
+    VaultKv(KvRef),
+    /// A dynamic engine path read for fresh credentials on each rotation.
+    VaultRead { path: String },
+}
+
+impl SourceSpec {
+    /// The fields this source can yield, when known statically (`None`: any field).
+    pub fn known_fields(&self) -> Option<Vec<String>> {
+        match self {
+            SourceSpec::Generate { .. } => Some(vec!["value".to_string()]),
+            SourceSpec::VaultKv(kv) => kv.key.as_ref().map(|k| vec![k.clone()]),
+            SourceSpec::VaultRead { .. } => None,
+        }
+    }
+}
+
+/// A KV v2 location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvRef {
+    pub mount: String,
+    pub path: String,
+    /// For `generate.store`: the field the generated value is written to (default `value`).
+    /// For `vault_kv`: restricts the fields read to this one.
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Charset {
+    Alphanumeric,
+    Hex,
+    Base64Url,
+    Printable,
+    Custom(String),
+}
+
+impl Charset {
+    /// The alphabet the generator draws from (each char equally likely).
+    pub fn alphabet(&self) -> Vec<char> {
+        match self {
+            Charset::Alphanumeric => ('A'..='Z').chain('a'..='z').chain('0'..='9').collect(),
+            Charset::Hex => ('0'..='9').chain('a'..='f').collect(),
+            Charset::Base64Url => ('A'..='Z')
+                .chain('a'..='z')
+                .chain('0'..='9')
+                .chain(['-', '_'])
+                .collect(),
+            Charset::Printable => (0x21u8..=0x7e).map(char::from).collect(),
+            Charset::Custom(a) => {
+                let mut v: Vec<char> = a.chars().collect();
+                v.sort_unstable();
+                v.dedup();
+                v
+            }
+        }
+    }
+}
+
+/// Which GitHub product's secrets a target holds.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum App {
+    #[default]
+    Actions,
+    Dependabot,
+    Codespaces,
+}
+
+impl App {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            App::Actions => "actions",
+            App::Dependabot => "dependabot",
+            App::Codespaces => "codespaces",
+        }
+    }
+}
+
+/// Organization secret visibility.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    All,
+    Private,
+    Selected,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::All => "all",
+            Visibility::Private => "private",
+            Visibility::Selected => "selected",
+        }
+    }
+}
+
+/// Repository visibility filter for selection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RepoVisibility {
+    Public,
+    Private,
+    Internal,
+}
+
+/// Which repositories of an organization a target selects.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RepoSelector {
+    /// Globs a repository name must match (any of them); empty means every repository.
+    pub include: Vec<String>,
+    /// Globs (written with a leading `!`) that exclude a repository.
+    pub exclude: Vec<String>,
+    /// Topics a repository must all carry.
+    pub topics: Vec<String>,
+    /// Repository visibilities accepted; empty means any.
+    pub visibility: Vec<RepoVisibility>,
+    pub include_archived: bool,
+    pub include_disabled: bool,
+}
+
+/// One entry of a policy's `targets`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetSpec {
+    /// One repository (`repo: owner/name`), optionally an environment of it.
+    Repo {
+        owner: String,
+        repo: String,
+        environment: Option<String>,
+        app: App,
+    },
+    /// Repository (or environment) secrets in every matching repository of an org.
+    OrgRepos {
+        org: String,
+        selector: RepoSelector,
+        environment: Option<String>,
+        app: App,
+    },
+    /// One organization secret.
+    OrgSecret {
+        org: String,
+        visibility: Visibility,
+        /// With `visibility: selected`: the repositories that may use it.
+        selector: Option<RepoSelector>,
+        app: App,
+    },
+}
+
+/// When a policy turns over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    pub cadence: Option<Cadence>,
+    /// IANA time zone name; `UTC` when absent.
+    pub timezone: String,
+    pub jitter: Option<Duration>,
+    pub max_age: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cadence {
+    /// A cron expression as written (5 fields, or 6 with seconds).
+    Cron(String),
+    Every(Duration),
+}

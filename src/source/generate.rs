@@ -1,0 +1,1 @@
+//! The generator: CSPRNG values of a given length and charset.

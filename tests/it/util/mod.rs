@@ -1,0 +1,4 @@
+//! Test harness: real OpenBao, the in-process GitHub emulator, and the rotor binary.
+#![allow(dead_code)]
+pub mod bao;
+pub mod emu;
