@@ -1,0 +1,305 @@
+//! The embedded ledger store: an append-only JSON-lines journal under `ROTOR_STATE_DIR`.
+//!
+//! Every record is appended with one `write` call, so a process killed at any moment leaves
+//! at most one torn last line, which the next open drops (the previous state stays
+//! readable). The journal is compacted by writing a new file and renaming it over the old
+//! one, so a crash during compaction also leaves the old state intact. An exclusive lock on
+//! `lock` keeps two rotor processes from writing one ledger at once.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use super::record::{Entry, LedgerState};
+
+const JOURNAL: &str = "ledger.jsonl";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("ledger {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("ledger {path}:{line}: unreadable record ({message}); the journal is damaged in the middle, not at its end, so rotor will not guess")]
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("ledger {path} is locked by another rotor process")]
+    Locked { path: PathBuf },
+}
+
+/// An open ledger: the folded state plus the journal it appends to.
+pub struct Ledger {
+    dir: PathBuf,
+    file: File,
+    _lock: File,
+    state: LedgerState,
+    lines: usize,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LedgerError + '_ {
+    move |source| LedgerError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl Ledger {
+    /// Open (creating if needed) the ledger in `dir`, replaying its journal.
+    pub fn open(dir: &Path) -> Result<Ledger, LedgerError> {
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let lock_path = dir.join("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(LedgerError::Locked {
+                    path: dir.to_path_buf(),
+                })
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
+        }
+        let path = dir.join(JOURNAL);
+        let (state, lines, valid_len) = replay(&path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        if let Some(len) = valid_len {
+            // Drop a torn last line left by a crash mid-write.
+            file.set_len(len).map_err(io_err(&path))?;
+        }
+        let mut ledger = Ledger {
+            dir: dir.to_path_buf(),
+            file,
+            _lock: lock,
+            state,
+            lines,
+        };
+        if ledger.lines > 1000 && ledger.lines > 4 * ledger.state.targets.len().max(1) {
+            ledger.compact()?;
+        }
+        Ok(ledger)
+    }
+
+    /// Read the state of a ledger without taking the lock (for `rotor status` while a
+    /// daemon runs).
+    pub fn read_state(dir: &Path) -> Result<LedgerState, LedgerError> {
+        Ok(replay(&dir.join(JOURNAL))?.0)
+    }
+
+    pub fn state(&self) -> &LedgerState {
+        &self.state
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Append one entry. It reaches the operating system before this returns (it survives
+    /// the process being killed); `sync` makes it survive a power loss too.
+    pub fn append(&mut self, entry: Entry) -> Result<(), LedgerError> {
+        let mut line = serde_json::to_vec(&entry).expect("ledger entries serialize");
+        line.push(b'\n');
+        let path = self.dir.join(JOURNAL);
+        self.file.write_all(&line).map_err(io_err(&path))?;
+        self.state.apply(&entry);
+        self.lines += 1;
+        Ok(())
+    }
+
+    /// Flush the journal to stable storage.
+    pub fn sync(&mut self) -> Result<(), LedgerError> {
+        let path = self.dir.join(JOURNAL);
+        self.file.sync_data().map_err(io_err(&path))
+    }
+
+    /// Rewrite the journal as the shortest list of entries that gives the same state.
+    pub fn compact(&mut self) -> Result<(), LedgerError> {
+        let path = self.dir.join(JOURNAL);
+        let tmp = self.dir.join(format!("{JOURNAL}.tmp"));
+        let entries = self.state.to_entries();
+        {
+            let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+            let mut buf = Vec::new();
+            for e in &entries {
+                serde_json::to_writer(&mut buf, e).expect("ledger entries serialize");
+                buf.push(b'\n');
+            }
+            f.write_all(&buf).map_err(io_err(&tmp))?;
+            f.sync_all().map_err(io_err(&tmp))?;
+        }
+        fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        if let Ok(d) = File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        self.file = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        self.lines = entries.len();
+        Ok(())
+    }
+}
+
+/// Replay a journal: the state, the number of records, and — when the last line is torn —
+/// the length to cut the file to.
+fn replay(path: &Path) -> Result<(LedgerState, usize, Option<u64>), LedgerError> {
+    let mut state = LedgerState::default();
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((state, 0, None)),
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    let mut reader = BufReader::new(file);
+    let mut offset: u64 = 0;
+    let mut lines = 0;
+    let mut buf = Vec::new();
+    let mut n = 0;
+    loop {
+        buf.clear();
+        let read = reader.read_until(b'\n', &mut buf).map_err(io_err(path))?;
+        if read == 0 {
+            return Ok((state, lines, None));
+        }
+        n += 1;
+        let complete = buf.last() == Some(&b'\n');
+        match serde_json::from_slice::<Entry>(&buf) {
+            Ok(entry) if complete => {
+                state.apply(&entry);
+                lines += 1;
+                offset += read as u64;
+            }
+            Ok(_) => return Ok((state, lines, Some(offset))),
+            Err(e) => {
+                // A bad record is acceptable only as the last, torn line of the file.
+                let mut rest = Vec::new();
+                io::Read::read_to_end(&mut reader, &mut rest).map_err(io_err(path))?;
+                if rest.iter().all(|b| b.is_ascii_whitespace()) {
+                    return Ok((state, lines, Some(offset)));
+                }
+                return Err(LedgerError::Corrupt {
+                    path: path.to_path_buf(),
+                    line: n,
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::github::SecretScope;
+    use crate::ledger::record::{PushRecord, RotationRecord};
+    use crate::policy::App;
+
+    fn push(version: u64, repo: &str) -> Entry {
+        Entry::Push(PushRecord {
+            policy: "p".into(),
+            scope: SecretScope::Repo {
+                owner: "acme".into(),
+                repo: repo.into(),
+                app: App::Actions,
+            },
+            secret: "TOKEN".into(),
+            version,
+            key_id: "k1".into(),
+            at: chrono::Utc::now(),
+            outcome: "created".into(),
+        })
+    }
+
+    fn rotation(version: u64) -> Entry {
+        Entry::Rotation(RotationRecord {
+            policy: "p".into(),
+            version,
+            at: chrono::Utc::now(),
+            reason: "due".into(),
+            total_rotations: None,
+        })
+    }
+
+    #[test]
+    fn entries_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut l = Ledger::open(dir.path()).unwrap();
+            l.append(rotation(1)).unwrap();
+            l.append(push(1, "a")).unwrap();
+        }
+        let l = Ledger::open(dir.path()).unwrap();
+        assert_eq!(l.state().policies["p"].version, Some(1));
+        assert_eq!(l.state().targets.len(), 1);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_dropped_and_the_previous_state_stays_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut l = Ledger::open(dir.path()).unwrap();
+            l.append(rotation(1)).unwrap();
+            l.append(push(1, "a")).unwrap();
+        }
+        let path = dir.path().join(JOURNAL);
+        let mut text = fs::read(&path).unwrap();
+        let good = text.len();
+        text.extend_from_slice(br#"{"type":"push","policy":"p","sco"#);
+        fs::write(&path, &text).unwrap();
+        let mut l = Ledger::open(dir.path()).unwrap();
+        assert_eq!(l.state().targets.len(), 1);
+        assert_eq!(fs::metadata(&path).unwrap().len() as usize, good);
+        l.append(push(1, "b")).unwrap();
+        drop(l);
+        assert_eq!(Ledger::read_state(dir.path()).unwrap().targets.len(), 2);
+    }
+
+    #[test]
+    fn damage_in_the_middle_is_an_error_not_a_silent_loss() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(JOURNAL);
+        let good = serde_json::to_string(&rotation(1)).unwrap();
+        fs::write(&path, format!("{good}\nnot json\n{good}\n")).unwrap();
+        let err = Ledger::open(dir.path()).err().expect("corrupt journal refused");
+        assert!(err.to_string().contains(":2:"), "{err}");
+    }
+
+    #[test]
+    fn compaction_keeps_the_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(dir.path()).unwrap();
+        for v in 1..=50 {
+            l.append(rotation(v)).unwrap();
+            l.append(push(v, "a")).unwrap();
+            l.append(push(v, "b")).unwrap();
+        }
+        let before = l.state().clone();
+        l.compact().unwrap();
+        assert_eq!(l.state(), &before);
+        drop(l);
+        let after = Ledger::read_state(dir.path()).unwrap();
+        assert_eq!(after, before);
+        assert_eq!(after.policies["p"].rotations, 50);
+        let lines = fs::read_to_string(dir.path().join(JOURNAL)).unwrap().lines().count();
+        assert_eq!(lines, 3);
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_while_the_first_holds_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Ledger::open(dir.path()).unwrap();
+        let err = Ledger::open(dir.path()).err().expect("second open refused");
+        assert!(matches!(err, LedgerError::Locked { .. }));
+    }
+}

@@ -1,0 +1,207 @@
+//! Ledger records and the state they fold into.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::github::SecretScope;
+
+/// One line of the journal.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Entry {
+    /// A policy's source produced a new version.
+    Rotation(RotationRecord),
+    /// A target accepted a sealed value (GitHub answered 201 or 204).
+    Push(PushRecord),
+    /// A push to a target failed.
+    Failure(FailureRecord),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RotationRecord {
+    pub policy: String,
+    pub version: u64,
+    pub at: DateTime<Utc>,
+    /// Why it rotated (`initial`, `due`, `max_age`, `forced`, `unconvergeable`).
+    pub reason: String,
+    /// Set only by compaction: the number of rotations this record stands for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_rotations: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PushRecord {
+    pub policy: String,
+    pub scope: SecretScope,
+    pub secret: String,
+    pub version: u64,
+    pub key_id: String,
+    pub at: DateTime<Utc>,
+    /// `created` or `updated`.
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FailureRecord {
+    pub policy: String,
+    pub scope: SecretScope,
+    pub secret: Option<String>,
+    pub version: Option<u64>,
+    pub at: DateTime<Utc>,
+    pub message: String,
+}
+
+/// What the ledger knows about one policy.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct PolicyState {
+    /// The latest version rotor rotated to (or first pushed, for Vault-held values).
+    pub version: Option<u64>,
+    pub rotated_at: Option<DateTime<Utc>>,
+    pub rotations: u64,
+}
+
+/// What the ledger knows about one secret in one target.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TargetState {
+    pub scope: SecretScope,
+    pub secret: String,
+    /// The last version pushed successfully, with when and with which key.
+    pub pushed: Option<PushedState>,
+    /// The last failure, if it came after the last success.
+    pub failure: Option<FailureState>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PushedState {
+    pub version: u64,
+    pub at: DateTime<Utc>,
+    pub key_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FailureState {
+    pub version: Option<u64>,
+    pub at: DateTime<Utc>,
+    pub message: String,
+}
+
+/// Key of a target record: (policy, scope key, upper-case secret name).
+pub type TargetKey = (String, String, String);
+
+/// The folded state of the journal.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct LedgerState {
+    pub policies: BTreeMap<String, PolicyState>,
+    #[serde(serialize_with = "serialize_targets")]
+    pub targets: BTreeMap<TargetKey, TargetState>,
+}
+
+fn serialize_targets<S: serde::Serializer>(
+    t: &BTreeMap<TargetKey, TargetState>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(t.iter().map(|((policy, _, _), v)| (policy, v)))
+}
+
+pub fn target_key(policy: &str, scope: &SecretScope, secret: &str) -> TargetKey {
+    (policy.to_string(), scope.key(), secret.to_ascii_uppercase())
+}
+
+impl LedgerState {
+    /// Fold one entry into the state.
+    pub fn apply(&mut self, e: &Entry) {
+        match e {
+            Entry::Rotation(r) => {
+                let p = self.policies.entry(r.policy.clone()).or_default();
+                if p.version.is_none_or(|v| r.version >= v) {
+                    p.version = Some(r.version);
+                    p.rotated_at = Some(r.at);
+                }
+                p.rotations = r.total_rotations.unwrap_or(p.rotations + 1);
+            }
+            Entry::Push(r) => {
+                let t = self.target_mut(&r.policy, &r.scope, &r.secret);
+                t.pushed = Some(PushedState {
+                    version: r.version,
+                    at: r.at,
+                    key_id: r.key_id.clone(),
+                });
+                t.failure = None;
+            }
+            Entry::Failure(r) => {
+                let secret = r.secret.clone().unwrap_or_default();
+                let t = self.target_mut(&r.policy, &r.scope, &secret);
+                t.failure = Some(FailureState {
+                    version: r.version,
+                    at: r.at,
+                    message: r.message.clone(),
+                });
+            }
+        }
+    }
+
+    fn target_mut(&mut self, policy: &str, scope: &SecretScope, secret: &str) -> &mut TargetState {
+        self.targets
+            .entry(target_key(policy, scope, secret))
+            .or_insert_with(|| TargetState {
+                scope: scope.clone(),
+                secret: secret.to_ascii_uppercase(),
+                pushed: None,
+                failure: None,
+            })
+    }
+
+    pub fn target(&self, policy: &str, scope: &SecretScope, secret: &str) -> Option<&TargetState> {
+        self.targets.get(&target_key(policy, scope, secret))
+    }
+
+    /// Every target record of one policy.
+    pub fn targets_of<'a>(&'a self, policy: &'a str) -> impl Iterator<Item = &'a TargetState> + 'a {
+        self.targets
+            .iter()
+            .filter(move |((p, _, _), _)| p == policy)
+            .map(|(_, v)| v)
+    }
+
+    /// Entries that reproduce this state (used to compact the journal).
+    pub fn to_entries(&self) -> Vec<Entry> {
+        let mut out = Vec::new();
+        for (name, p) in &self.policies {
+            if let (Some(version), Some(at)) = (p.version, p.rotated_at) {
+                out.push(Entry::Rotation(RotationRecord {
+                    policy: name.clone(),
+                    version,
+                    at,
+                    reason: "compacted".into(),
+                    total_rotations: Some(p.rotations),
+                }));
+            }
+        }
+        for ((policy, _, _), t) in &self.targets {
+            if let Some(p) = &t.pushed {
+                out.push(Entry::Push(PushRecord {
+                    policy: policy.clone(),
+                    scope: t.scope.clone(),
+                    secret: t.secret.clone(),
+                    version: p.version,
+                    key_id: p.key_id.clone(),
+                    at: p.at,
+                    outcome: "compacted".into(),
+                }));
+            }
+            if let Some(f) = &t.failure {
+                out.push(Entry::Failure(FailureRecord {
+                    policy: policy.clone(),
+                    scope: t.scope.clone(),
+                    secret: Some(t.secret.clone()),
+                    version: f.version,
+                    at: f.at,
+                    message: f.message.clone(),
+                }));
+            }
+        }
+        out
+    }
+}
