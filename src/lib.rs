@@ -9,6 +9,7 @@
 
 pub mod policy;
 pub mod plan;
+pub mod schedule;
 pub mod source;
 pub mod seal;
 pub mod github;

@@ -1,0 +1,5 @@
+//! Cadence: when each policy is next due. Pure time arithmetic, right across DST changes.
+
+pub mod next;
+
+pub use next::{next_due, parse_cron};
