@@ -1,1 +1,14 @@
-//! plan
+//! Planning: (PolicySet, observed state, now) -> Plan. Pure: **no I/O happens here.**
+//!
+//! `resolve` turns target specs into concrete secret scopes using repository listings,
+//! `build` decides per policy and secret what apply will do and why, `render` prints a
+//! plan as text or JSON. A plan never holds a value.
+
+pub mod build;
+pub mod model;
+pub mod render;
+pub mod resolve;
+
+pub use build::{decide_rotation, plan, Observed, PlanOptions};
+pub use model::*;
+pub use resolve::{resolve, Listings, ResolvedTarget};

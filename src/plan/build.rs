@@ -1,0 +1,273 @@
+//! The planner: decides, per policy, whether the source rotates, and per target and secret
+//! what apply does. A pure function of its inputs.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+
+use super::model::*;
+use super::resolve::{resolve, Listings};
+use crate::github::SecretMeta;
+use crate::ledger::LedgerState;
+use crate::policy::{Policy, PolicySet, SourceSpec};
+use crate::schedule::next_due;
+
+/// How much later than rotor's own push GitHub's `updated_at` may be before it counts as a
+/// change made outside rotor (allows for clock skew between rotor and GitHub).
+pub const DRIFT_TOLERANCE_SECS: i64 = 60;
+
+/// What rotor saw before planning. Gathered by `observe`; the planner only reads it.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    pub listings: Listings,
+    /// Existing secrets per scope key. A scope absent here was not looked at.
+    pub secrets: BTreeMap<String, Result<Vec<SecretMeta>, String>>,
+    /// The source's current version per policy (KV-backed sources), or the error reading it.
+    pub source_versions: BTreeMap<String, Result<Option<u64>, String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Policies to rotate now whether due or not (`rotor rotate`).
+    pub force: BTreeSet<String>,
+}
+
+/// Whether the policy's value is kept at a source rotor can read again.
+pub fn is_stored(spec: &SourceSpec) -> bool {
+    matches!(
+        spec,
+        SourceSpec::VaultKv(_) | SourceSpec::Generate { store: Some(_), .. }
+    )
+}
+
+/// Whether rotor mints new values for this source (rather than following Vault's versions).
+pub fn mints(spec: &SourceSpec) -> bool {
+    matches!(spec, SourceSpec::Generate { .. } | SourceSpec::VaultRead { .. })
+}
+
+/// The version targets should hold: the source's for stored values, the ledger's otherwise.
+pub fn current_version(
+    policy: &Policy,
+    ledger: &LedgerState,
+    observed_source: Option<&Result<Option<u64>, String>>,
+) -> Result<Option<u64>, String> {
+    if is_stored(&policy.source) {
+        match observed_source {
+            Some(Ok(v)) => Ok(*v),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err("the source was not read".into()),
+        }
+    } else {
+        Ok(ledger.policies.get(&policy.name).and_then(|p| p.version))
+    }
+}
+
+/// The rotation decision that needs no target state: forced, initial, due or max_age.
+pub fn decide_rotation(
+    policy: &Policy,
+    ledger: &LedgerState,
+    current: Option<u64>,
+    now: DateTime<Utc>,
+    forced: bool,
+) -> Option<RotateReason> {
+    if !mints(&policy.source) {
+        return None;
+    }
+    if forced {
+        return Some(RotateReason::Forced);
+    }
+    if current.is_none() {
+        return Some(RotateReason::Initial);
+    }
+    let last = ledger.policies.get(&policy.name)?.rotated_at?;
+    let schedule = policy.schedule.as_ref()?;
+    let due = next_due(&policy.name, schedule, last)?;
+    if due > now {
+        return None;
+    }
+    let by_age = schedule
+        .max_age
+        .and_then(|d| chrono::Duration::from_std(d).ok())
+        .is_some_and(|d| last + d == due);
+    Some(if by_age {
+        RotateReason::MaxAge { due_at: due }
+    } else {
+        RotateReason::Due { due_at: due }
+    })
+}
+
+fn describe_source(spec: &SourceSpec) -> String {
+    match spec {
+        SourceSpec::Generate { store: None, .. } => "generate (not stored)".into(),
+        SourceSpec::Generate { store: Some(kv), .. } => {
+            format!("generate -> vault kv {}/{}", kv.mount, kv.path)
+        }
+        SourceSpec::VaultKv(kv) => format!("vault kv {}/{}", kv.mount, kv.path),
+        SourceSpec::VaultRead { path } => format!("vault read {path}"),
+    }
+}
+
+/// Build the plan. **Pure**: no I/O; the same inputs give the same plan.
+pub fn plan(
+    set: &PolicySet,
+    observed: &Observed,
+    ledger: &LedgerState,
+    now: DateTime<Utc>,
+    opts: &PlanOptions,
+) -> Plan {
+    let policies = set
+        .policies
+        .iter()
+        .map(|p| plan_policy(p, observed, ledger, now, opts.force.contains(&p.name)))
+        .collect();
+    Plan {
+        generated_at: Some(now),
+        policies,
+    }
+}
+
+fn plan_policy(
+    policy: &Policy,
+    observed: &Observed,
+    ledger: &LedgerState,
+    now: DateTime<Utc>,
+    forced: bool,
+) -> PolicyPlan {
+    let pstate = ledger.policies.get(&policy.name);
+    let last_rotated_at = pstate.and_then(|p| p.rotated_at);
+    let next = match (last_rotated_at, &policy.schedule) {
+        (Some(last), Some(s)) => next_due(&policy.name, s, last),
+        _ => None,
+    };
+    let mut pp = PolicyPlan {
+        policy: policy.name.clone(),
+        owner: policy.owner.clone(),
+        source: describe_source(&policy.source),
+        rotate: None,
+        version: None,
+        last_rotated_at,
+        next_due: next,
+        problem: None,
+        targets: Vec::new(),
+    };
+    let current = match current_version(policy, ledger, observed.source_versions.get(&policy.name)) {
+        Ok(v) => v,
+        Err(e) => {
+            pp.problem = Some(format!("reading the source failed: {e}"));
+            return pp;
+        }
+    };
+    pp.version = current;
+    if !mints(&policy.source) && current.is_none() {
+        pp.problem = Some("the source holds no version yet: write one to Vault first".into());
+        return pp;
+    }
+    pp.rotate = decide_rotation(policy, ledger, current, now, forced);
+
+    let resolved = resolve(policy, &observed.listings);
+    let vault_kv_forced = forced && !mints(&policy.source);
+    for rt in resolved {
+        let mut tp = TargetPlan {
+            target: rt.scope.key(),
+            scope: rt.scope.clone(),
+            access: rt.access.clone(),
+            problem: rt.problem.clone(),
+            secrets: Vec::new(),
+        };
+        let existing = match observed.secrets.get(&rt.scope.key()) {
+            Some(Ok(list)) => Some(list.as_slice()),
+            Some(Err(e)) => {
+                if tp.problem.is_none() {
+                    tp.problem = Some(e.clone());
+                }
+                None
+            }
+            None => None,
+        };
+        for (name, field) in &policy.secrets {
+            let meta = existing.and_then(|l| l.iter().find(|m| m.name.eq_ignore_ascii_case(name)));
+            let record = ledger
+                .target(&policy.name, &rt.scope, name)
+                .and_then(|t| t.pushed.as_ref());
+            let (action, reason) = match (&pp.rotate, current) {
+                (Some(r), _) => {
+                    if record.is_none() && meta.is_none() {
+                        (Action::Create, format!("never pushed; {}", r.describe()))
+                    } else if existing.is_some() && meta.is_none() {
+                        (Action::Create, format!("missing in GitHub; {}", r.describe()))
+                    } else {
+                        (Action::Rotate, r.describe())
+                    }
+                }
+                (None, None) => (Action::Create, "no version yet".into()),
+                (None, Some(v)) => decide_target(record, meta, existing.is_some(), v, vault_kv_forced),
+            };
+            tp.secrets.push(SecretPlan {
+                name: name.clone(),
+                field: field.clone(),
+                action,
+                reason,
+            });
+        }
+        pp.targets.push(tp);
+    }
+
+    // A value that is not stored cannot be pushed again later: any target that needs it
+    // makes the whole policy rotate, so that every target ends up with one value.
+    if pp.rotate.is_none() && !is_stored(&policy.source) && pp.targets.iter().any(|t| t.needs_push()) {
+        let reason = RotateReason::Unconvergeable;
+        for t in &mut pp.targets {
+            for s in &mut t.secrets {
+                s.action = if s.action == Action::Create { Action::Create } else { Action::Rotate };
+                s.reason = reason.describe();
+            }
+        }
+        pp.rotate = Some(reason);
+    }
+    pp
+}
+
+/// The action for one secret of one target when the policy does not rotate.
+fn decide_target(
+    record: Option<&crate::ledger::PushedState>,
+    meta: Option<&SecretMeta>,
+    observed: bool,
+    version: u64,
+    forced: bool,
+) -> (Action, String) {
+    match record {
+        None => match meta {
+            Some(_) => (
+                Action::Sync,
+                format!("exists but was not written by rotor: adopting version {version}"),
+            ),
+            None => (Action::Create, format!("never pushed; version {version}")),
+        },
+        Some(_) if observed && meta.is_none() => (
+            Action::Create,
+            format!("deleted outside rotor; pushing version {version} again"),
+        ),
+        Some(p) if p.version != version => (
+            Action::Sync,
+            format!("new source version: {} -> {version}", p.version),
+        ),
+        Some(p) => {
+            if let Some(m) = meta {
+                if m.updated_at > p.at + chrono::Duration::seconds(DRIFT_TOLERANCE_SECS) {
+                    return (
+                        Action::Drift,
+                        format!(
+                            "changed outside rotor at {}; pushing version {version} again",
+                            m.updated_at.format("%Y-%m-%d %H:%M:%SZ")
+                        ),
+                    );
+                }
+            }
+            if forced {
+                (Action::Sync, format!("forced: pushing version {version} again"))
+            } else {
+                (Action::Unchanged, format!("holds version {version}"))
+            }
+        }
+    }
+}

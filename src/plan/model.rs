@@ -1,0 +1,144 @@
+//! The plan's types: per policy a rotation decision, per target and secret an action.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::github::{OrgAccess, SecretScope};
+
+/// What `apply` will do, and why. Holds no values.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Plan {
+    pub generated_at: Option<DateTime<Utc>>,
+    pub policies: Vec<PolicyPlan>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyPlan {
+    pub policy: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Where the value comes from, e.g. `generate -> vault kv secret/ci/token`.
+    pub source: String,
+    /// Set when apply will make a new version at the source first.
+    pub rotate: Option<RotateReason>,
+    /// The source version the targets must hold when no rotation happens.
+    pub version: Option<u64>,
+    pub last_rotated_at: Option<DateTime<Utc>>,
+    pub next_due: Option<DateTime<Utc>>,
+    /// A problem that stops the whole policy (e.g. Vault unreachable).
+    pub problem: Option<String>,
+    pub targets: Vec<TargetPlan>,
+}
+
+impl PolicyPlan {
+    /// Whether apply has anything to do for this policy.
+    pub fn has_work(&self) -> bool {
+        self.problem.is_none() && self.targets.iter().any(|t| t.needs_push())
+    }
+}
+
+/// Why a policy rotates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum RotateReason {
+    /// The source has no value yet.
+    Initial,
+    /// A cadence slot has passed since the last rotation.
+    Due { due_at: DateTime<Utc> },
+    /// The value is older than `max_age`.
+    MaxAge { due_at: DateTime<Utc> },
+    /// Asked for with `rotor rotate`.
+    Forced,
+    /// The value is not stored anywhere, and some target lacks it: every target gets a new one.
+    Unconvergeable,
+}
+
+impl RotateReason {
+    pub fn code(&self) -> &'static str {
+        match self {
+            RotateReason::Initial => "initial",
+            RotateReason::Due { .. } => "due",
+            RotateReason::MaxAge { .. } => "max_age",
+            RotateReason::Forced => "forced",
+            RotateReason::Unconvergeable => "unconvergeable",
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            RotateReason::Initial => "no version yet".into(),
+            RotateReason::Due { due_at } => format!("due since {}", due_at.format("%Y-%m-%d %H:%M:%SZ")),
+            RotateReason::MaxAge { due_at } => {
+                format!("older than max_age since {}", due_at.format("%Y-%m-%d %H:%M:%SZ"))
+            }
+            RotateReason::Forced => "forced by rotor rotate".into(),
+            RotateReason::Unconvergeable => {
+                "value is not stored, and some target lacks it: rotating for every target".into()
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetPlan {
+    /// Human key of the scope, e.g. `acme/api`, `acme/api env:production`, `org:acme`.
+    pub target: String,
+    pub scope: SecretScope,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_access")]
+    pub access: Option<OrgAccess>,
+    /// A problem found while observing (e.g. GitHub's 404): the target fails without a push.
+    pub problem: Option<String>,
+    pub secrets: Vec<SecretPlan>,
+}
+
+impl TargetPlan {
+    pub fn needs_push(&self) -> bool {
+        self.problem.is_none() && self.secrets.iter().any(|s| s.action != Action::Unchanged)
+    }
+}
+
+fn ser_access<S: serde::Serializer>(a: &Option<OrgAccess>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let a = a.as_ref().expect("skipped when none");
+    let mut m = s.serialize_map(Some(2))?;
+    m.serialize_entry("visibility", a.visibility.as_str())?;
+    m.serialize_entry("selected_repository_ids", &a.selected_repository_ids)?;
+    m.end()
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SecretPlan {
+    /// The GitHub secret name.
+    pub name: String,
+    /// The source field it holds.
+    pub field: String,
+    pub action: Action,
+    pub reason: String,
+}
+
+/// What happens to one secret in one target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// The secret does not exist yet in the target.
+    Create,
+    /// A new source version replaces the current value.
+    Rotate,
+    /// The target is behind the source's current version.
+    Sync,
+    /// Someone changed the secret outside rotor; it is written again.
+    Drift,
+    Unchanged,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Rotate => "rotate",
+            Action::Sync => "sync",
+            Action::Drift => "drift",
+            Action::Unchanged => "unchanged",
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Renders a plan for people (text) and for machines (JSON). Never a value: plans hold none.
+
+use std::fmt::Write;
+
+use super::model::*;
+
+/// Counts of secret actions across a plan.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize, PartialEq, Eq)]
+pub struct Counts {
+    pub create: usize,
+    pub rotate: usize,
+    pub sync: usize,
+    pub drift: usize,
+    pub unchanged: usize,
+    pub problems: usize,
+}
+
+impl Plan {
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for p in &self.policies {
+            if p.problem.is_some() {
+                c.problems += 1;
+            }
+            for t in &p.targets {
+                if t.problem.is_some() {
+                    c.problems += 1;
+                    continue;
+                }
+                for s in &t.secrets {
+                    match s.action {
+                        Action::Create => c.create += 1,
+                        Action::Rotate => c.rotate += 1,
+                        Action::Sync => c.sync += 1,
+                        Action::Drift => c.drift += 1,
+                        Action::Unchanged => c.unchanged += 1,
+                    }
+                }
+            }
+        }
+        c
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut v = serde_json::to_value(self).expect("plans serialize");
+        v["summary"] = serde_json::to_value(self.counts()).expect("counts serialize");
+        serde_json::to_string_pretty(&v).expect("plans serialize")
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for p in &self.policies {
+            let _ = write!(out, "policy {}  ({}", p.policy, p.source);
+            if let Some(o) = &p.owner {
+                let _ = write!(out, "; owner {o}");
+            }
+            out.push_str(")\n");
+            if let Some(problem) = &p.problem {
+                let _ = writeln!(out, "  ! {problem}");
+                continue;
+            }
+            match &p.rotate {
+                Some(r) => {
+                    let _ = writeln!(out, "  rotate: {}", r.describe());
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "  version: {}",
+                        p.version.map(|v| v.to_string()).unwrap_or_else(|| "none".into())
+                    );
+                }
+            }
+            if let Some(next) = p.next_due {
+                let _ = writeln!(out, "  next due: {}", next.format("%Y-%m-%d %H:%M:%SZ"));
+            }
+            if p.targets.is_empty() {
+                out.push_str("  (no repository matches the targets)\n");
+            }
+            let width = p.targets.iter().map(|t| t.target.len()).max().unwrap_or(0);
+            for t in &p.targets {
+                if let Some(problem) = &t.problem {
+                    let _ = writeln!(out, "  ! {:width$}  {problem}", t.target);
+                    continue;
+                }
+                for s in &t.secrets {
+                    let sign = match s.action {
+                        Action::Create => '+',
+                        Action::Rotate | Action::Sync | Action::Drift => '~',
+                        Action::Unchanged => '=',
+                    };
+                    let _ = writeln!(
+                        out,
+                        "  {sign} {:width$}  {:<24} {:<9} {}",
+                        t.target,
+                        s.name,
+                        s.action.as_str(),
+                        s.reason
+                    );
+                }
+            }
+            out.push('\n');
+        }
+        let c = self.counts();
+        let _ = writeln!(
+            out,
+            "Plan: {} to create, {} to rotate, {} to sync, {} drifted, {} unchanged, {} with problems.",
+            c.create, c.rotate, c.sync, c.drift, c.unchanged, c.problems
+        );
+        out
+    }
+}
