@@ -1,1 +1,323 @@
-//! apply
+//! Apply: carries out a plan — keys, then one fresh value per rotation, then seal and push
+//! to every target, recording each success and failure in the ledger.
+//!
+//! **Idempotent**: applying the plan made right after a successful apply pushes nothing.
+//! **One failing target never stops the others**: each failure is reported with its policy,
+//! target, secret and GitHub's message. Public keys are fetched before the source rotates,
+//! so a GitHub that refuses the credentials (or every target) costs no new source version.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::Utc;
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+
+use crate::github::{Client, GitHubError, PublicKey, SecretScope};
+use crate::ledger::{Entry, FailureRecord, Ledger, PushRecord, RotationRecord};
+use crate::plan::{Action, Plan, PolicyPlan, TargetPlan};
+use crate::policy::{Policy, PolicySet};
+use crate::seal::seal;
+use crate::source::{SourceValue, Sources};
+
+/// What apply needs to reach the outside world.
+pub struct Applier<'a> {
+    pub github: &'a Client,
+    pub sources: &'a Sources,
+    pub ledger: &'a Mutex<Ledger>,
+    /// Targets pushed at once (the GitHub client bounds requests on its own too).
+    pub concurrency: usize,
+}
+
+/// The outcome of an apply: per policy what happened, and totals.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Report {
+    pub policies: Vec<PolicyReport>,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub policies: usize,
+    pub rotated: usize,
+    pub pushed: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub failed: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct PolicyReport {
+    pub policy: String,
+    /// Why the source rotated, when it did.
+    pub rotated: Option<String>,
+    /// The source version the targets were brought to.
+    pub version: Option<u64>,
+    pub pushed: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub failures: Vec<Failure>,
+    /// A problem that stopped the whole policy.
+    pub error: Option<String>,
+}
+
+/// One target (and secret) that did not get its value.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub target: String,
+    pub secret: Option<String>,
+    pub status: Option<u16>,
+    pub message: String,
+}
+
+impl Report {
+    /// True when every policy and target converged.
+    pub fn all_done(&self) -> bool {
+        self.summary.failed == 0 && self.policies.iter().all(|p| p.error.is_none())
+    }
+}
+
+impl Applier<'_> {
+    /// Carry out `plan` for the policies of `set` it names.
+    pub async fn apply(&self, set: &PolicySet, plan: &Plan) -> Report {
+        let mut report = Report::default();
+        for pp in &plan.policies {
+            let Some(policy) = set.get(&pp.policy) else {
+                continue;
+            };
+            let pr = self.apply_policy(policy, pp).await;
+            let s = &mut report.summary;
+            s.policies += 1;
+            s.rotated += usize::from(pr.rotated.is_some());
+            s.pushed += pr.pushed;
+            s.created += pr.created;
+            s.updated += pr.updated;
+            s.unchanged += pr.unchanged;
+            s.failed += pr.failures.len();
+            report.policies.push(pr);
+        }
+        if let Ok(mut l) = self.ledger.lock() {
+            if let Err(e) = l.sync() {
+                tracing::error!(error = %e, "syncing the ledger failed");
+            }
+        }
+        report
+    }
+
+    fn record(&self, entry: Entry) -> Result<(), String> {
+        let mut l = self.ledger.lock().map_err(|_| "ledger lock poisoned".to_string())?;
+        l.append(entry).map_err(|e| e.to_string())
+    }
+
+    fn fail(&self, pr: &mut PolicyReport, scope: &SecretScope, secret: Option<&str>, version: Option<u64>, status: Option<u16>, message: String) {
+        tracing::warn!(policy = %pr.policy, target = %scope.key(), secret = secret.unwrap_or(""), %message, "target failed");
+        let _ = self.record(Entry::Failure(FailureRecord {
+            policy: pr.policy.clone(),
+            scope: scope.clone(),
+            secret: secret.map(str::to_string),
+            version,
+            at: Utc::now(),
+            message: message.clone(),
+        }));
+        pr.failures.push(Failure {
+            target: scope.key(),
+            secret: secret.map(str::to_string),
+            status,
+            message,
+        });
+    }
+
+    async fn apply_policy(&self, policy: &Policy, pp: &PolicyPlan) -> PolicyReport {
+        let mut pr = PolicyReport {
+            policy: policy.name.clone(),
+            version: pp.version,
+            ..Default::default()
+        };
+        if let Some(problem) = &pp.problem {
+            pr.error = Some(problem.clone());
+            return pr;
+        }
+        pr.unchanged = pp
+            .targets
+            .iter()
+            .filter(|t| t.problem.is_none())
+            .flat_map(|t| &t.secrets)
+            .filter(|s| s.action == Action::Unchanged)
+            .count();
+        for t in pp.targets.iter().filter(|t| t.problem.is_some()) {
+            let msg = t.problem.clone().unwrap_or_default();
+            self.fail(&mut pr, &t.scope, None, pp.version, None, msg);
+        }
+        let work: Vec<&TargetPlan> = pp.targets.iter().filter(|t| t.needs_push()).collect();
+        if work.is_empty() {
+            return pr;
+        }
+
+        // 1. Public keys, before anything changes at the source.
+        let keys: HashMap<SecretScope, Result<PublicKey, GitHubError>> = stream::iter(&work)
+            .map(|t| async move { (t.scope.clone(), self.github.public_key(&t.scope).await) })
+            .buffer_unordered(self.concurrency.max(1))
+            .collect()
+            .await;
+        if let Some(e) = keys.values().filter_map(|k| k.as_ref().err()).find(|e| e.status == Some(401)) {
+            pr.error = Some(format!("GitHub refused the credentials: {e}"));
+            return pr;
+        }
+        let mut deliverable = Vec::new();
+        for t in &work {
+            match &keys[&t.scope] {
+                Ok(k) => deliverable.push((*t, k.clone())),
+                Err(e) => self.fail(&mut pr, &t.scope, None, pp.version, e.status, e.to_string()),
+            }
+        }
+        if deliverable.is_empty() {
+            if pp.rotate.is_some() {
+                pr.error = Some("no target can receive a value: the source was not rotated".into());
+            }
+            return pr;
+        }
+
+        // 2. One value for every target: a fresh version, or the current one.
+        let value = match self.value_for(policy, pp, &mut pr).await {
+            Ok(v) => v,
+            Err(e) => {
+                pr.error = Some(e);
+                return pr;
+            }
+        };
+        pr.version = Some(value.version);
+
+        // 3. Seal and push, target by target.
+        let results: Vec<TargetOutcome> = stream::iter(deliverable)
+            .map(|(t, key)| self.push_target(policy, t, key, &value))
+            .buffer_unordered(self.concurrency.max(1))
+            .collect()
+            .await;
+        for r in results {
+            pr.created += r.created;
+            pr.updated += r.updated;
+            pr.pushed += r.created + r.updated;
+            for (scope, secret, status, message) in r.failures {
+                self.fail(&mut pr, &scope, secret.as_deref(), Some(value.version), status, message);
+            }
+            if let Some(e) = r.ledger_error {
+                pr.error.get_or_insert(format!("recording a push in the ledger failed: {e}"));
+            }
+        }
+        pr
+    }
+
+    async fn value_for(&self, policy: &Policy, pp: &PolicyPlan, pr: &mut PolicyReport) -> Result<SourceValue, String> {
+        match &pp.rotate {
+            Some(reason) => {
+                let ledger_version = self
+                    .ledger
+                    .lock()
+                    .map_err(|_| "ledger lock poisoned".to_string())?
+                    .state()
+                    .policies
+                    .get(&policy.name)
+                    .and_then(|p| p.version)
+                    .unwrap_or(0);
+                let local = ledger_version.max(pp.version.unwrap_or(0)) + 1;
+                let value = self
+                    .sources
+                    .rotate(&policy.source, pp.version, local)
+                    .await
+                    .map_err(|e| format!("rotating the source failed: {e}"))?;
+                self.record(Entry::Rotation(RotationRecord {
+                    policy: policy.name.clone(),
+                    version: value.version,
+                    at: Utc::now(),
+                    reason: reason.code().to_string(),
+                    total_rotations: None,
+                }))
+                .map_err(|e| format!("recording the rotation in the ledger failed: {e}"))?;
+                tracing::info!(policy = %policy.name, version = value.version, reason = reason.code(), "rotated");
+                pr.rotated = Some(reason.code().to_string());
+                Ok(value)
+            }
+            None => {
+                let version = pp
+                    .version
+                    .ok_or_else(|| "the source holds no version to push".to_string())?;
+                self.sources
+                    .read(&policy.source, version)
+                    .await
+                    .map_err(|e| format!("reading the source failed: {e}"))
+            }
+        }
+    }
+
+    async fn push_target(&self, policy: &Policy, t: &TargetPlan, mut key: PublicKey, value: &SourceValue) -> TargetOutcome {
+        let mut out = TargetOutcome::default();
+        for s in t.secrets.iter().filter(|s| s.action != Action::Unchanged) {
+            let Some(plaintext) = value.fields.get(&s.field) else {
+                out.failures.push((
+                    t.scope.clone(),
+                    Some(s.name.clone()),
+                    None,
+                    format!("the source has no field `{}` (version {})", s.field, value.version),
+                ));
+                continue;
+            };
+            let mut attempt = 0;
+            let result = loop {
+                attempt += 1;
+                let sealed = match seal(&key.key, plaintext) {
+                    Ok(c) => c,
+                    Err(e) => break Err((None, format!("sealing failed: {e}"))),
+                };
+                match self
+                    .github
+                    .put_secret(&t.scope, &s.name, &sealed, &key.key_id, t.access.as_ref())
+                    .await
+                {
+                    Ok(outcome) => break Ok(outcome),
+                    // GitHub refuses a key id that is no longer current: fetch the key again once.
+                    Err(e) if e.status == Some(422) && attempt == 1 => match self.github.public_key(&t.scope).await {
+                        Ok(k) if k.key_id != key.key_id => key = k,
+                        _ => break Err((e.status, e.to_string())),
+                    },
+                    Err(e) => break Err((e.status, e.to_string())),
+                }
+            };
+            match result {
+                Ok(outcome) => {
+                    match outcome {
+                        crate::github::PutOutcome::Created => out.created += 1,
+                        crate::github::PutOutcome::Updated => out.updated += 1,
+                    }
+                    tracing::debug!(policy = %policy.name, target = %t.target, secret = %s.name, version = value.version, "pushed");
+                    let rec = Entry::Push(PushRecord {
+                        policy: policy.name.clone(),
+                        scope: t.scope.clone(),
+                        secret: s.name.clone(),
+                        version: value.version,
+                        key_id: key.key_id.clone(),
+                        at: Utc::now(),
+                        outcome: match outcome {
+                            crate::github::PutOutcome::Created => "created".into(),
+                            crate::github::PutOutcome::Updated => "updated".into(),
+                        },
+                    });
+                    if let Err(e) = self.record(rec) {
+                        out.ledger_error = Some(e);
+                    }
+                }
+                Err((status, message)) => out.failures.push((t.scope.clone(), Some(s.name.clone()), status, message)),
+            }
+        }
+        out
+    }
+}
+
+#[derive(Default)]
+struct TargetOutcome {
+    created: usize,
+    updated: usize,
+    failures: Vec<(SecretScope, Option<String>, Option<u16>, String)>,
+    ledger_error: Option<String>,
+}

@@ -8,6 +8,7 @@
 //! stand-in for tests, benchmarks and the sandbox.
 
 pub mod policy;
+pub mod observe;
 pub mod plan;
 pub mod schedule;
 pub mod source;

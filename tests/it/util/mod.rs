@@ -2,3 +2,4 @@
 #![allow(dead_code)]
 pub mod bao;
 pub mod emu;
+pub mod rotor;

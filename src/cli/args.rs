@@ -1,0 +1,95 @@
+//! Flags and subcommands (clap). Every setting can also come from the environment.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "rotor", version, about = "Keeps GitHub encrypted secrets fresh across a fleet of repositories.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log format on stderr (the level comes from RUST_LOG, default `warn`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+pub enum Output {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and check every policy; print every error, not only the first.
+    Validate(PolicyArgs),
+    /// Show, per policy and target, what apply would do and why. Never shows values.
+    Plan(RunArgs),
+    /// Carry out the plan now.
+    Apply(RunArgs),
+    /// Rotate one policy now, whether due or not.
+    Rotate(RotateArgs),
+    /// What the ledger knows: last rotation per policy and target, next due time, failures.
+    Status(StatusArgs),
+    /// Run the GitHub emulator on its own (for sandboxes and your own tests).
+    Emulate(crate::emulator::EmulateArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PolicyArgs {
+    /// Folder of policy files.
+    #[arg(long, env = "ROTOR_POLICIES", default_value = "policies")]
+    pub policies: PathBuf,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CommonArgs {
+    #[command(flatten)]
+    pub policy_dir: PolicyArgs,
+    /// Folder of the embedded ledger.
+    #[arg(long, env = "ROTOR_STATE_DIR", default_value = "rotor-state")]
+    pub state_dir: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// Targets handled at once.
+    #[arg(long, env = "ROTOR_CONCURRENCY", default_value_t = 32)]
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Only this policy.
+    #[arg(long)]
+    pub policy: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RotateArgs {
+    /// The policy to rotate.
+    pub name: String,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StatusArgs {
+    /// Folder of the embedded ledger.
+    #[arg(long, env = "ROTOR_STATE_DIR", default_value = "rotor-state")]
+    pub state_dir: PathBuf,
+    /// Folder of policy files (used for next due times when present).
+    #[arg(long, env = "ROTOR_POLICIES", default_value = "policies")]
+    pub policies: PathBuf,
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}

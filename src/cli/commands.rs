@@ -1,0 +1,248 @@
+//! The subcommands: each loads what it needs, calls the library, prints, and returns an
+//! exit code.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Mutex;
+
+use chrono::Utc;
+
+use super::args::{Output, PolicyArgs, RotateArgs, RunArgs, StatusArgs};
+use super::exit;
+use crate::apply::{Applier, Report};
+use crate::ledger::{Ledger, LedgerState};
+use crate::observe::observe;
+use crate::plan::{self, Plan, PlanOptions};
+use crate::policy::{self, PolicySet};
+
+/// Load the policies, printing every diagnostic to stderr.
+fn load(dir: &Path) -> Result<PolicySet, u8> {
+    match policy::load_dir(dir) {
+        Ok(set) => Ok(set),
+        Err(diags) => {
+            for d in &diags {
+                eprintln!("{d}");
+            }
+            eprintln!("{} error(s) in policies under {}", diags.len(), dir.display());
+            Err(exit::BAD_INPUT)
+        }
+    }
+}
+
+pub fn validate(args: &PolicyArgs) -> u8 {
+    match load(&args.policies) {
+        Ok(set) => {
+            println!(
+                "{} polic{} valid in {}",
+                set.policies.len(),
+                if set.policies.len() == 1 { "y" } else { "ies" },
+                args.policies.display()
+            );
+            exit::OK
+        }
+        Err(code) => code,
+    }
+}
+
+/// Keep only the named policy; an unknown name is bad input.
+fn select(mut set: PolicySet, only: Option<&str>) -> Result<PolicySet, u8> {
+    if let Some(name) = only {
+        if set.get(name).is_none() {
+            eprintln!("no policy named {name:?}");
+            return Err(exit::BAD_INPUT);
+        }
+        set.policies.retain(|p| p.name == name);
+    }
+    Ok(set)
+}
+
+struct Prepared {
+    set: PolicySet,
+    github: crate::github::Client,
+    sources: crate::source::Sources,
+}
+
+fn prepare(dir: &Path, only: Option<&str>) -> Result<Prepared, u8> {
+    let set = select(load(dir)?, only)?;
+    let (github, sources) = super::settings::connect().map_err(|e| {
+        eprintln!("{e}");
+        exit::BAD_INPUT
+    })?;
+    Ok(Prepared { set, github, sources })
+}
+
+async fn make_plan(p: &Prepared, ledger: &LedgerState, force: &BTreeSet<String>, concurrency: usize) -> Plan {
+    let now = Utc::now();
+    let observed = observe(&p.set, &p.github, &p.sources, ledger, now, force, concurrency).await;
+    plan::plan(&p.set, &observed, ledger, now, &PlanOptions { force: force.clone() })
+}
+
+pub async fn plan(args: &RunArgs) -> u8 {
+    let p = match prepare(&args.common.policy_dir.policies, args.policy.as_deref()) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let ledger = match Ledger::read_state(&args.common.state_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return exit::FAILED;
+        }
+    };
+    let plan = make_plan(&p, &ledger, &BTreeSet::new(), args.common.concurrency).await;
+    match args.common.output {
+        Output::Text => print!("{}", plan.to_text()),
+        Output::Json => println!("{}", plan.to_json()),
+    }
+    exit::OK
+}
+
+pub async fn apply(args: &RunArgs) -> u8 {
+    run_apply(&args.common, args.policy.as_deref(), BTreeSet::new()).await
+}
+
+pub async fn rotate(args: &RotateArgs) -> u8 {
+    let force = BTreeSet::from([args.name.clone()]);
+    run_apply(&args.common, Some(&args.name), force).await
+}
+
+async fn run_apply(common: &super::args::CommonArgs, only: Option<&str>, force: BTreeSet<String>) -> u8 {
+    let p = match prepare(&common.policy_dir.policies, only) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let ledger = match Ledger::open(&common.state_dir) {
+        Ok(l) => Mutex::new(l),
+        Err(e) => {
+            eprintln!("{e}");
+            return exit::FAILED;
+        }
+    };
+    let state = ledger.lock().expect("fresh mutex").state().clone();
+    let plan = make_plan(&p, &state, &force, common.concurrency).await;
+    if common.output == Output::Text {
+        print!("{}", plan.to_text());
+    }
+    let applier = Applier {
+        github: &p.github,
+        sources: &p.sources,
+        ledger: &ledger,
+        concurrency: common.concurrency,
+    };
+    let report = applier.apply(&p.set, &plan).await;
+    match common.output {
+        Output::Text => print!("{}", render_report(&report)),
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "plan": plan, "report": report }))
+                .expect("reports serialize")
+        ),
+    }
+    if report.all_done() {
+        exit::OK
+    } else {
+        exit::FAILED
+    }
+}
+
+fn render_report(r: &Report) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for p in &r.policies {
+        if let Some(e) = &p.error {
+            let _ = writeln!(out, "error: policy {}: {e}", p.policy);
+        }
+        for f in &p.failures {
+            let _ = writeln!(
+                out,
+                "failed: policy {} target {}{}: {}",
+                p.policy,
+                f.target,
+                f.secret.as_deref().map(|s| format!(" secret {s}")).unwrap_or_default(),
+                f.message
+            );
+        }
+    }
+    let s = &r.summary;
+    let _ = writeln!(
+        out,
+        "Applied: {} rotated, {} pushed ({} created, {} updated), {} unchanged, {} failed.",
+        s.rotated, s.pushed, s.created, s.updated, s.unchanged, s.failed
+    );
+    out
+}
+
+pub fn status(args: &StatusArgs) -> u8 {
+    let state = match Ledger::read_state(&args.state_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return exit::FAILED;
+        }
+    };
+    // Policies give next due times; a missing or broken folder only loses that column.
+    let set = policy::load_dir(&args.policies).ok();
+    let mut rows = Vec::new();
+    let mut names: BTreeSet<&String> = state.policies.keys().collect();
+    names.extend(state.targets.keys().map(|(p, _, _)| p));
+    for name in names {
+        let ps = state.policies.get(name).cloned().unwrap_or_default();
+        let next_due = match (set.as_ref().and_then(|s| s.get(name)), ps.rotated_at) {
+            (Some(p), Some(last)) => p
+                .schedule
+                .as_ref()
+                .and_then(|s| crate::schedule::next_due(&p.name, s, last)),
+            _ => None,
+        };
+        let targets: Vec<_> = state.targets_of(name).cloned().collect();
+        let failing = targets.iter().filter(|t| t.failure.is_some()).count();
+        rows.push(serde_json::json!({
+            "policy": name,
+            "version": ps.version,
+            "rotated_at": ps.rotated_at,
+            "rotations": ps.rotations,
+            "next_due": next_due,
+            "targets": targets.len(),
+            "failing": failing,
+            "target_states": targets,
+        }));
+    }
+    match args.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&rows).expect("status serializes")),
+        Output::Text => {
+            if rows.is_empty() {
+                println!("the ledger in {} is empty", args.state_dir.display());
+            }
+            for r in &rows {
+                println!(
+                    "policy {}  version {}  rotated {}  next due {}  targets {}  failing {}",
+                    r["policy"].as_str().unwrap_or(""),
+                    r["version"],
+                    r["rotated_at"].as_str().unwrap_or("never"),
+                    r["next_due"].as_str().unwrap_or("-"),
+                    r["targets"],
+                    r["failing"]
+                );
+                for t in r["target_states"].as_array().into_iter().flatten() {
+                    let pushed = &t["pushed"];
+                    let target = crate::github::SecretScope::key(
+                        &serde_json::from_value(t["scope"].clone()).expect("scopes round-trip"),
+                    );
+                    let mut line = format!(
+                        "  {}  {}  version {}  pushed {}  key {}",
+                        target,
+                        t["secret"].as_str().unwrap_or(""),
+                        pushed["version"],
+                        pushed["at"].as_str().unwrap_or("never"),
+                        pushed["key_id"].as_str().unwrap_or("-"),
+                    );
+                    if let Some(msg) = t["failure"]["message"].as_str() {
+                        line.push_str(&format!("  FAILED: {msg}"));
+                    }
+                    println!("{line}");
+                }
+            }
+        }
+    }
+    exit::OK
+}

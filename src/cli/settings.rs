@@ -1,0 +1,13 @@
+//! Settings for commands that reach GitHub and Vault, from the environment
+//! (`GITHUB_API_URL`, `GITHUB_TOKEN`/`GH_TOKEN`, `VAULT_ADDR`, `VAULT_TOKEN`, ...).
+
+use crate::github::{Client, GitHubConfig};
+use crate::source::{Sources, VaultConfig};
+
+/// Build the GitHub client and the sources from the environment.
+pub fn connect() -> Result<(Client, Sources), String> {
+    let config = GitHubConfig::from_env();
+    let github = Client::new(config).map_err(|e| format!("GitHub client: {e}"))?;
+    let sources = Sources::new(VaultConfig::from_env()).map_err(|e| format!("Vault client: {e}"))?;
+    Ok((github, sources))
+}
