@@ -4,6 +4,9 @@
 // once per failed network call, so boxing it would only make matching on it clumsier.
 #![allow(clippy::result_large_err)]
 
+pub mod auth;
+pub mod client;
+pub mod config;
 pub mod error;
 pub mod headers;
 pub mod link;
@@ -12,6 +15,12 @@ pub mod retry;
 pub mod routes;
 pub mod types;
 
+#[cfg(test)]
+mod tests;
+
+pub use auth::Auth;
+pub use client::Client;
+pub use config::{ConfigError, GitHubConfig};
 pub use error::{ErrorKind, GitHubError};
 pub use rate_limit::RateLimitSnapshot;
 pub use retry::{Decision, RetryPolicy};
