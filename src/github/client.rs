@@ -192,11 +192,7 @@ impl Client {
             selected_repository_ids: Option<&'a [u64]>,
         }
         let method = Method::PUT;
-        let path = format!(
-            "{}/{}",
-            routes::secrets(&method, scope)?,
-            routes::encode_segment(name)
-        );
+        let path = routes::secret(&method, scope, name)?;
         let (visibility, selected_repository_ids) = match (scope, access) {
             (SecretScope::Org { .. }, Some(a)) => (
                 Some(a.visibility.as_str()),

@@ -55,6 +55,19 @@ pub fn secrets(method: &reqwest::Method, scope: &SecretScope) -> Result<String, 
     }
 }
 
+/// One secret of a scope, e.g. `/repos/acme/api/actions/secrets/NPM_TOKEN`.
+pub fn secret(
+    method: &reqwest::Method,
+    scope: &SecretScope,
+    name: &str,
+) -> Result<String, GitHubError> {
+    Ok(format!(
+        "{}{}",
+        secrets(method, scope)?,
+        path(method, &[name])?
+    ))
+}
+
 /// `/orgs/{org}/{app}/secrets/{name}/repositories`.
 pub fn selected_repos(
     method: &reqwest::Method,
@@ -123,5 +136,16 @@ mod tests {
         let err = secrets(&Method::GET, &env).unwrap_err();
         assert_eq!(err.kind, ErrorKind::InvalidInput);
         assert!(path(&Method::GET, &["repos", "", "x"]).is_err());
+        assert!(secret(&Method::PUT, &env, "").is_err());
+        let repo = SecretScope::Repo {
+            owner: "acme".into(),
+            repo: "api".into(),
+            app: App::Actions,
+        };
+        assert!(secret(&Method::PUT, &repo, "").is_err());
+        assert_eq!(
+            secret(&Method::PUT, &repo, "NPM_TOKEN").unwrap(),
+            "/repos/acme/api/actions/secrets/NPM_TOKEN"
+        );
     }
 }

@@ -421,6 +421,31 @@ async fn environments_are_listed_by_name_and_their_names_are_percent_encoded() {
     assert_eq!(key.key_id, "568250167242549743");
 }
 
+#[tokio::test]
+async fn a_renamed_repository_is_followed_through_its_301() {
+    let server = serve("", |seen, _, base| match seen.path.as_str() {
+        "/repos/acme/old-name" => Reply::json(
+            301,
+            serde_json::json!({ "message": "Moved Permanently", "url": format!("{base}/repositories/7") }),
+        )
+        .with("location", format!("{base}/repositories/7")),
+        "/repositories/7" => Reply::json(200, repo_json(7, "new-name")),
+        _ => Reply::unexpected(seen),
+    })
+    .await;
+    let repo = server
+        .client()
+        .get_repo("acme", "old-name")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((repo.id, repo.name.as_str()), (7, "new-name"));
+    let seen = server.seen();
+    assert_eq!(
+        seen[1].header("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+}
+
 // ---- writes --------------------------------------------------------------------------------
 
 #[tokio::test]
