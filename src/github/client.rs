@@ -1,0 +1,489 @@
+//! The GitHub REST client: one method per endpoint rotor uses, with retries and a concurrency bound.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::{Method, StatusCode, Url};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+
+use super::auth::Auth;
+use super::config::{normalize_api_url, ConfigError, GitHubConfig};
+use super::error::{ErrorKind, GitHubError};
+use super::link;
+use super::rate_limit::{RateLimitOverview, RateLimitSnapshot};
+use super::retry::{self, Decision, RetryPolicy};
+use super::routes;
+use super::types::{OrgAccess, PublicKey, PutOutcome, Repo, SecretMeta, SecretScope};
+use crate::policy::{App, Visibility};
+
+type Result<T> = std::result::Result<T, GitHubError>;
+
+/// A GitHub REST client. Cheap to clone: clones share one connection pool, one concurrency
+/// bound and one rate-limit record.
+///
+/// Every request carries `Accept: application/vnd.github+json`, `X-GitHub-Api-Version`,
+/// `User-Agent` and (with a token) `Authorization: Bearer`, has its own timeout, and is
+/// retried per [`RetryPolicy`].
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    /// API base, no trailing slash; paths are appended to it.
+    base: String,
+    base_url: Url,
+    auth: Option<Auth>,
+    timeout: Duration,
+    retry: RetryPolicy,
+    permits: Semaphore,
+    last_rate_limit: Mutex<Option<RateLimitSnapshot>>,
+}
+
+/// A successful response, read in full.
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Client {
+    /// Builds the client; fails on an unusable URL, token or user agent.
+    pub fn new(config: GitHubConfig) -> std::result::Result<Self, ConfigError> {
+        let base = normalize_api_url(&config.api_url)?;
+        let base_url = Url::parse(&base).map_err(|e| ConfigError::ApiUrl {
+            url: base.clone(),
+            reason: e.to_string(),
+        })?;
+        let auth = config.auth();
+        if let Some(auth) = &auth {
+            auth.header_value()?;
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("application/vnd.github+json"),
+        );
+        headers.insert(
+            "x-github-api-version",
+            HeaderValue::from_str(&config.api_version).map_err(|_| {
+                ConfigError::Http("the API version is not a valid header value".into())
+            })?,
+        );
+        let http = reqwest::Client::builder()
+            .user_agent(config.user_agent.as_str())
+            .default_headers(headers)
+            .connect_timeout(config.timeout)
+            .timeout(config.timeout)
+            .build()
+            .map_err(|e| ConfigError::Http(e.without_url().to_string()))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                base_url,
+                auth,
+                timeout: config.timeout,
+                retry: config.retry_policy(),
+                permits: Semaphore::new(config.max_concurrency.max(1)),
+                last_rate_limit: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// The API base URL requests go to.
+    pub fn api_url(&self) -> &str {
+        &self.inner.base
+    }
+
+    /// The `x-ratelimit-*` values of the most recent response that carried them.
+    pub fn last_rate_limit(&self) -> Option<RateLimitSnapshot> {
+        self.inner
+            .last_rate_limit
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or(None)
+    }
+
+    // ---- endpoints -------------------------------------------------------------------
+
+    /// `GET /orgs/{org}/repos?per_page=100&type=all`, every page (following `Link: rel="next"`).
+    pub async fn list_org_repos(&self, org: &str) -> Result<Vec<Repo>> {
+        let path = routes::path(&Method::GET, &["orgs", org, "repos"])?;
+        self.paginate(format!("{path}?per_page=100&type=all"), |body| {
+            serde_json::from_slice::<Vec<Repo>>(body)
+        })
+        .await
+    }
+
+    /// `GET /repos/{owner}/{repo}` (a renamed repository's 301 is followed).
+    pub async fn get_repo(&self, owner: &str, repo: &str) -> Result<Repo> {
+        let path = routes::path(&Method::GET, &["repos", owner, repo])?;
+        self.get_json(&path).await
+    }
+
+    /// `GET /repos/{owner}/{repo}/environments?per_page=100`: the environments' names.
+    pub async fn list_environments(&self, owner: &str, repo: &str) -> Result<Vec<String>> {
+        #[derive(Deserialize)]
+        struct Page {
+            environments: Vec<Named>,
+        }
+        #[derive(Deserialize)]
+        struct Named {
+            name: String,
+        }
+        let path = routes::path(&Method::GET, &["repos", owner, repo, "environments"])?;
+        self.paginate(format!("{path}?per_page=100"), |body| {
+            serde_json::from_slice::<Page>(body)
+                .map(|p| p.environments.into_iter().map(|e| e.name).collect())
+        })
+        .await
+    }
+
+    /// `GET {scope}/secrets/public-key`: the key values for this scope must be sealed with.
+    pub async fn public_key(&self, scope: &SecretScope) -> Result<PublicKey> {
+        let path = routes::secrets(&Method::GET, scope)?;
+        self.get_json(&format!("{path}/public-key")).await
+    }
+
+    /// `GET {scope}/secrets?per_page=100`, every page: names and timestamps, never values.
+    pub async fn list_secrets(&self, scope: &SecretScope) -> Result<Vec<SecretMeta>> {
+        #[derive(Deserialize)]
+        struct Page {
+            secrets: Vec<SecretMeta>,
+        }
+        let path = routes::secrets(&Method::GET, scope)?;
+        self.paginate(format!("{path}?per_page=100"), |body| {
+            serde_json::from_slice::<Page>(body).map(|p| p.secrets)
+        })
+        .await
+    }
+
+    /// `PUT {scope}/secrets/{name}`: creates (201) or updates (204) a secret.
+    ///
+    /// `encrypted_value` is the base64 sealed box made with the scope's public key, whose id
+    /// is `key_id`. Organization scopes need `access` (their visibility, and the repository
+    /// ids for `selected`); other scopes must pass `None`.
+    ///
+    /// Idempotent: sending the same body twice leaves the secret in the same state, which
+    /// is why a timeout or 5xx is retried (the retry may report `Updated` where the lost
+    /// first attempt had created the secret).
+    pub async fn put_secret(
+        &self,
+        scope: &SecretScope,
+        name: &str,
+        encrypted_value: &str,
+        key_id: &str,
+        access: Option<&OrgAccess>,
+    ) -> Result<PutOutcome> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            encrypted_value: &'a str,
+            key_id: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            visibility: Option<&'static str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            selected_repository_ids: Option<&'a [u64]>,
+        }
+        let method = Method::PUT;
+        let path = routes::secret(&method, scope, name)?;
+        let (visibility, selected_repository_ids) = match (scope, access) {
+            (SecretScope::Org { .. }, Some(a)) => (
+                Some(a.visibility.as_str()),
+                (a.visibility == Visibility::Selected)
+                    .then_some(a.selected_repository_ids.as_slice()),
+            ),
+            (SecretScope::Org { .. }, None) => {
+                let msg = "an organization secret needs its visibility".to_string();
+                return Err(GitHubError::local(
+                    ErrorKind::InvalidInput,
+                    method,
+                    path,
+                    msg,
+                ));
+            }
+            (_, Some(_)) => {
+                let msg = "visibility applies only to organization secrets".to_string();
+                return Err(GitHubError::local(
+                    ErrorKind::InvalidInput,
+                    method,
+                    path,
+                    msg,
+                ));
+            }
+            (_, None) => (None, None),
+        };
+        let body = Body {
+            encrypted_value,
+            key_id,
+            visibility,
+            selected_repository_ids,
+        };
+        let reply = self.send_json(method.clone(), &path, &body).await?;
+        match reply.status.as_u16() {
+            201 => Ok(PutOutcome::Created),
+            204 => Ok(PutOutcome::Updated),
+            _ => Err(unexpected_success(method, path, &reply)),
+        }
+    }
+
+    /// `PUT /orgs/{org}/{app}/secrets/{name}/repositories`: replaces the set of repositories
+    /// that may use a `selected` organization secret (409 if its visibility is not `selected`).
+    pub async fn set_selected_repos(
+        &self,
+        org: &str,
+        app: App,
+        name: &str,
+        ids: &[u64],
+    ) -> Result<()> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            selected_repository_ids: &'a [u64],
+        }
+        let path = routes::selected_repos(&Method::PUT, org, app, name)?;
+        self.send_json(
+            Method::PUT,
+            &path,
+            &Body {
+                selected_repository_ids: ids,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `GET /rate_limit`: the `core` window (this call does not count against it).
+    pub async fn rate_limit(&self) -> Result<RateLimitSnapshot> {
+        let path = "/rate_limit";
+        let overview: RateLimitOverview = self.get_json(path).await?;
+        overview
+            .resources
+            .core
+            .into_snapshot("core")
+            .ok_or_else(|| {
+                let msg = "the core reset time is out of range".to_string();
+                GitHubError::local(ErrorKind::Decode, Method::GET, path.to_string(), msg)
+            })
+    }
+
+    // ---- plumbing --------------------------------------------------------------------
+
+    async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let url = self.url_for(&Method::GET, path)?;
+        let reply = self.send(Method::GET, url, None).await?;
+        decode(Method::GET, path, &reply, |b| serde_json::from_slice(b))
+    }
+
+    async fn send_json<B: Serialize>(&self, method: Method, path: &str, body: &B) -> Result<Reply> {
+        let url = self.url_for(&method, path)?;
+        let bytes = serde_json::to_vec(body).map_err(|e| {
+            GitHubError::local(
+                ErrorKind::InvalidInput,
+                method.clone(),
+                path.to_string(),
+                e.to_string(),
+            )
+        })?;
+        self.send(method, url, Some(bytes)).await
+    }
+
+    /// Fetches `first` and every page after it, following `Link: rel="next"` exactly as
+    /// given. Refuses links to another origin (the token would go with them) and loops.
+    async fn paginate<T>(
+        &self,
+        first: String,
+        extract: impl Fn(&[u8]) -> serde_json::Result<Vec<T>>,
+    ) -> Result<Vec<T>> {
+        let mut url = self.url_for(&Method::GET, &first)?;
+        let mut visited = HashSet::new();
+        let mut items = Vec::new();
+        loop {
+            visited.insert(url.to_string());
+            let reply = self.send(Method::GET, url.clone(), None).await?;
+            let path = self.display_path(&url);
+            items.extend(decode(Method::GET, &path, &reply, &extract)?);
+            let links: Vec<&str> = reply
+                .headers
+                .get_all("link")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            let Some(next) = link::next(&links.join(", ")) else {
+                return Ok(items);
+            };
+            let bad_link = |why: &str| {
+                let msg = format!("pagination link {why}");
+                GitHubError::decode(Method::GET, path.clone(), reply.status, &reply.headers, msg)
+            };
+            let next = url
+                .join(&next)
+                .map_err(|e| bad_link(&format!("is not a URL: {e}")))?;
+            if next.origin() != self.inner.base_url.origin() {
+                return Err(bad_link(&format!(
+                    "leads off the API origin to {}",
+                    next.origin().ascii_serialization()
+                )));
+            }
+            if visited.contains(next.as_str()) {
+                return Err(bad_link("loops back to a page already read"));
+            }
+            url = next;
+        }
+    }
+
+    fn url_for(&self, method: &Method, path_and_query: &str) -> Result<Url> {
+        Url::parse(&format!("{}{}", self.inner.base, path_and_query)).map_err(|e| {
+            GitHubError::local(
+                ErrorKind::InvalidInput,
+                method.clone(),
+                path_and_query.into(),
+                e.to_string(),
+            )
+        })
+    }
+
+    /// The URL's path and query relative to the API base, as errors and logs show it.
+    fn display_path(&self, url: &Url) -> String {
+        let base_path = self.inner.base_url.path().trim_end_matches('/');
+        let path = url.path();
+        let path = path
+            .strip_prefix(base_path)
+            .filter(|p| p.starts_with('/'))
+            .unwrap_or(path);
+        match url.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_string(),
+        }
+    }
+
+    /// Sends a request, retrying per the policy; holds a concurrency permit only while a
+    /// request is in flight, never while waiting to retry.
+    async fn send(&self, method: Method, url: Url, body: Option<Vec<u8>>) -> Result<Reply> {
+        let path = self.display_path(&url);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let mut err = match self.send_once(&method, &url, &path, body.clone()).await {
+                Ok(reply) => return Ok(reply),
+                Err(err) => err,
+            };
+            err.attempts = attempt;
+            match self
+                .inner
+                .retry
+                .decide(attempt, &err, Utc::now(), retry::jitter())
+            {
+                Decision::Retry(wait) => {
+                    tracing::warn!(
+                        method = %method, path = %path, attempt, wait_ms = wait.as_millis() as u64,
+                        status = err.status, kind = ?err.kind, request_id = err.request_id.as_deref(),
+                        "GitHub request failed; retrying"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                Decision::GiveUp => return Err(err),
+            }
+        }
+    }
+
+    async fn send_once(
+        &self,
+        method: &Method,
+        url: &Url,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Reply> {
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let mut request = self
+            .inner
+            .http
+            .request(method.clone(), url.clone())
+            .timeout(self.inner.timeout);
+        if let Some(auth) = &self.inner.auth {
+            let value = auth.header_value().map_err(|e| {
+                GitHubError::local(
+                    ErrorKind::InvalidInput,
+                    method.clone(),
+                    path.to_string(),
+                    e.to_string(),
+                )
+            })?;
+            request = request.header(AUTHORIZATION, value);
+        }
+        if let Some(body) = body {
+            request = request.header(CONTENT_TYPE, "application/json").body(body);
+        }
+        let transport =
+            |e: reqwest::Error| GitHubError::from_reqwest(method.clone(), path.to_string(), e);
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(transport)?.to_vec();
+        if let Some(snapshot) = RateLimitSnapshot::from_headers(&headers) {
+            if let Ok(mut last) = self.inner.last_rate_limit.lock() {
+                *last = Some(snapshot);
+            }
+        }
+        tracing::debug!(
+            method = %method, path = %path, status = status.as_u16(),
+            request_id = headers.get("x-github-request-id").and_then(|v| v.to_str().ok()),
+            "GitHub request"
+        );
+        if status.is_success() {
+            Ok(Reply {
+                status,
+                headers,
+                body,
+            })
+        } else {
+            Err(GitHubError::from_response(
+                method.clone(),
+                path.to_string(),
+                status,
+                &headers,
+                &body,
+                Utc::now(),
+            ))
+        }
+    }
+}
+
+fn decode<T>(
+    method: Method,
+    path: &str,
+    reply: &Reply,
+    parse: impl Fn(&[u8]) -> serde_json::Result<T>,
+) -> Result<T> {
+    parse(&reply.body).map_err(|e| {
+        GitHubError::decode(
+            method,
+            path.to_string(),
+            reply.status,
+            &reply.headers,
+            e.to_string(),
+        )
+    })
+}
+
+fn unexpected_success(method: Method, path: String, reply: &Reply) -> GitHubError {
+    let mut err = GitHubError::decode(
+        method,
+        path,
+        reply.status,
+        &reply.headers,
+        "GitHub documents only 201 (created) and 204 (updated) here".to_string(),
+    );
+    err.kind = ErrorKind::UnexpectedStatus;
+    err
+}

@@ -1,0 +1,219 @@
+//! Settings of the GitHub client: where the API is, how to authenticate, limits and timeouts.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use super::auth::Auth;
+use super::retry::RetryPolicy;
+
+/// The public GitHub API.
+pub const DEFAULT_API_URL: &str = "https://api.github.com";
+/// The REST API version rotor is written against.
+pub const DEFAULT_API_VERSION: &str = "2022-11-28";
+
+/// Settings of the GitHub client.
+pub struct GitHubConfig {
+    /// API base without a trailing slash: `https://api.github.com`, or a GitHub Enterprise
+    /// Server's `https://HOST/api/v3`. Paths are appended to it as is.
+    pub api_url: String,
+    /// Bearer token (`GITHUB_TOKEN`, else `GH_TOKEN`); requests go unauthenticated without it.
+    pub token: Option<SecretString>,
+    /// Deadline of one request, from connecting until its body has been read.
+    pub timeout: Duration,
+    /// `User-Agent` header; GitHub refuses requests without one.
+    pub user_agent: String,
+    /// `X-GitHub-Api-Version` header.
+    pub api_version: String,
+    /// Retries after the first attempt of a call.
+    pub max_retries: u32,
+    /// Longest single wait before a retry; a rate limit that asks for more is returned as
+    /// an error instead.
+    pub max_retry_wait: Duration,
+    /// Most requests in flight at once (GitHub's secondary limit is 100 concurrent).
+    pub max_concurrency: usize,
+}
+
+/// A setting of the GitHub client is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("GITHUB_API_URL {url:?} is not a usable API base URL: {reason}")]
+    ApiUrl { url: String, reason: String },
+    #[error(transparent)]
+    Token(#[from] super::auth::InvalidToken),
+    #[error("the HTTP client could not be built: {0}")]
+    Http(String),
+}
+
+impl Default for GitHubConfig {
+    fn default() -> Self {
+        let retry = RetryPolicy::default();
+        GitHubConfig {
+            api_url: DEFAULT_API_URL.to_string(),
+            token: None,
+            timeout: Duration::from_secs(30),
+            user_agent: concat!("rotor/", env!("CARGO_PKG_VERSION")).to_string(),
+            api_version: DEFAULT_API_VERSION.to_string(),
+            max_retries: retry.max_retries,
+            max_retry_wait: retry.max_wait,
+            max_concurrency: 100,
+        }
+    }
+}
+
+impl GitHubConfig {
+    /// Defaults plus the environment: `GITHUB_API_URL`, then `GITHUB_TOKEN` else `GH_TOKEN`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`GitHubConfig::from_env`], reading variables through `var` (tests pass a map).
+    /// An empty variable counts as unset.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let mut config = GitHubConfig::default();
+        if let Some(url) = set("GITHUB_API_URL") {
+            config.api_url = normalize_api_url(&url)?;
+        }
+        config.token = set("GITHUB_TOKEN")
+            .or_else(|| set("GH_TOKEN"))
+            .map(SecretString::from);
+        Ok(config)
+    }
+
+    /// The credential the token stands for.
+    pub fn auth(&self) -> Option<Auth> {
+        self.token.clone().map(Auth::Token)
+    }
+
+    /// The retry policy these settings describe.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_retries: self.max_retries,
+            max_wait: self.max_retry_wait,
+            ..RetryPolicy::default()
+        }
+    }
+}
+
+/// Checks an API base URL and trims its trailing slashes.
+pub fn normalize_api_url(url: &str) -> Result<String, ConfigError> {
+    let bad = |reason: &str| ConfigError::ApiUrl {
+        url: url.to_string(),
+        reason: reason.to_string(),
+    };
+    let trimmed = url.trim().trim_end_matches('/');
+    let parsed = reqwest::Url::parse(trimmed).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(bad("the scheme must be https (or http)"));
+    }
+    if parsed.host_str().is_none() {
+        return Err(bad("it has no host"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(bad("it must not carry a query or fragment"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        // Report the URL without the credentials it carries.
+        let mut shown = parsed.clone();
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
+        return Err(ConfigError::ApiUrl {
+            url: shown.to_string(),
+            reason: "credentials belong in GITHUB_TOKEN, not in the URL".to_string(),
+        });
+    }
+    Ok(trimmed.to_string())
+}
+
+impl std::fmt::Debug for GitHubConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHubConfig")
+            .field("api_url", &self.api_url)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("timeout", &self.timeout)
+            .field("user_agent", &self.user_agent)
+            .field("api_version", &self.api_version)
+            .field("max_retries", &self.max_retries)
+            .field("max_retry_wait", &self.max_retry_wait)
+            .field("max_concurrency", &self.max_concurrency)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use std::collections::HashMap;
+
+    fn from(vars: &[(&str, &str)]) -> Result<GitHubConfig, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        GitHubConfig::from_vars(|k| map.get(k).cloned())
+    }
+
+    fn token(c: &GitHubConfig) -> Option<&str> {
+        c.token.as_ref().map(|t| t.expose_secret())
+    }
+
+    #[test]
+    fn defaults_match_the_public_api() {
+        let c = from(&[]).unwrap();
+        assert_eq!(c.api_url, "https://api.github.com");
+        assert_eq!(token(&c), None);
+        assert_eq!(c.timeout, Duration::from_secs(30));
+        assert_eq!(c.api_version, "2022-11-28");
+        assert_eq!(c.user_agent, format!("rotor/{}", env!("CARGO_PKG_VERSION")));
+        assert_eq!((c.max_retries, c.max_concurrency), (5, 100));
+        assert_eq!(c.max_retry_wait, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn github_token_takes_precedence_over_gh_token() {
+        let both = from(&[
+            ("GITHUB_TOKEN", "from-github-token"),
+            ("GH_TOKEN", "from-gh-token"),
+        ])
+        .unwrap();
+        assert_eq!(token(&both), Some("from-github-token"));
+        let gh_only = from(&[("GH_TOKEN", "from-gh-token")]).unwrap();
+        assert_eq!(token(&gh_only), Some("from-gh-token"));
+        let empty_github = from(&[("GITHUB_TOKEN", ""), ("GH_TOKEN", "from-gh-token")]).unwrap();
+        assert_eq!(token(&empty_github), Some("from-gh-token"));
+    }
+
+    #[test]
+    fn an_enterprise_server_url_keeps_its_path_and_loses_the_trailing_slash() {
+        let c = from(&[("GITHUB_API_URL", "https://ghe.example.com/api/v3/")]).unwrap();
+        assert_eq!(c.api_url, "https://ghe.example.com/api/v3");
+        let c = from(&[("GITHUB_API_URL", "https://api.github.com/")]).unwrap();
+        assert_eq!(c.api_url, "https://api.github.com");
+    }
+
+    #[test]
+    fn unusable_api_urls_are_refused() {
+        for url in [
+            "api.github.com",
+            "ftp://x.example",
+            "https://x.example/api?x=1",
+            "https://u:p@x.example",
+        ] {
+            let err = from(&[("GITHUB_API_URL", url)]).unwrap_err();
+            assert!(matches!(err, ConfigError::ApiUrl { .. }), "{url}: {err}");
+        }
+        let err =
+            from(&[("GITHUB_API_URL", "https://someone:hunter2@x.example/api/v3")]).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn debug_redacts_the_token() {
+        let c = from(&[("GITHUB_TOKEN", "ghp_SuperSecretToken")]).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("ghp_SuperSecretToken"), "{shown}");
+        assert!(shown.contains("<redacted>"));
+    }
+}
