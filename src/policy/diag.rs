@@ -59,9 +59,21 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// A diagnostic at a position in `file`.
-    pub fn at(file: &Path, line: usize, col: usize, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn at(
+        file: &Path,
+        line: usize,
+        col: usize,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
         debug_assert!(CODES.iter().any(|(c, _)| *c == code), "unknown code {code}");
-        Diagnostic { file: file.to_path_buf(), line, col, code, message: message.into() }
+        Diagnostic {
+            file: file.to_path_buf(),
+            line,
+            col,
+            code,
+            message: message.into(),
+        }
     }
 
     /// A diagnostic about a whole file or folder (no position).
@@ -72,7 +84,8 @@ impl Diagnostic {
     /// The order diagnostics are reported in: file, line, column, code, message.
     pub fn sort(diags: &mut [Diagnostic]) {
         diags.sort_by(|a, b| {
-            (&a.file, a.line, a.col, a.code, &a.message).cmp(&(&b.file, b.line, b.col, b.code, &b.message))
+            (&a.file, a.line, a.col, a.code, &a.message)
+                .cmp(&(&b.file, b.line, b.col, b.code, &b.message))
         });
     }
 }
@@ -107,7 +120,9 @@ mod tests {
         for (code, meaning) in CODES {
             assert!(seen.insert(*code), "code {code} appears twice");
             assert!(
-                code.len() == 5 && code.starts_with('E') && code[1..].chars().all(|c| c.is_ascii_digit()),
+                code.len() == 5
+                    && code.starts_with('E')
+                    && code[1..].chars().all(|c| c.is_ascii_digit()),
                 "code {code} is not E + four digits"
             );
             assert!(!meaning.is_empty(), "code {code} has no meaning");
@@ -116,8 +131,17 @@ mod tests {
 
     #[test]
     fn display_is_file_line_col_code_message() {
-        let d = Diagnostic::at(Path::new("p/a.yaml"), 3, 5, "E0301", "secret name \"X-\" is refused");
-        assert_eq!(d.to_string(), "p/a.yaml:3:5: E0301 secret name \"X-\" is refused");
+        let d = Diagnostic::at(
+            Path::new("p/a.yaml"),
+            3,
+            5,
+            "E0301",
+            "secret name \"X-\" is refused",
+        );
+        assert_eq!(
+            d.to_string(),
+            "p/a.yaml:3:5: E0301 secret name \"X-\" is refused"
+        );
         let w = Diagnostic::whole(Path::new("p"), "E0000", "cannot read folder");
         assert_eq!(w.to_string(), "p: E0000 cannot read folder");
     }

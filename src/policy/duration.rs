@@ -20,7 +20,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("bad duration \"{text}\": {HINT}"));
     }
-    let n: u64 = digits.parse().map_err(|_| format!("duration \"{text}\" is too large"))?;
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("duration \"{text}\" is too large"))?;
     if n == 0 {
         return Err(format!("duration \"{text}\" is zero: it must be positive"));
     }
@@ -45,7 +47,22 @@ mod tests {
 
     #[test]
     fn malformed_zero_and_huge_durations_are_refused() {
-        for bad in ["", "s", "0s", "10", "1w", "1.5h", "-5m", "+5m", " 5m", "5 m", "5M", "99999999999999999999d", "40000d", "5é"] {
+        for bad in [
+            "",
+            "s",
+            "0s",
+            "10",
+            "1w",
+            "1.5h",
+            "-5m",
+            "+5m",
+            " 5m",
+            "5 m",
+            "5M",
+            "99999999999999999999d",
+            "40000d",
+            "5é",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} was accepted");
         }
     }

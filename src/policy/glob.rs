@@ -8,7 +8,9 @@ use super::model::RepoSelector;
 /// case, as GitHub does. A glob holding `/` is refused: it matches names, not `owner/name`.
 pub fn compile_glob(pattern: &str) -> Result<GlobMatcher, String> {
     if pattern.is_empty() {
-        return Err("empty glob: write a repository name or a pattern such as payments-*".to_string());
+        return Err(
+            "empty glob: write a repository name or a pattern such as payments-*".to_string(),
+        );
     }
     if pattern.contains('/') {
         return Err(format!(
@@ -36,8 +38,16 @@ impl NameMatcher {
     /// Build the matcher for a selector; fails only for globs `validate` would refuse.
     pub fn new(selector: &RepoSelector) -> Result<Self, String> {
         Ok(NameMatcher {
-            include: selector.include.iter().map(|g| compile_glob(g)).collect::<Result<_, _>>()?,
-            exclude: selector.exclude.iter().map(|g| compile_glob(g)).collect::<Result<_, _>>()?,
+            include: selector
+                .include
+                .iter()
+                .map(|g| compile_glob(g))
+                .collect::<Result<_, _>>()?,
+            exclude: selector
+                .exclude
+                .iter()
+                .map(|g| compile_glob(g))
+                .collect::<Result<_, _>>()?,
         })
     }
 

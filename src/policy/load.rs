@@ -19,7 +19,13 @@ use super::yaml::parse;
 pub fn load_dir(dir: &Path) -> Result<PolicySet, Vec<Diagnostic>> {
     let files = match policy_files(dir) {
         Ok(files) => files,
-        Err(e) => return Err(vec![Diagnostic::whole(dir, "E0000", format!("cannot read folder: {e}"))]),
+        Err(e) => {
+            return Err(vec![Diagnostic::whole(
+                dir,
+                "E0000",
+                format!("cannot read folder: {e}"),
+            )])
+        }
     };
     if files.is_empty() {
         return Err(vec![Diagnostic::whole(
@@ -32,7 +38,11 @@ pub fn load_dir(dir: &Path) -> Result<PolicySet, Vec<Diagnostic>> {
     let mut checked = Vec::new();
     for file in files {
         match std::fs::read(&file) {
-            Err(e) => diags.push(Diagnostic::whole(&file, "E0000", format!("cannot read file: {e}"))),
+            Err(e) => diags.push(Diagnostic::whole(
+                &file,
+                "E0000",
+                format!("cannot read file: {e}"),
+            )),
             Ok(bytes) => match String::from_utf8(bytes) {
                 Err(_) => diags.push(Diagnostic::whole(&file, "E0001", "file is not valid UTF-8")),
                 Ok(text) => checked.extend(check_text(&file, &text, &mut diags)),
@@ -58,11 +68,17 @@ fn check_text(file: &Path, text: &str, diags: &mut Vec<Diagnostic>) -> Vec<Check
             diags.push(d);
             Vec::new()
         }
-        Ok(located) => located.into_iter().map(|l| check_policy(file, l, diags)).collect(),
+        Ok(located) => located
+            .into_iter()
+            .map(|l| check_policy(file, l, diags))
+            .collect(),
     }
 }
 
-fn finish(checked: Vec<Checked>, diags: &mut Vec<Diagnostic>) -> Result<Vec<Policy>, Vec<Diagnostic>> {
+fn finish(
+    checked: Vec<Checked>,
+    diags: &mut Vec<Diagnostic>,
+) -> Result<Vec<Policy>, Vec<Diagnostic>> {
     check_set(&checked, diags);
     if diags.is_empty() {
         // No diagnostic means every policy was built.

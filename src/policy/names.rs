@@ -6,11 +6,18 @@ pub fn check_policy_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("policy name is empty: use a-z, 0-9 and -".to_string());
     }
-    if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-        return Err(format!("policy name \"{name}\" is not allowed: use only a-z, 0-9 and -"));
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(format!(
+            "policy name \"{name}\" is not allowed: use only a-z, 0-9 and -"
+        ));
     }
     if name.starts_with('-') {
-        return Err(format!("policy name \"{name}\" is not allowed: it must not start with -"));
+        return Err(format!(
+            "policy name \"{name}\" is not allowed: it must not start with -"
+        ));
     }
     Ok(())
 }
@@ -27,10 +34,14 @@ pub fn check_secret_name(name: &str) -> Result<(), String> {
         ));
     }
     if name.as_bytes()[0].is_ascii_digit() {
-        return Err(format!("secret name \"{name}\" is refused by GitHub: names must not start with a digit"));
+        return Err(format!(
+            "secret name \"{name}\" is refused by GitHub: names must not start with a digit"
+        ));
     }
     if name.len() >= 7 && name[..7].eq_ignore_ascii_case("GITHUB_") {
-        return Err(format!("secret name \"{name}\" is refused by GitHub: names must not start with GITHUB_"));
+        return Err(format!(
+            "secret name \"{name}\" is refused by GitHub: names must not start with GITHUB_"
+        ));
     }
     Ok(())
 }
@@ -39,7 +50,9 @@ pub fn check_secret_name(name: &str) -> Result<(), String> {
 pub fn check_org(org: &str) -> Result<(), String> {
     let ok = !org.is_empty()
         && org.len() <= 39
-        && org.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && org
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         && !org.starts_with('-')
         && !org.ends_with('-');
     if ok {
@@ -58,7 +71,9 @@ pub fn check_repo(full: &str) -> Result<(&str, &str), String> {
     check_org(owner).map_err(|_| bad())?;
     let name_ok = !name.is_empty()
         && name.len() <= 100
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
         && name != "."
         && name != "..";
     if name_ok {
@@ -86,7 +101,9 @@ pub fn check_environment(env: &str) -> Result<(), String> {
 pub fn check_topic(topic: &str) -> Result<(), String> {
     let ok = !topic.is_empty()
         && topic.len() <= 50
-        && topic.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !topic.starts_with('-');
     if ok {
         Ok(())
@@ -105,11 +122,17 @@ pub fn check_vault_path(what: &str, path: &str) -> Result<(), String> {
     if path.starts_with('/') || path.ends_with('/') {
         return Err(format!("{what} \"{path}\" must not start or end with /"));
     }
-    if path.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+    if path
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
         return Err(format!("{what} \"{path}\" has an empty, . or .. segment"));
     }
     if path.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(format!("{what} \"{}\" holds spaces or control characters", path.escape_debug()));
+        return Err(format!(
+            "{what} \"{}\" holds spaces or control characters",
+            path.escape_debug()
+        ));
     }
     Ok(())
 }
@@ -123,16 +146,30 @@ mod tests {
         for ok in ["DEPLOY_TOKEN", "a1", "_X", "github", "GITHUBX_TOKEN"] {
             assert!(check_secret_name(ok).is_ok(), "{ok} refused");
         }
-        for bad in ["", "1TOKEN", "DEPLOY-TOKEN", "GITHUB_TOKEN", "github_token", "Github_X", "TÖKEN", "A B"] {
+        for bad in [
+            "",
+            "1TOKEN",
+            "DEPLOY-TOKEN",
+            "GITHUB_TOKEN",
+            "github_token",
+            "Github_X",
+            "TÖKEN",
+            "A B",
+        ] {
             assert!(check_secret_name(bad).is_err(), "{bad:?} accepted");
         }
     }
 
     #[test]
     fn repositories_are_owner_slash_name() {
-        assert_eq!(check_repo("acme/payments-api"), Ok(("acme", "payments-api")));
+        assert_eq!(
+            check_repo("acme/payments-api"),
+            Ok(("acme", "payments-api"))
+        );
         assert_eq!(check_repo("acme/.github"), Ok(("acme", ".github")));
-        for bad in ["acme", "acme/", "/x", "acme/a/b", "-acme/x", "acme/..", "acme/a b"] {
+        for bad in [
+            "acme", "acme/", "/x", "acme/a/b", "-acme/x", "acme/..", "acme/a b",
+        ] {
             assert!(check_repo(bad).is_err(), "{bad:?} accepted");
         }
     }

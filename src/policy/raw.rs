@@ -14,7 +14,7 @@ use serde_saphyr::Spanned;
 /// The content of one file: one policy mapping, or a list of them.
 #[derive(Debug)]
 pub enum RawFile {
-    One(RawPolicy),
+    One(Box<RawPolicy>),
     Many(Vec<Spanned<RawPolicy>>),
 }
 
@@ -27,7 +27,8 @@ impl<'de> Deserialize<'de> for RawFile {
                 f.write_str("a policy mapping or a list of policies")
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawFile, A::Error> {
-                RawPolicy::deserialize(de::value::MapAccessDeserializer::new(map)).map(RawFile::One)
+                RawPolicy::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|p| RawFile::One(Box::new(p)))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawFile, A::Error> {
                 let mut policies = Vec::new();

@@ -34,7 +34,12 @@ fn check_names(checked: &[Checked], diags: &mut Vec<Diagnostic>) {
                 at.line,
                 at.col,
                 "E0103",
-                format!("policy name \"{name}\" is already used at {}:{}:{}", file.display(), p.line, p.col),
+                format!(
+                    "policy name \"{name}\" is already used at {}:{}:{}",
+                    file.display(),
+                    p.line,
+                    p.col
+                ),
             )),
             None => {
                 first.insert(name, (&c.file, *at));
@@ -55,10 +60,20 @@ struct Write<'a> {
 fn check_overlaps(checked: &[Checked], diags: &mut Vec<Diagnostic>) {
     let mut writes: Vec<Write> = Vec::new();
     for c in checked {
-        let policy = c.name.as_ref().map(|(n, _)| n.as_str()).unwrap_or("(unnamed)");
+        let policy = c
+            .name
+            .as_ref()
+            .map(|(n, _)| n.as_str())
+            .unwrap_or("(unnamed)");
         for (target, at) in &c.targets {
             for (secret, _) in &c.secrets {
-                writes.push(Write { secret, target, policy, file: &c.file, at: *at });
+                writes.push(Write {
+                    secret,
+                    target,
+                    policy,
+                    file: &c.file,
+                    at: *at,
+                });
             }
         }
     }
@@ -67,7 +82,9 @@ fn check_overlaps(checked: &[Checked], diags: &mut Vec<Diagnostic>) {
             .iter()
             .filter(|w| w.secret.eq_ignore_ascii_case(later.secret))
             .find_map(|w| overlap(w.target, later.target).map(|how| (w, how)));
-        let Some((first, how)) = earlier else { continue };
+        let Some((first, how)) = earlier else {
+            continue;
+        };
         let there = format!(
             "policy \"{}\" writes it at {}:{}:{}",
             first.policy,
@@ -85,7 +102,13 @@ fn check_overlaps(checked: &[Checked], diags: &mut Vec<Diagnostic>) {
                 repo.rsplit('/').next().unwrap_or(&repo),
             ),
         };
-        diags.push(Diagnostic::at(later.file, later.at.line, later.at.col, "E0407", message));
+        diags.push(Diagnostic::at(
+            later.file,
+            later.at.line,
+            later.at.col,
+            "E0407",
+            message,
+        ));
     }
 }
 
@@ -108,24 +131,81 @@ fn overlap(a: &TargetSpec, b: &TargetSpec) -> Option<How> {
     use TargetSpec::*;
     match (a, b) {
         (
-            Repo { owner: o1, repo: r1, environment: e1, app: a1 },
-            Repo { owner: o2, repo: r2, environment: e2, app: a2 },
-        ) => (o1.eq_ignore_ascii_case(o2) && r1.eq_ignore_ascii_case(r2) && eq_opt(e1, e2) && a1 == a2)
+            Repo {
+                owner: o1,
+                repo: r1,
+                environment: e1,
+                app: a1,
+            },
+            Repo {
+                owner: o2,
+                repo: r2,
+                environment: e2,
+                app: a2,
+            },
+        ) => (o1.eq_ignore_ascii_case(o2)
+            && r1.eq_ignore_ascii_case(r2)
+            && eq_opt(e1, e2)
+            && a1 == a2)
             .then_some(How::Same),
         (
-            OrgRepos { org: o1, selector: s1, environment: e1, app: a1 },
-            OrgRepos { org: o2, selector: s2, environment: e2, app: a2 },
-        ) => (o1.eq_ignore_ascii_case(o2) && s1 == s2 && eq_opt(e1, e2) && a1 == a2).then_some(How::Same),
-        (OrgSecret { org: o1, app: a1, .. }, OrgSecret { org: o2, app: a2, .. }) => {
-            (o1.eq_ignore_ascii_case(o2) && a1 == a2).then_some(How::Same)
-        }
-        (Repo { owner, repo, environment: e1, app: a1 }, OrgRepos { org, selector, environment: e2, app: a2 })
-        | (OrgRepos { org, selector, environment: e2, app: a2 }, Repo { owner, repo, environment: e1, app: a1 }) => {
+            OrgRepos {
+                org: o1,
+                selector: s1,
+                environment: e1,
+                app: a1,
+            },
+            OrgRepos {
+                org: o2,
+                selector: s2,
+                environment: e2,
+                app: a2,
+            },
+        ) => (o1.eq_ignore_ascii_case(o2) && s1 == s2 && eq_opt(e1, e2) && a1 == a2)
+            .then_some(How::Same),
+        (
+            OrgSecret {
+                org: o1, app: a1, ..
+            },
+            OrgSecret {
+                org: o2, app: a2, ..
+            },
+        ) => (o1.eq_ignore_ascii_case(o2) && a1 == a2).then_some(How::Same),
+        (
+            Repo {
+                owner,
+                repo,
+                environment: e1,
+                app: a1,
+            },
+            OrgRepos {
+                org,
+                selector,
+                environment: e2,
+                app: a2,
+            },
+        )
+        | (
+            OrgRepos {
+                org,
+                selector,
+                environment: e2,
+                app: a2,
+            },
+            Repo {
+                owner,
+                repo,
+                environment: e1,
+                app: a1,
+            },
+        ) => {
             let selected = owner.eq_ignore_ascii_case(org)
                 && eq_opt(e1, e2)
                 && a1 == a2
                 && NameMatcher::new(selector).is_ok_and(|m| m.matches(repo));
-            selected.then(|| How::Selected { repo: format!("{owner}/{repo}") })
+            selected.then(|| How::Selected {
+                repo: format!("{owner}/{repo}"),
+            })
         }
         _ => None,
     }
@@ -141,11 +221,24 @@ fn app_suffix(app: App) -> String {
 /// A short description of a target for messages.
 fn describe(t: &TargetSpec) -> String {
     match t {
-        TargetSpec::Repo { owner, repo, environment, app } => match environment {
-            Some(env) => format!("environment {env} of repository {owner}/{repo}{}", app_suffix(*app)),
+        TargetSpec::Repo {
+            owner,
+            repo,
+            environment,
+            app,
+        } => match environment {
+            Some(env) => format!(
+                "environment {env} of repository {owner}/{repo}{}",
+                app_suffix(*app)
+            ),
             None => format!("repository {owner}/{repo}{}", app_suffix(*app)),
         },
-        TargetSpec::OrgRepos { org, selector, environment, app } => {
+        TargetSpec::OrgRepos {
+            org,
+            selector,
+            environment,
+            app,
+        } => {
             let mut globs: Vec<String> = selector.include.clone();
             globs.extend(selector.exclude.iter().map(|g| format!("!{g}")));
             let repos = if globs.is_empty() {
@@ -158,6 +251,8 @@ fn describe(t: &TargetSpec) -> String {
                 None => format!("{repos}{}", app_suffix(*app)),
             }
         }
-        TargetSpec::OrgSecret { org, app, .. } => format!("the organization secrets of {org}{}", app_suffix(*app)),
+        TargetSpec::OrgSecret { org, app, .. } => {
+            format!("the organization secrets of {org}{}", app_suffix(*app))
+        }
     }
 }

@@ -16,11 +16,13 @@ use super::diag::Diagnostic;
 use super::duration::parse_duration;
 use super::glob::compile_glob;
 use super::model::{
-    App, Cadence, Charset, KvRef, Policy, RepoSelector, RepoVisibility, Schedule, SourceSpec, TargetSpec,
-    Visibility,
+    App, Cadence, Charset, KvRef, Policy, RepoSelector, RepoVisibility, Schedule, SourceSpec,
+    TargetSpec, Visibility,
 };
 use super::names;
-use super::raw::{RawGenerate, RawKv, RawMap, RawPolicy, RawRead, RawSchedule, RawSource, RawTarget};
+use super::raw::{
+    RawGenerate, RawKv, RawMap, RawPolicy, RawRead, RawSchedule, RawSource, RawTarget,
+};
 use super::yaml::{Located, Pos};
 
 /// Where diagnostics for one file go.
@@ -31,7 +33,8 @@ struct Sink<'a> {
 
 impl Sink<'_> {
     fn err(&mut self, at: Pos, code: &'static str, message: impl Into<String>) {
-        self.diags.push(Diagnostic::at(self.file, at.line, at.col, code, message));
+        self.diags
+            .push(Diagnostic::at(self.file, at.line, at.col, code, message));
     }
     fn count(&self) -> usize {
         self.diags.len()
@@ -65,15 +68,21 @@ pub fn check_policy(file: &Path, located: Located, diags: &mut Vec<Diagnostic>) 
 
     match &raw.version {
         None => s.err(at, "E0005", "missing field \"version\": write version: 1"),
-        Some(v) if v.value != 1 => {
-            s.err(pos(v), "E0101", format!("version {} is not supported: write version: 1", v.value))
-        }
+        Some(v) if v.value != 1 => s.err(
+            pos(v),
+            "E0101",
+            format!("version {} is not supported: write version: 1", v.value),
+        ),
         Some(_) => {}
     }
 
     let name = match &raw.name {
         None => {
-            s.err(at, "E0005", "missing field \"name\": every policy needs a unique name of a-z, 0-9 and -");
+            s.err(
+                at,
+                "E0005",
+                "missing field \"name\": every policy needs a unique name of a-z, 0-9 and -",
+            );
             None
         }
         Some(n) => {
@@ -86,7 +95,11 @@ pub fn check_policy(file: &Path, located: Located, diags: &mut Vec<Diagnostic>) 
 
     let source = match raw.source {
         None => {
-            s.err(at, "E0005", "missing field \"source\": set one of generate, vault_kv, vault_read");
+            s.err(
+                at,
+                "E0005",
+                "missing field \"source\": set one of generate, vault_kv, vault_read",
+            );
             None
         }
         Some(src) => check_source(&mut s, src),
@@ -94,7 +107,11 @@ pub fn check_policy(file: &Path, located: Located, diags: &mut Vec<Diagnostic>) 
 
     let secrets = match raw.secrets {
         None => {
-            s.err(at, "E0005", "missing field \"secrets\": map GitHub secret names to source fields");
+            s.err(
+                at,
+                "E0005",
+                "missing field \"secrets\": map GitHub secret names to source fields",
+            );
             Vec::new()
         }
         Some(map) => check_secrets(&mut s, map, source.as_ref()),
@@ -102,10 +119,16 @@ pub fn check_policy(file: &Path, located: Located, diags: &mut Vec<Diagnostic>) 
 
     let mut targets = Vec::new();
     match raw.targets {
-        None => s.err(at, "E0005", "missing field \"targets\": list where the secrets go"),
-        Some(list) if list.value.is_empty() => {
-            s.err(pos(&list), "E0401", "target list is empty: list at least one repo or org")
-        }
+        None => s.err(
+            at,
+            "E0005",
+            "missing field \"targets\": list where the secrets go",
+        ),
+        Some(list) if list.value.is_empty() => s.err(
+            pos(&list),
+            "E0401",
+            "target list is empty: list at least one repo or org",
+        ),
         Some(list) => {
             for t in list.value {
                 let t_at = pos(&t);
@@ -126,7 +149,10 @@ pub fn check_policy(file: &Path, located: Located, diags: &mut Vec<Diagnostic>) 
                 description: raw.description.map(|d| d.value),
                 owner: raw.owner.map(|o| o.value),
                 source,
-                secrets: secrets.iter().map(|(n, f, _)| (n.clone(), f.clone())).collect(),
+                secrets: secrets
+                    .iter()
+                    .map(|(n, f, _)| (n.clone(), f.clone()))
+                    .collect(),
                 targets: targets.iter().map(|(t, _)| t.clone()).collect(),
                 schedule,
                 file: file.to_path_buf(),
@@ -148,7 +174,11 @@ pub fn check_policy(file: &Path, located: Located, diags: &mut Vec<Diagnostic>) 
 
 fn check_source(s: &mut Sink, src: Spanned<RawSource>) -> Option<SourceSpec> {
     let at = pos(&src);
-    let RawSource { generate, vault_kv, vault_read } = src.value;
+    let RawSource {
+        generate,
+        vault_kv,
+        vault_read,
+    } = src.value;
     let mut present: Vec<(&str, Pos)> = Vec::new();
     if let Some(g) = &generate {
         present.push(("generate", pos(g)));
@@ -161,14 +191,21 @@ fn check_source(s: &mut Sink, src: Spanned<RawSource>) -> Option<SourceSpec> {
     }
     present.sort_by_key(|(_, p)| *p);
     match present.len() {
-        0 => s.err(at, "E0201", "no source: set one of generate, vault_kv, vault_read"),
+        0 => s.err(
+            at,
+            "E0201",
+            "no source: set one of generate, vault_kv, vault_read",
+        ),
         1 => {}
         _ => {
             let names: Vec<&str> = present.iter().map(|(n, _)| *n).collect();
             s.err(
                 present[1].1,
                 "E0202",
-                format!("more than one source ({}): keep exactly one", names.join(", ")),
+                format!(
+                    "more than one source ({}): keep exactly one",
+                    names.join(", ")
+                ),
             )
         }
     }
@@ -196,14 +233,31 @@ fn check_source(s: &mut Sink, src: Spanned<RawSource>) -> Option<SourceSpec> {
 fn check_generate(s: &mut Sink, g: Spanned<RawGenerate>) -> Option<SourceSpec> {
     let at = pos(&g);
     let start = s.count();
-    let RawGenerate { length, charset, alphabet, prefix, store } = g.value;
+    let RawGenerate {
+        length,
+        charset,
+        alphabet,
+        prefix,
+        store,
+    } = g.value;
     let length = match length {
         None => {
-            s.err(at, "E0005", "missing field \"length\" in generate: a number of characters, 16..4096");
+            s.err(
+                at,
+                "E0005",
+                "missing field \"length\" in generate: a number of characters, 16..4096",
+            );
             None
         }
         Some(l) if !(16..=4096).contains(&l.value) => {
-            s.err(pos(&l), "E0203", format!("length {} is out of range: generate makes 16..4096 characters", l.value));
+            s.err(
+                pos(&l),
+                "E0203",
+                format!(
+                    "length {} is out of range: generate makes 16..4096 characters",
+                    l.value
+                ),
+            );
             None
         }
         Some(l) => usize::try_from(l.value).ok(),
@@ -216,7 +270,11 @@ fn check_generate(s: &mut Sink, g: Spanned<RawGenerate>) -> Option<SourceSpec> {
         Some(("printable", _)) => Some(Charset::Printable),
         Some(("custom", c_at)) => match &alphabet {
             None => {
-                s.err(c_at, "E0204", "charset custom needs an alphabet: the characters to draw from");
+                s.err(
+                    c_at,
+                    "E0204",
+                    "charset custom needs an alphabet: the characters to draw from",
+                );
                 None
             }
             Some(a) => {
@@ -224,10 +282,18 @@ fn check_generate(s: &mut Sink, g: Spanned<RawGenerate>) -> Option<SourceSpec> {
                 distinct.sort_unstable();
                 distinct.dedup();
                 if distinct.iter().any(|c| c.is_control()) {
-                    s.err(pos(a), "E0204", "alphabet holds control characters: use printable characters");
+                    s.err(
+                        pos(a),
+                        "E0204",
+                        "alphabet holds control characters: use printable characters",
+                    );
                     None
                 } else if distinct.len() < 2 {
-                    s.err(pos(a), "E0204", "alphabet needs at least 2 distinct characters");
+                    s.err(
+                        pos(a),
+                        "E0204",
+                        "alphabet needs at least 2 distinct characters",
+                    );
                     None
                 } else {
                     Some(Charset::Custom(a.value.clone()))
@@ -245,7 +311,11 @@ fn check_generate(s: &mut Sink, g: Spanned<RawGenerate>) -> Option<SourceSpec> {
     };
     if let Some(a) = &alphabet {
         if !matches!(charset_word, Some(("custom", _))) {
-            s.err(pos(a), "E0204", "alphabet is only used with charset: custom");
+            s.err(
+                pos(a),
+                "E0204",
+                "alphabet is only used with charset: custom",
+            );
         }
     }
     let store = match store {
@@ -254,7 +324,11 @@ fn check_generate(s: &mut Sink, g: Spanned<RawGenerate>) -> Option<SourceSpec> {
             let st_at = pos(&st);
             match st.value.vault_kv {
                 None => {
-                    s.err(st_at, "E0005", "missing field \"vault_kv\" in store: where each fresh value is kept");
+                    s.err(
+                        st_at,
+                        "E0005",
+                        "missing field \"vault_kv\" in store: where each fresh value is kept",
+                    );
                     None
                 }
                 Some(kv) => check_kv(s, "store.vault_kv", kv, Some("value")),
@@ -272,13 +346,22 @@ fn check_generate(s: &mut Sink, g: Spanned<RawGenerate>) -> Option<SourceSpec> {
     })
 }
 
-fn check_kv(s: &mut Sink, what: &str, kv: Spanned<RawKv>, default_key: Option<&str>) -> Option<KvRef> {
+fn check_kv(
+    s: &mut Sink,
+    what: &str,
+    kv: Spanned<RawKv>,
+    default_key: Option<&str>,
+) -> Option<KvRef> {
     let at = pos(&kv);
     let start = s.count();
     let RawKv { mount, path, key } = kv.value;
     let required = |field: &str, v: Option<Spanned<String>>, s: &mut Sink| match v {
         None => {
-            s.err(at, "E0005", format!("missing field \"{field}\" in {what}: it needs mount and path"));
+            s.err(
+                at,
+                "E0005",
+                format!("missing field \"{field}\" in {what}: it needs mount and path"),
+            );
             None
         }
         Some(v) => {
@@ -292,7 +375,11 @@ fn check_kv(s: &mut Sink, what: &str, kv: Spanned<RawKv>, default_key: Option<&s
     let path = required("path", path, s);
     let key = match key {
         Some(k) if k.value.is_empty() => {
-            s.err(pos(&k), "E0205", "key is empty: name the field of the KV secret, or omit key");
+            s.err(
+                pos(&k),
+                "E0205",
+                "key is empty: name the field of the KV secret, or omit key",
+            );
             None
         }
         Some(k) => Some(k.value),
@@ -301,7 +388,11 @@ fn check_kv(s: &mut Sink, what: &str, kv: Spanned<RawKv>, default_key: Option<&s
     if s.count() > start {
         return None;
     }
-    Some(KvRef { mount: mount?, path: path?, key })
+    Some(KvRef {
+        mount: mount?,
+        path: path?,
+        key,
+    })
 }
 
 fn check_read(s: &mut Sink, r: Spanned<RawRead>) -> Option<SourceSpec> {
@@ -321,10 +412,18 @@ fn check_read(s: &mut Sink, r: Spanned<RawRead>) -> Option<SourceSpec> {
     }
 }
 
-fn check_secrets(s: &mut Sink, map: Spanned<RawMap>, source: Option<&SourceSpec>) -> Vec<(String, String, Pos)> {
+fn check_secrets(
+    s: &mut Sink,
+    map: Spanned<RawMap>,
+    source: Option<&SourceSpec>,
+) -> Vec<(String, String, Pos)> {
     let at = pos(&map);
     if map.value.0.is_empty() {
-        s.err(at, "E0303", "secrets is empty: map at least one GitHub secret name to a source field");
+        s.err(
+            at,
+            "E0303",
+            "secrets is empty: map at least one GitHub secret name to a source field",
+        );
         return Vec::new();
     }
     let known = source.and_then(SourceSpec::known_fields);
@@ -352,20 +451,33 @@ fn check_secrets(s: &mut Sink, map: Spanned<RawMap>, source: Option<&SourceSpec>
             seen.insert(upper, name.value.clone());
         }
         if field.value.is_empty() {
-            s.err(pos(&field), "E0302", "source field is empty: name the field the value comes from");
+            s.err(
+                pos(&field),
+                "E0302",
+                "source field is empty: name the field the value comes from",
+            );
             ok = false;
         } else if let (Some(known), Some(src)) = (&known, source) {
             if !known.contains(&field.value) {
-                let yields = known.iter().map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", ");
+                let yields = known
+                    .iter()
+                    .map(|k| format!("\"{k}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 let what = match src {
                     SourceSpec::Generate { .. } => "generate".to_string(),
-                    SourceSpec::VaultKv(kv) => format!("vault_kv with key \"{}\"", kv.key.as_deref().unwrap_or("")),
+                    SourceSpec::VaultKv(kv) => {
+                        format!("vault_kv with key \"{}\"", kv.key.as_deref().unwrap_or(""))
+                    }
                     SourceSpec::VaultRead { .. } => "vault_read".to_string(),
                 };
                 s.err(
                     pos(&field),
                     "E0302",
-                    format!("field \"{}\" cannot come from {what}: it yields only {yields}", field.value),
+                    format!(
+                        "field \"{}\" cannot come from {what}: it yields only {yields}",
+                        field.value
+                    ),
                 );
                 ok = false;
             }
@@ -400,7 +512,11 @@ fn check_target(s: &mut Sink, t: Spanned<RawTarget>) -> Option<TargetSpec> {
             "dependabot" => Some(App::Dependabot),
             "codespaces" => Some(App::Codespaces),
             other => {
-                s.err(pos(a), "E0007", format!("app \"{other}\" is not one of actions, dependabot, codespaces"));
+                s.err(
+                    pos(a),
+                    "E0007",
+                    format!("app \"{other}\" is not one of actions, dependabot, codespaces"),
+                );
                 None
             }
         },
@@ -411,18 +527,25 @@ fn check_target(s: &mut Sink, t: Spanned<RawTarget>) -> Option<TargetSpec> {
             "repository" => false,
             "organization" => true,
             other => {
-                s.err(pos(sc), "E0007", format!("scope \"{other}\" is not one of repository, organization"));
+                s.err(
+                    pos(sc),
+                    "E0007",
+                    format!("scope \"{other}\" is not one of repository, organization"),
+                );
                 false
             }
         },
     };
-    let environment = t.environment.as_ref().and_then(|e| match names::check_environment(&e.value) {
-        Ok(()) => Some(e.value.clone()),
-        Err(m) => {
-            s.err(pos(e), "E0410", m);
-            None
-        }
-    });
+    let environment =
+        t.environment
+            .as_ref()
+            .and_then(|e| match names::check_environment(&e.value) {
+                Ok(()) => Some(e.value.clone()),
+                Err(m) => {
+                    s.err(pos(e), "E0410", m);
+                    None
+                }
+            });
     if let (Some(e), Some(app)) = (&t.environment, app) {
         if app != App::Actions && !(org_scope && t.org.is_some()) {
             s.err(
@@ -435,11 +558,19 @@ fn check_target(s: &mut Sink, t: Spanned<RawTarget>) -> Option<TargetSpec> {
 
     let spec = match (&t.repo, &t.org) {
         (None, None) => {
-            s.err(at, "E0402", "target names neither repo nor org: set one of them");
+            s.err(
+                at,
+                "E0402",
+                "target names neither repo nor org: set one of them",
+            );
             None
         }
         (Some(_), Some(o)) => {
-            s.err(pos(o), "E0402", "target names both repo and org: set only one of them");
+            s.err(
+                pos(o),
+                "E0402",
+                "target names both repo and org: set only one of them",
+            );
             None
         }
         (Some(r), None) => {
@@ -451,7 +582,11 @@ fn check_target(s: &mut Sink, t: Spanned<RawTarget>) -> Option<TargetSpec> {
                 }
             };
             if let (true, Some(sc)) = (org_scope, &t.scope) {
-                s.err(pos(sc), "E0406", "scope: organization needs org: a repo target holds repository secrets");
+                s.err(
+                    pos(sc),
+                    "E0406",
+                    "scope: organization needs org: a repo target holds repository secrets",
+                );
             }
             for (field, set) in selection_fields(&t) {
                 if let Some(p) = set {
@@ -459,9 +594,18 @@ fn check_target(s: &mut Sink, t: Spanned<RawTarget>) -> Option<TargetSpec> {
                 }
             }
             if let Some(v) = &t.visibility {
-                s.err(pos(v), "E0406", "visibility is not allowed on a repo target: it applies to scope: organization");
+                s.err(
+                    pos(v),
+                    "E0406",
+                    "visibility is not allowed on a repo target: it applies to scope: organization",
+                );
             }
-            parsed.map(|(owner, repo)| TargetSpec::Repo { owner, repo, environment, app: app.unwrap_or_default() })
+            parsed.map(|(owner, repo)| TargetSpec::Repo {
+                owner,
+                repo,
+                environment,
+                app: app.unwrap_or_default(),
+            })
         }
         (None, Some(o)) => {
             if let Err(m) = names::check_org(&o.value) {
@@ -479,7 +623,11 @@ fn check_target(s: &mut Sink, t: Spanned<RawTarget>) -> Option<TargetSpec> {
                 }
                 if let Some(r) = &t.repos {
                     if r.value.is_empty() {
-                        s.err(pos(r), "E0408", "repos is empty: omit repos to select every repository of the org");
+                        s.err(
+                            pos(r),
+                            "E0408",
+                            "repos is empty: omit repos to select every repository of the org",
+                        );
                     }
                 }
                 check_selector(s, &t).map(|selector| TargetSpec::OrgRepos {
@@ -498,9 +646,19 @@ fn check_target(s: &mut Sink, t: Spanned<RawTarget>) -> Option<TargetSpec> {
     }
 }
 
-fn check_org_secret(s: &mut Sink, at: Pos, t: &RawTarget, org: String, app: App) -> Option<TargetSpec> {
+fn check_org_secret(
+    s: &mut Sink,
+    at: Pos,
+    t: &RawTarget,
+    org: String,
+    app: App,
+) -> Option<TargetSpec> {
     if let Some(e) = &t.environment {
-        s.err(pos(e), "E0406", "environment is not allowed with scope: organization: an org secret has no environment");
+        s.err(
+            pos(e),
+            "E0406",
+            "environment is not allowed with scope: organization: an org secret has no environment",
+        );
     }
     let visibility = match &t.visibility {
         None => {
@@ -516,7 +674,11 @@ fn check_org_secret(s: &mut Sink, at: Pos, t: &RawTarget, org: String, app: App)
             "private" => Visibility::Private,
             "selected" => Visibility::Selected,
             other => {
-                s.err(pos(v), "E0007", format!("visibility \"{other}\" is not one of all, private, selected"));
+                s.err(
+                    pos(v),
+                    "E0007",
+                    format!("visibility \"{other}\" is not one of all, private, selected"),
+                );
                 return None;
             }
         },
@@ -524,14 +686,25 @@ fn check_org_secret(s: &mut Sink, at: Pos, t: &RawTarget, org: String, app: App)
     if visibility == Visibility::Selected {
         let v_at = t.visibility.as_ref().map(pos).unwrap_or(at);
         match &t.repos {
-            None => s.err(v_at, "E0405", "visibility: selected needs repos: the repositories that may use the secret"),
-            Some(r) if r.value.is_empty() => {
-                s.err(pos(r), "E0405", "visibility: selected needs repos, and this list is empty")
-            }
+            None => s.err(
+                v_at,
+                "E0405",
+                "visibility: selected needs repos: the repositories that may use the secret",
+            ),
+            Some(r) if r.value.is_empty() => s.err(
+                pos(r),
+                "E0405",
+                "visibility: selected needs repos, and this list is empty",
+            ),
             Some(_) => {}
         }
         let selector = check_selector(s, t)?;
-        Some(TargetSpec::OrgSecret { org, visibility, selector: Some(selector), app })
+        Some(TargetSpec::OrgSecret {
+            org,
+            visibility,
+            selector: Some(selector),
+            app,
+        })
     } else {
         for (field, set) in selection_fields(t) {
             if let Some(p) = set {
@@ -542,7 +715,12 @@ fn check_org_secret(s: &mut Sink, at: Pos, t: &RawTarget, org: String, app: App)
                 );
             }
         }
-        Some(TargetSpec::OrgSecret { org, visibility, selector: None, app })
+        Some(TargetSpec::OrgSecret {
+            org,
+            visibility,
+            selector: None,
+            app,
+        })
     }
 }
 
@@ -596,12 +774,26 @@ fn check_selector(s: &mut Sink, t: &RawTarget) -> Option<RepoSelector> {
 fn check_schedule(s: &mut Sink, sch: Spanned<RawSchedule>) -> Option<Schedule> {
     let at = pos(&sch);
     let start = s.count();
-    let RawSchedule { cron, every, timezone, jitter, max_age } = sch.value;
+    let RawSchedule {
+        cron,
+        every,
+        timezone,
+        jitter,
+        max_age,
+    } = sch.value;
     if let (Some(_), Some(e)) = (&cron, &every) {
-        s.err(pos(e), "E0502", "both cron and every are set: keep one of them");
+        s.err(
+            pos(e),
+            "E0502",
+            "both cron and every are set: keep one of them",
+        );
     }
     if cron.is_none() && every.is_none() && max_age.is_none() {
-        s.err(at, "E0505", "schedule sets none of cron, every, max_age: the policy would never rotate on its own");
+        s.err(
+            at,
+            "E0505",
+            "schedule sets none of cron, every, max_age: the policy would never rotate on its own",
+        );
     }
     let duration = |d: &Option<Spanned<String>>, s: &mut Sink| {
         d.as_ref().and_then(|d| match parse_duration(&d.value) {
@@ -634,8 +826,14 @@ fn check_schedule(s: &mut Sink, sch: Spanned<RawSchedule>) -> Option<Schedule> {
                     .iter()
                     .find(|z| z.name().eq_ignore_ascii_case(&tz.value))
                     .map(|z| format!(": did you mean {}?", z.name()))
-                    .unwrap_or_else(|| ": use an IANA name such as UTC or Europe/Berlin".to_string());
-                s.err(pos(tz), "E0504", format!("unknown time zone \"{}\"{hint}", tz.value));
+                    .unwrap_or_else(|| {
+                        ": use an IANA name such as UTC or Europe/Berlin".to_string()
+                    });
+                s.err(
+                    pos(tz),
+                    "E0504",
+                    format!("unknown time zone \"{}\"{hint}", tz.value),
+                );
             }
             tz.value.clone()
         }
@@ -643,5 +841,10 @@ fn check_schedule(s: &mut Sink, sch: Spanned<RawSchedule>) -> Option<Schedule> {
     if s.count() > start {
         return None;
     }
-    Some(Schedule { cadence, timezone: tz, jitter: jitter_d, max_age: max_age_d })
+    Some(Schedule {
+        cadence,
+        timezone: tz,
+        jitter: jitter_d,
+        max_age: max_age_d,
+    })
 }

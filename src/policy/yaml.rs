@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use serde_saphyr::{DuplicateKeyPolicy, Error as YamlError, Location, MessageFormatter, Options, Spanned};
+use serde_saphyr::{
+    DuplicateKeyPolicy, Error as YamlError, Location, MessageFormatter, Options, Spanned,
+};
 
 use super::diag::Diagnostic;
 use super::raw::{RawFile, RawPolicy};
@@ -25,7 +27,10 @@ pub struct Pos {
 
 impl Pos {
     pub fn of(loc: Location) -> Pos {
-        Pos { line: usize::try_from(loc.line()).unwrap_or(usize::MAX), col: usize::try_from(loc.column()).unwrap_or(usize::MAX) }
+        Pos {
+            line: usize::try_from(loc.line()).unwrap_or(usize::MAX),
+            col: usize::try_from(loc.column()).unwrap_or(usize::MAX),
+        }
     }
     pub fn of_spanned<T>(s: &Spanned<T>) -> Pos {
         Pos::of(s.referenced)
@@ -39,12 +44,13 @@ fn options() -> Options {
     o.with_snippet = false;
     o.budget = serde_saphyr::budget! {
         max_events: 200_000,
-        max_aliases: 2_000,
-        max_anchors: 2_000,
+        max_aliases: 500,
+        max_anchors: 500,
+        max_recorded_anchor_bytes: 64 * 1024,
         max_nodes: 100_000,
         max_depth: 32,
         max_documents: 8,
-        max_total_scalar_bytes: 8 * 1024 * 1024,
+        max_total_scalar_bytes: 1024 * 1024,
     };
     o.alias_limits = serde_saphyr::alias_limits! {
         max_total_replayed_events: 100_000,
@@ -70,7 +76,10 @@ pub fn parse(file: &Path, text: &str) -> Result<Vec<Located>, Diagnostic> {
         Ok(root) => {
             let at = Pos::of_spanned(&root);
             match root.value {
-                RawFile::One(policy) => Ok(vec![Located { policy, at }]),
+                RawFile::One(policy) => Ok(vec![Located {
+                    policy: *policy,
+                    at,
+                }]),
                 RawFile::Many(list) if list.is_empty() => Err(Diagnostic::at(
                     file,
                     at.line,
@@ -80,7 +89,10 @@ pub fn parse(file: &Path, text: &str) -> Result<Vec<Located>, Diagnostic> {
                 )),
                 RawFile::Many(list) => Ok(list
                     .into_iter()
-                    .map(|p| Located { at: Pos::of_spanned(&p), policy: p.value })
+                    .map(|p| Located {
+                        at: Pos::of_spanned(&p),
+                        policy: p.value,
+                    })
                     .collect()),
             }
         }
@@ -90,12 +102,18 @@ pub fn parse(file: &Path, text: &str) -> Result<Vec<Located>, Diagnostic> {
 
 /// Map a parser error to a diagnostic with a stable code and a short message.
 fn diagnose(file: &Path, text: &str, err: &YamlError) -> Diagnostic {
-    let pos = err.location().map(Pos::of).unwrap_or(Pos { line: 1, col: 1 });
+    let pos = err
+        .location()
+        .map(Pos::of)
+        .unwrap_or(Pos { line: 1, col: 1 });
     let mut inner = err;
     while let YamlError::AliasError { error, .. } | YamlError::WithSnippet { error, .. } = inner {
         inner = error;
     }
-    let snippet = err.location().map(|l| source_text(text, l)).unwrap_or_default();
+    let snippet = err
+        .location()
+        .map(|l| source_text(text, l))
+        .unwrap_or_default();
     let (code, message) = match inner {
         YamlError::DuplicateMappingKey { key, .. } => (
             "E0002",
@@ -125,8 +143,15 @@ fn diagnose(file: &Path, text: &str, err: &YamlError) -> Diagnostic {
             "E0004",
             format!("wrong value: found {}, expected {}", clean(unexpected), clean(expected)),
         ),
-        YamlError::Unexpected { expected, .. } => ("E0004", format!("wrong type: expected {expected}")),
+        YamlError::Unexpected { expected, .. } => (
+            "E0004",
+            format!("wrong type: expected {}", if *expected == "string scalar" { "a string" } else { expected }),
+        ),
         YamlError::NullIntoString { .. } => ("E0004", "wrong type: found null, expected a string".to_string()),
+        YamlError::Budget { breach, .. } => (
+            "E0001",
+            format!("file exceeds the parser's limits for a policy file (too large, too deep or too many aliases): {}", clean(&format!("{breach:?}"))),
+        ),
         YamlError::MultipleDocuments { .. } => (
             "E0001",
             "more than one YAML document: put several policies in one list instead of separating them with ---"
@@ -143,7 +168,11 @@ fn source_text(text: &str, loc: Location) -> String {
     let (Ok(start), Ok(len)) = (usize::try_from(span.offset()), usize::try_from(span.len())) else {
         return String::new();
     };
-    text.chars().skip(start).take(len.min(80)).take_while(|c| *c != '\n').collect()
+    text.chars()
+        .skip(start)
+        .take(len.min(80))
+        .take_while(|c| *c != '\n')
+        .collect()
 }
 
 fn quoted(s: &str, fallback: &str) -> String {
@@ -166,7 +195,9 @@ fn scalar_kind(ty: &str) -> String {
 
 /// Keep messages on one line and free of control characters.
 fn clean(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 fn lower_first(s: &str) -> String {
