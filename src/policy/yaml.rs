@@ -102,10 +102,9 @@ pub fn parse(file: &Path, text: &str) -> Result<Vec<Located>, Diagnostic> {
 
 /// Map a parser error to a diagnostic with a stable code and a short message.
 fn diagnose(file: &Path, text: &str, err: &YamlError) -> Diagnostic {
-    let pos = err
-        .location()
-        .map(Pos::of)
-        .unwrap_or(Pos { line: 1, col: 1 });
+    // No problem lies before the content starts (some errors point at the document start).
+    let start = first_content(text);
+    let pos = err.location().map(Pos::of).map_or(start, |p| p.max(start));
     let mut inner = err;
     while let YamlError::AliasError { error, .. } | YamlError::WithSnippet { error, .. } = inner {
         inner = error;
@@ -143,10 +142,7 @@ fn diagnose(file: &Path, text: &str, err: &YamlError) -> Diagnostic {
             "E0004",
             format!("wrong value: found {}, expected {}", clean(unexpected), clean(expected)),
         ),
-        YamlError::Unexpected { expected, .. } => (
-            "E0004",
-            format!("wrong type: expected {}", if *expected == "string scalar" { "a string" } else { expected }),
-        ),
+        YamlError::Unexpected { expected, .. } => ("E0004", format!("wrong type: expected {}", plain_kind(expected))),
         YamlError::NullIntoString { .. } => ("E0004", "wrong type: found null, expected a string".to_string()),
         YamlError::Budget { breach, .. } => (
             "E0001",
@@ -160,6 +156,21 @@ fn diagnose(file: &Path, text: &str, err: &YamlError) -> Diagnostic {
         other => ("E0001", lower_first(&clean(&serde_saphyr::DefaultMessageFormatter.format_message(other)))),
     };
     Diagnostic::at(file, pos.line, pos.col, code, message)
+}
+
+/// Where the document's content starts: the first line that is not blank, a comment or `---`.
+fn first_content(text: &str) -> Pos {
+    text.lines()
+        .enumerate()
+        .find_map(|(i, l)| {
+            let t = l.trim_start();
+            let content = !(t.is_empty() || t.starts_with('#') || t.trim_end() == "---");
+            content.then(|| Pos {
+                line: i + 1,
+                col: l.chars().count() - t.chars().count() + 1,
+            })
+        })
+        .unwrap_or(Pos { line: 1, col: 1 })
 }
 
 /// The source characters a location's span covers (one line at most).
@@ -180,6 +191,17 @@ fn quoted(s: &str, fallback: &str) -> String {
         fallback.to_string()
     } else {
         format!("\"{}\"", clean(s))
+    }
+}
+
+/// The parser's name for what it expected, in the words of a policy author.
+fn plain_kind(expected: &str) -> &str {
+    match expected {
+        "string scalar" | "string" | "str expected" => "a string",
+        "mapping start" | "map" => "a mapping (key: value lines)",
+        "sequence start" | "seq" => "a list",
+        "scalar" => "a single value",
+        other => other,
     }
 }
 
