@@ -209,25 +209,16 @@ fn check_source(s: &mut Sink, src: Spanned<RawSource>) -> Option<SourceSpec> {
             )
         }
     }
+    // Check every source that is written, so a doubled one shows its own problems too.
     let start = s.count();
-    let spec = if let Some(g) = generate {
-        check_generate(s, g)
-    } else if let Some(k) = vault_kv {
-        check_kv(s, "vault_kv", k, None).map(SourceSpec::VaultKv)
-    } else if let Some(r) = vault_read {
-        check_read(s, r)
-    } else {
-        None
-    };
-    // Report the problems inside the other (doubled) sources too; they are not used.
-    if present.len() > 1 {
+    let mut specs = Vec::new();
+    specs.extend(generate.map(|g| check_generate(s, g)));
+    specs.extend(vault_kv.map(|k| check_kv(s, "vault_kv", k, None).map(SourceSpec::VaultKv)));
+    specs.extend(vault_read.map(|r| check_read(s, r)));
+    if specs.len() != 1 || s.count() > start {
         return None;
     }
-    if s.count() > start {
-        None
-    } else {
-        spec
-    }
+    specs.pop().flatten()
 }
 
 fn check_generate(s: &mut Sink, g: Spanned<RawGenerate>) -> Option<SourceSpec> {
