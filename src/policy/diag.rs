@@ -1,31 +1,148 @@
 //! Diagnostics: a stable code and a `file:line:col` position for every policy problem.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// Every diagnostic code rotor emits, with what it means. Codes never change meaning and
+/// are never reused; a test keeps them unique.
+pub const CODES: &[(&str, &str)] = &[
+    ("E0000", "cannot read the policies folder or a file in it"),
+    ("E0001", "YAML syntax error (or a parser limit, or more than one YAML document)"),
+    ("E0002", "duplicate key in a mapping"),
+    ("E0003", "unknown field"),
+    ("E0004", "wrong type (e.g. a list where a string belongs), or a boolean other than true/false"),
+    ("E0005", "missing required field"),
+    ("E0006", "no policy: an empty file, an empty list, or a folder without policy files"),
+    ("E0007", "value is not one of the allowed words (charset, app, scope, visibility, repo_visibility)"),
+    ("E0101", "version is not 1"),
+    ("E0102", "policy name is not [a-z0-9-] (or starts with -)"),
+    ("E0103", "policy name used twice in the set"),
+    ("E0201", "no source: one of generate, vault_kv, vault_read is needed"),
+    ("E0202", "more than one source"),
+    ("E0203", "generate.length outside 16..4096"),
+    ("E0204", "charset custom without alphabet, alphabet without charset custom, or an alphabet of fewer than 2 distinct characters"),
+    ("E0205", "bad Vault mount, path or key (empty, surrounding /, empty or dot segments)"),
+    ("E0301", "secret name GitHub would refuse"),
+    ("E0302", "secrets field the source cannot yield"),
+    ("E0303", "empty secrets map"),
+    ("E0304", "two secret names in one policy that are equal ignoring case"),
+    ("E0401", "empty target list"),
+    ("E0402", "target with neither or both of repo and org"),
+    ("E0403", "bad repository (not owner/name)"),
+    ("E0404", "bad repository glob"),
+    ("E0405", "visibility: selected without repos"),
+    ("E0406", "field not allowed for this kind of target"),
+    ("E0407", "the same secret name written twice to the same target"),
+    ("E0408", "empty repos list (omit repos to select every repository)"),
+    ("E0409", "bad organization name"),
+    ("E0410", "bad environment name"),
+    ("E0411", "bad topic (GitHub topics are lower-case a-z, 0-9 and -)"),
+    ("E0501", "bad cron expression"),
+    ("E0502", "both cron and every"),
+    ("E0503", "bad duration"),
+    ("E0504", "unknown time zone"),
+    ("E0505", "schedule with none of cron, every, max_age"),
+];
 
 /// One problem found in a policy file.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Diagnostic {
     pub file: PathBuf,
-    /// 1-based.
+    /// 1-based; 0 when the problem concerns the file or folder as a whole.
     pub line: usize,
-    /// 1-based.
+    /// 1-based; 0 when the problem concerns the file or folder as a whole.
     pub col: usize,
-    /// Stable code, e.g. `E0101`.
+    /// Stable code, e.g. `E0101` (see [`CODES`]).
     pub code: &'static str,
     pub message: String,
 }
 
+impl Diagnostic {
+    /// A diagnostic at a position in `file`.
+    pub fn at(
+        file: &Path,
+        line: usize,
+        col: usize,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        debug_assert!(CODES.iter().any(|(c, _)| *c == code), "unknown code {code}");
+        Diagnostic {
+            file: file.to_path_buf(),
+            line,
+            col,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A diagnostic about a whole file or folder (no position).
+    pub fn whole(file: &Path, code: &'static str, message: impl Into<String>) -> Self {
+        Self::at(file, 0, 0, code, message)
+    }
+
+    /// The order diagnostics are reported in: file, line, column, code, message.
+    pub fn sort(diags: &mut [Diagnostic]) {
+        diags.sort_by(|a, b| {
+            (&a.file, a.line, a.col, a.code, &a.message)
+                .cmp(&(&b.file, b.line, b.col, b.code, &b.message))
+        });
+    }
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {} {}",
-            self.file.display(),
-            self.line,
-            self.col,
-            self.code,
-            self.message
-        )
+        if self.line == 0 {
+            write!(f, "{}: {} {}", self.file.display(), self.code, self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {} {}",
+                self.file.display(),
+                self.line,
+                self.col,
+                self.code,
+                self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for Diagnostic {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_well_formed() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (code, meaning) in CODES {
+            assert!(seen.insert(*code), "code {code} appears twice");
+            assert!(
+                code.len() == 5
+                    && code.starts_with('E')
+                    && code[1..].chars().all(|c| c.is_ascii_digit()),
+                "code {code} is not E + four digits"
+            );
+            assert!(!meaning.is_empty(), "code {code} has no meaning");
+        }
+    }
+
+    #[test]
+    fn display_is_file_line_col_code_message() {
+        let d = Diagnostic::at(
+            Path::new("p/a.yaml"),
+            3,
+            5,
+            "E0301",
+            "secret name \"X-\" is refused",
+        );
+        assert_eq!(
+            d.to_string(),
+            "p/a.yaml:3:5: E0301 secret name \"X-\" is refused"
+        );
+        let w = Diagnostic::whole(Path::new("p"), "E0000", "cannot read folder");
+        assert_eq!(w.to_string(), "p: E0000 cannot read folder");
     }
 }

@@ -1,9 +1,17 @@
 //! Policies: YAML files -> validated `PolicySet`. No network I/O happens here.
 
+pub mod cron;
 pub mod diag;
+pub mod duration;
+pub mod glob;
 pub mod load;
 pub mod model;
+mod names;
+mod raw;
+mod set;
+mod validate;
+mod yaml;
 
-pub use diag::Diagnostic;
-pub use load::load_dir;
+pub use diag::{Diagnostic, CODES};
+pub use load::{load_dir, load_str};
 pub use model::*;
