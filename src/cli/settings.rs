@@ -6,7 +6,10 @@ use crate::source::{Sources, VaultConfig};
 
 /// Build the GitHub client and the sources from the environment.
 pub fn connect() -> Result<(Client, Sources), String> {
-    let config = GitHubConfig::from_env();
+    let config = GitHubConfig::from_env().map_err(|e| format!("GitHub settings: {e}"))?;
+    if config.token.is_none() {
+        return Err("GITHUB_TOKEN (or GH_TOKEN) is not set: rotor needs a token to reach GitHub".into());
+    }
     let github = Client::new(config).map_err(|e| format!("GitHub client: {e}"))?;
     let sources = Sources::new(VaultConfig::from_env()).map_err(|e| format!("Vault client: {e}"))?;
     Ok((github, sources))

@@ -12,3 +12,6 @@ pub mod resolve;
 pub use build::{decide_rotation, plan, Observed, PlanOptions};
 pub use model::*;
 pub use resolve::{resolve, Listings, ResolvedTarget};
+
+#[cfg(test)]
+mod tests;

@@ -2,9 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
-
 use crate::github::{OrgAccess, Repo, SecretScope};
+use crate::policy::glob::NameMatcher;
 use crate::policy::{Policy, RepoSelector, RepoVisibility, TargetSpec, Visibility};
 
 /// Repository listings per organization, as observed (an error keeps GitHub's message).
@@ -48,30 +47,18 @@ pub struct ResolvedTarget {
     pub problem: Option<String>,
 }
 
-/// Compiled form of a `RepoSelector`.
+/// Compiled form of a `RepoSelector`: names by glob, then the repository's own state.
 pub struct Matcher<'a> {
     sel: &'a RepoSelector,
-    include: GlobSet,
-    exclude: GlobSet,
-}
-
-fn globset(patterns: &[String]) -> GlobSet {
-    let mut b = GlobSetBuilder::new();
-    for p in patterns {
-        // Validation already refused bad globs; a bad one here matches nothing.
-        if let Ok(g) = GlobBuilder::new(p).case_insensitive(true).literal_separator(true).build() {
-            b.add(g);
-        }
-    }
-    b.build().unwrap_or_else(|_| GlobSet::empty())
+    names: Option<NameMatcher>,
 }
 
 impl<'a> Matcher<'a> {
     pub fn new(sel: &'a RepoSelector) -> Self {
+        // Validation already refused bad globs; should one slip through, nothing matches.
         Matcher {
             sel,
-            include: globset(&sel.include),
-            exclude: globset(&sel.exclude),
+            names: NameMatcher::new(sel).ok(),
         }
     }
 
@@ -84,10 +71,7 @@ impl<'a> Matcher<'a> {
         if repo.disabled && !s.include_disabled {
             return false;
         }
-        if !s.include.is_empty() && !self.include.is_match(&repo.name) {
-            return false;
-        }
-        if self.exclude.is_match(&repo.name) {
+        if !self.names.as_ref().is_some_and(|n| n.matches(&repo.name)) {
             return false;
         }
         if !s

@@ -2,4 +2,4 @@
 
 pub mod next;
 
-pub use next::{next_due, parse_cron};
+pub use next::next_due;

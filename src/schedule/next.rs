@@ -7,17 +7,9 @@
 //! so `plan`, `apply` and the daemon agree on the same due time without shared state.
 
 use chrono::{DateTime, Utc};
-use croner::Cron;
 
+use crate::policy::cron::parse_cron;
 use crate::policy::{Cadence, Schedule};
-
-/// Parse a 5-field cron (or 6 fields with seconds first).
-pub fn parse_cron(expr: &str) -> Result<Cron, String> {
-    Cron::new(expr)
-        .with_seconds_optional()
-        .parse()
-        .map_err(|e| e.to_string())
-}
 
 /// When a policy last rotated at `last` is next due, or `None` when its schedule never
 /// makes it due (no cadence and no `max_age`).

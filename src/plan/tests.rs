@@ -1,0 +1,276 @@
+//! Planner tests: pure inputs in, actions and reasons out.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use super::*;
+use crate::github::{Repo, SecretMeta, SecretScope};
+use crate::ledger::{Entry, LedgerState, PushRecord, RotationRecord};
+use crate::policy::*;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
+}
+
+fn policy(source: SourceSpec, schedule: Option<Schedule>) -> Policy {
+    Policy {
+        name: "p".into(),
+        description: None,
+        owner: None,
+        source,
+        secrets: BTreeMap::from([("TOKEN".to_string(), "value".to_string())]),
+        targets: vec![TargetSpec::OrgRepos {
+            org: "acme".into(),
+            selector: RepoSelector {
+                include: vec!["svc-*".into()],
+                ..Default::default()
+            },
+            environment: None,
+            app: App::Actions,
+        }],
+        schedule,
+        file: "p.yaml".into(),
+    }
+}
+
+fn stored() -> SourceSpec {
+    SourceSpec::Generate {
+        length: 32,
+        charset: Charset::Hex,
+        prefix: None,
+        store: Some(KvRef {
+            mount: "secret".into(),
+            path: "p".into(),
+            key: None,
+        }),
+    }
+}
+
+fn unstored() -> SourceSpec {
+    SourceSpec::Generate {
+        length: 32,
+        charset: Charset::Hex,
+        prefix: None,
+        store: None,
+    }
+}
+
+fn repos(names: &[&str]) -> Listings {
+    let repos = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Repo {
+            id: i as u64 + 1,
+            name: n.to_string(),
+            full_name: format!("acme/{n}"),
+            archived: false,
+            disabled: false,
+            private: true,
+            visibility: Some("private".into()),
+            topics: vec![],
+        })
+        .collect();
+    Listings {
+        orgs: BTreeMap::from([("acme".to_string(), Ok(repos))]),
+    }
+}
+
+fn scope(repo: &str) -> SecretScope {
+    SecretScope::Repo {
+        owner: "acme".into(),
+        repo: repo.into(),
+        app: App::Actions,
+    }
+}
+
+fn ledger_with(version: u64, rotated_at: DateTime<Utc>, pushed: &[(&str, u64, DateTime<Utc>)]) -> LedgerState {
+    let mut l = LedgerState::default();
+    l.apply(&Entry::Rotation(RotationRecord {
+        policy: "p".into(),
+        version,
+        at: rotated_at,
+        reason: "initial".into(),
+        total_rotations: None,
+    }));
+    for (repo, v, at) in pushed {
+        l.apply(&Entry::Push(PushRecord {
+            policy: "p".into(),
+            scope: scope(repo),
+            secret: "TOKEN".into(),
+            version: *v,
+            key_id: "k".into(),
+            at: *at,
+            outcome: "created".into(),
+        }));
+    }
+    l
+}
+
+fn observed(listings: Listings, version: Option<u64>, secrets: &[(&str, DateTime<Utc>)]) -> Observed {
+    let mut o = Observed {
+        listings,
+        ..Default::default()
+    };
+    o.source_versions.insert("p".into(), Ok(version));
+    for (repo, updated) in secrets {
+        o.secrets.insert(
+            scope(repo).key(),
+            Ok(vec![SecretMeta {
+                name: "TOKEN".into(),
+                created_at: *updated,
+                updated_at: *updated,
+                visibility: None,
+            }]),
+        );
+    }
+    o
+}
+
+fn actions(plan: &Plan) -> Vec<(String, Action)> {
+    plan.policies[0]
+        .targets
+        .iter()
+        .flat_map(|t| t.secrets.iter().map(move |s| (t.target.clone(), s.action)))
+        .collect()
+}
+
+fn set(p: Policy) -> PolicySet {
+    PolicySet { policies: vec![p] }
+}
+
+#[test]
+fn a_source_without_a_version_rotates_initially_and_creates_every_target() {
+    let p = policy(stored(), None);
+    let plan = plan(&set(p), &observed(repos(&["svc-a", "svc-b", "web"]), None, &[]), &LedgerState::default(), now(), &PlanOptions::default());
+    assert_eq!(plan.policies[0].rotate, Some(RotateReason::Initial));
+    assert_eq!(
+        actions(&plan),
+        vec![("acme/svc-a".into(), Action::Create), ("acme/svc-b".into(), Action::Create)]
+    );
+}
+
+#[test]
+fn targets_at_the_current_version_are_unchanged_and_nothing_rotates() {
+    let t = now() - chrono::Duration::days(1);
+    let ledger = ledger_with(3, t, &[("svc-a", 3, t), ("svc-b", 3, t)]);
+    let o = observed(repos(&["svc-a", "svc-b"]), Some(3), &[("svc-a", t), ("svc-b", t)]);
+    let plan = plan(&set(policy(stored(), None)), &o, &ledger, now(), &PlanOptions::default());
+    assert_eq!(plan.policies[0].rotate, None);
+    assert!(actions(&plan).iter().all(|(_, a)| *a == Action::Unchanged));
+    assert!(!plan.policies[0].has_work());
+}
+
+#[test]
+fn a_new_source_version_syncs_only_the_targets_behind_it() {
+    let t = now() - chrono::Duration::days(1);
+    let ledger = ledger_with(3, t, &[("svc-a", 4, t), ("svc-b", 3, t)]);
+    let o = observed(repos(&["svc-a", "svc-b"]), Some(4), &[("svc-a", t), ("svc-b", t)]);
+    let plan = plan(&set(policy(stored(), None)), &o, &ledger, now(), &PlanOptions::default());
+    assert_eq!(plan.policies[0].rotate, None);
+    assert_eq!(
+        actions(&plan),
+        vec![("acme/svc-a".into(), Action::Unchanged), ("acme/svc-b".into(), Action::Sync)]
+    );
+}
+
+#[test]
+fn a_secret_changed_outside_rotor_is_drift() {
+    let t = now() - chrono::Duration::days(1);
+    let ledger = ledger_with(3, t, &[("svc-a", 3, t)]);
+    let o = observed(repos(&["svc-a"]), Some(3), &[("svc-a", t + chrono::Duration::hours(2))]);
+    let plan = plan(&set(policy(stored(), None)), &o, &ledger, now(), &PlanOptions::default());
+    assert_eq!(actions(&plan), vec![("acme/svc-a".into(), Action::Drift)]);
+}
+
+#[test]
+fn a_secret_deleted_outside_rotor_is_created_again() {
+    let t = now() - chrono::Duration::days(1);
+    let ledger = ledger_with(3, t, &[("svc-a", 3, t)]);
+    let mut o = observed(repos(&["svc-a"]), Some(3), &[]);
+    o.secrets.insert(scope("svc-a").key(), Ok(vec![]));
+    let plan = plan(&set(policy(stored(), None)), &o, &ledger, now(), &PlanOptions::default());
+    assert_eq!(actions(&plan), vec![("acme/svc-a".into(), Action::Create)]);
+}
+
+#[test]
+fn a_passed_cadence_slot_rotates_with_reason_due() {
+    let last = now() - chrono::Duration::days(31);
+    let schedule = Schedule {
+        cadence: Some(Cadence::Every(Duration::from_secs(30 * 86400))),
+        timezone: "UTC".into(),
+        jitter: None,
+        max_age: None,
+    };
+    let ledger = ledger_with(1, last, &[("svc-a", 1, last)]);
+    let plan = plan(&set(policy(stored(), Some(schedule))), &observed(repos(&["svc-a"]), Some(1), &[]), &ledger, now(), &PlanOptions::default());
+    assert!(matches!(plan.policies[0].rotate, Some(RotateReason::Due { .. })));
+    assert_eq!(actions(&plan), vec![("acme/svc-a".into(), Action::Rotate)]);
+}
+
+#[test]
+fn max_age_rotates_when_it_comes_first() {
+    let last = now() - chrono::Duration::days(36);
+    let schedule = Schedule {
+        cadence: Some(Cadence::Every(Duration::from_secs(90 * 86400))),
+        timezone: "UTC".into(),
+        jitter: None,
+        max_age: Some(Duration::from_secs(35 * 86400)),
+    };
+    let ledger = ledger_with(1, last, &[("svc-a", 1, last)]);
+    let plan = plan(&set(policy(stored(), Some(schedule))), &observed(repos(&["svc-a"]), Some(1), &[]), &ledger, now(), &PlanOptions::default());
+    assert!(matches!(plan.policies[0].rotate, Some(RotateReason::MaxAge { .. })));
+}
+
+#[test]
+fn an_unstored_value_rotates_again_for_every_target_when_one_target_lacks_it() {
+    let t = now() - chrono::Duration::hours(1);
+    let ledger = ledger_with(2, t, &[("svc-a", 2, t)]);
+    let o = observed(repos(&["svc-a", "svc-b"]), None, &[("svc-a", t)]);
+    let plan = plan(&set(policy(unstored(), None)), &o, &ledger, now(), &PlanOptions::default());
+    assert_eq!(plan.policies[0].rotate, Some(RotateReason::Unconvergeable));
+    assert_eq!(
+        actions(&plan),
+        vec![("acme/svc-a".into(), Action::Rotate), ("acme/svc-b".into(), Action::Create)]
+    );
+}
+
+#[test]
+fn forcing_a_policy_rotates_it_even_when_not_due() {
+    let t = now() - chrono::Duration::hours(1);
+    let ledger = ledger_with(2, t, &[("svc-a", 2, t)]);
+    let opts = PlanOptions {
+        force: ["p".to_string()].into(),
+    };
+    let plan = plan(&set(policy(stored(), None)), &observed(repos(&["svc-a"]), Some(2), &[]), &ledger, now(), &opts);
+    assert_eq!(plan.policies[0].rotate, Some(RotateReason::Forced));
+}
+
+#[test]
+fn a_source_that_cannot_be_read_is_a_policy_problem_not_a_rotation() {
+    let mut o = observed(repos(&["svc-a"]), None, &[]);
+    o.source_versions.insert("p".into(), Err("connection refused".into()));
+    let plan = plan(&set(policy(stored(), None)), &o, &LedgerState::default(), now(), &PlanOptions::default());
+    assert!(plan.policies[0].problem.as_deref().unwrap().contains("connection refused"));
+    assert_eq!(plan.policies[0].rotate, None);
+}
+
+#[test]
+fn a_failed_listing_marks_the_target_with_githubs_message() {
+    let t = now() - chrono::Duration::hours(1);
+    let ledger = ledger_with(2, t, &[]);
+    let mut o = observed(repos(&["svc-a"]), Some(2), &[]);
+    o.secrets.insert(scope("svc-a").key(), Err("404 Not Found".into()));
+    let plan = plan(&set(policy(stored(), None)), &o, &ledger, now(), &PlanOptions::default());
+    assert_eq!(plan.policies[0].targets[0].problem.as_deref(), Some("404 Not Found"));
+    assert!(plan.to_text().contains("404 Not Found"));
+}
+
+#[test]
+fn the_same_inputs_give_the_same_plan() {
+    let o = observed(repos(&["svc-a", "svc-b"]), None, &[]);
+    let a = plan(&set(policy(stored(), None)), &o, &LedgerState::default(), now(), &PlanOptions::default());
+    let b = plan(&set(policy(stored(), None)), &o, &LedgerState::default(), now(), &PlanOptions::default());
+    assert_eq!(a.to_json(), b.to_json());
+}
