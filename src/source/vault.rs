@@ -472,7 +472,7 @@ fn vault_error(op: &'static str, path: String, err: &ClientError) -> SourceError
             if errors.is_empty() {
                 reason(*code)
             } else {
-                errors.join("; ")
+                tidy(errors)
             },
         ),
         ClientError::RestClientError {
@@ -498,6 +498,23 @@ fn server_status(err: &rustify::errors::ClientError) -> Option<u16> {
         rustify::errors::ClientError::ServerResponseError { code, .. } => Some(*code),
         _ => None,
     }
+}
+
+/// Vault's error messages on one line. The server wraps some in a multi-line list
+/// ("1 error occurred:\n\n\t* permission denied\n\n"); only the items are kept.
+fn tidy(errors: &[String]) -> String {
+    let mut items: Vec<&str> = Vec::new();
+    for error in errors {
+        for line in error.lines().map(str::trim) {
+            let is_header = line.ends_with("occurred:")
+                && line.split_whitespace().next().is_some_and(|n| n.parse::<u32>().is_ok());
+            if line.is_empty() || is_header {
+                continue;
+            }
+            items.push(line.strip_prefix("* ").unwrap_or(line));
+        }
+    }
+    items.join("; ")
 }
 
 fn reason(code: u16) -> String {
@@ -529,7 +546,7 @@ fn status_error(op: &'static str, path: &str, status: StatusCode, body: &[u8]) -
         message: if errors.is_empty() {
             reason(status.as_u16())
         } else {
-            errors.join("; ")
+            tidy(&errors)
         },
     }
 }
@@ -628,6 +645,17 @@ mod tests {
         assert_eq!(shown["b"], "true");
         assert_eq!(shown["o"], r#"{"k":[1,"x"]}"#);
         assert_eq!(shown["z"], "null");
+    }
+
+    #[test]
+    fn vault_error_lists_become_one_line() {
+        let errors = vec!["1 error occurred:\n\n\t* permission denied\n\n".to_string()];
+        assert_eq!(tidy(&errors), "permission denied");
+        let errors = vec![
+            "2 errors occurred:\n\t* a\n\t* b\n".to_string(),
+            "check-and-set parameter did not match the current version".to_string(),
+        ];
+        assert_eq!(tidy(&errors), "a; b; check-and-set parameter did not match the current version");
     }
 
     #[test]
