@@ -406,3 +406,27 @@ async fn values_and_the_token_appear_in_no_error_and_no_trace_log() {
     }
     assert!(!format!("{read:?} {made:?} {sources:?}").contains(canary));
 }
+
+#[tokio::test]
+async fn an_https_server_is_trusted_through_vault_cacert_and_refused_without_it() {
+    let bao = Bao::start_tls();
+    assert!(bao.addr.starts_with("https://"));
+    let sources = sources(&bao);
+    sources.health().await.unwrap();
+    let spec = stored_generator("ci/over-tls", None);
+    let made = sources.rotate(&spec, None, 0).await.unwrap();
+    assert_eq!(made.version, 1);
+    assert_eq!(sources.current_version(&spec).await.unwrap(), Some(1));
+    assert_eq!(
+        value_of(&sources.read(&spec, 1).await.unwrap(), "value"),
+        value_of(&made, "value")
+    );
+
+    let mut untrusted = bao.vault_config();
+    untrusted.cacert = None;
+    let sources = Sources::new(Some(untrusted)).unwrap();
+    let err = sources.health().await.unwrap_err();
+    assert!(matches!(err, SourceError::Vault { status: None, .. }), "{err}");
+    let err = sources.current_version(&spec).await.unwrap_err();
+    assert!(matches!(err, SourceError::Vault { status: None, .. }), "{err}");
+}

@@ -6,9 +6,8 @@
 //! under test.
 
 use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,10 +23,12 @@ const ATTEMPTS: usize = 3;
 
 /// A running OpenBao dev server.
 pub struct Bao {
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT` (`https://` for `start_tls`)
     pub addr: String,
     /// The root token.
     pub token: String,
+    /// With `start_tls`: the PEM file of the CA that signed the server's certificate.
+    pub cacert: Option<PathBuf>,
     child: Child,
     log: PathBuf,
     _dir: tempfile::TempDir,
@@ -35,13 +36,23 @@ pub struct Bao {
 }
 
 impl Bao {
-    /// Starts a dev server and waits until `GET /v1/sys/health` answers 200.
-    /// Panics (with the server's log) if it does not within 20 s, or if `bao` is missing.
+    /// Starts a dev server on plain HTTP and waits until `GET /v1/sys/health` answers 200
+    /// (and the root token is accepted). Panics with the server's log if that takes more
+    /// than 20 s, or if `bao` is missing.
     pub fn start() -> Bao {
+        Self::start_with(false)
+    }
+
+    /// As `start`, over HTTPS: bao makes a CA and a certificate for 127.0.0.1 (`cacert`).
+    pub fn start_tls() -> Bao {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Bao {
         let bao = find_bao();
         let mut last_log = String::new();
         for _ in 0..ATTEMPTS {
-            match Self::try_start(&bao) {
+            match Self::try_start(&bao, tls) {
                 Ok(server) => return server,
                 Err(log) if log.contains("address already in use") => last_log = log,
                 Err(log) => panic!("OpenBao dev server did not start; its log:\n{log}"),
@@ -51,23 +62,28 @@ impl Bao {
     }
 
     /// One attempt; `Err(log)` when the server exited or never answered.
-    fn try_start(bao: &PathBuf) -> Result<Bao, String> {
+    fn try_start(bao: &Path, tls: bool) -> Result<Bao, String> {
         let port = free_port();
-        let dir = tempfile::tempdir().expect("a temporary directory for the server log");
+        let dir = tempfile::tempdir().expect("a temporary directory for the server's files");
         let log = dir.path().join("bao.log");
         let out = File::create(&log).expect("create the server log");
         let err = out.try_clone().expect("share the log file");
         let token = rotor::source::generate(24, &Charset::Alphanumeric, Some("root-"));
         let token = token.expose_secret().to_string();
+        let mut args = vec![
+            "server".to_string(),
+            if tls { "-dev-tls" } else { "-dev" }.to_string(),
+            format!("-dev-root-token-id={token}"),
+            format!("-dev-listen-address=127.0.0.1:{port}"),
+            // Never write the token to ~/.vault-token.
+            "-dev-no-store-token".to_string(),
+        ];
+        let cacert = tls.then(|| dir.path().join("vault-ca.pem"));
+        if tls {
+            args.push(format!("-dev-tls-cert-dir={}", dir.path().display()));
+        }
         let child = Command::new(bao)
-            .args([
-                "server",
-                "-dev",
-                &format!("-dev-root-token-id={token}"),
-                &format!("-dev-listen-address=127.0.0.1:{port}"),
-                // Never write the token to ~/.vault-token.
-                "-dev-no-store-token",
-            ])
+            .args(&args)
             .env_remove("VAULT_ADDR")
             .env_remove("VAULT_TOKEN")
             .env_remove("BAO_ADDR")
@@ -77,36 +93,87 @@ impl Bao {
             .stderr(Stdio::from(err))
             .spawn()
             .unwrap_or_else(|e| panic!("could not run {}: {e}", bao.display()));
+        let scheme = if tls { "https" } else { "http" };
         let mut server = Bao {
-            addr: format!("http://127.0.0.1:{port}"),
+            addr: format!("{scheme}://127.0.0.1:{port}"),
             token,
+            cacert,
             child,
             log,
             _dir: dir,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .expect("an HTTP client"),
+            http: reqwest::Client::new(),
         };
-        let socket: SocketAddr = ([127, 0, 0, 1], port).into();
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                return Err(format!("(exited with {status})\n{}", server.log()));
+        match server.wait_ready() {
+            Ok(()) => {
+                server.http = server.client();
+                Ok(server)
             }
-            // Health first; then the token, so that a server another test started on the
-            // same port (had it won the race for it) is never mistaken for ours.
-            if status_of(socket, "sys/health", None) == Some(200)
-                && status_of(socket, "auth/token/lookup-self", Some(&server.token)) == Some(200)
-            {
-                return Ok(server);
-            }
-            if Instant::now() > deadline {
-                // Dropping `server` kills and reaps the child.
-                return Err(format!("(no answer within {READY_TIMEOUT:?})\n{}", server.log()));
-            }
-            std::thread::sleep(Duration::from_millis(25));
+            // Dropping `server` kills and reaps the child.
+            Err(why) => Err(format!("({why})\n{}", server.log())),
         }
+    }
+
+    /// An HTTP client for the test side, trusting the server's CA in TLS mode.
+    fn client(&self) -> reqwest::Client {
+        let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(10));
+        if let Some(path) = self.cacert.as_ref().filter(|p| p.exists()) {
+            let pem = std::fs::read(path).expect("read the dev CA");
+            let ca = reqwest::Certificate::from_pem(&pem).expect("the dev CA is PEM");
+            builder = builder.tls_certs_only([ca]);
+        }
+        builder.build().expect("an HTTP client")
+    }
+
+    /// Polls until health answers 200 and then the root token is accepted (so that a
+    /// server another test started on the same port, had it won the race for it, is never
+    /// taken for ours). The polling runs on a thread of its own with its own runtime, so
+    /// `start` works from sync code and inside async tests alike.
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let base = self.addr.clone();
+        let token = self.token.clone();
+        let cacert = self.cacert.clone();
+        let child = &mut self.child;
+        std::thread::scope(|scope| {
+            scope
+                .spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("a runtime for the readiness probe");
+                    runtime.block_on(async move {
+                        let mut http: Option<reqwest::Client> = None;
+                        loop {
+                            if let Ok(Some(status)) = child.try_wait() {
+                                return Err(format!("exited with {status}"));
+                            }
+                            // In TLS mode the CA file appears once the server is being set up.
+                            if http.is_none() {
+                                http = probe_client(cacert.as_deref());
+                            }
+                            if let Some(http) = &http {
+                                let health = http.get(format!("{base}/v1/sys/health")).send().await;
+                                if health.is_ok_and(|r| r.status() == 200) {
+                                    let me = http
+                                        .get(format!("{base}/v1/auth/token/lookup-self"))
+                                        .header("X-Vault-Token", &token)
+                                        .send()
+                                        .await;
+                                    if me.is_ok_and(|r| r.status() == 200) {
+                                        return Ok(());
+                                    }
+                                }
+                            }
+                            if Instant::now() > deadline {
+                                return Err(format!("no answer within {READY_TIMEOUT:?}"));
+                            }
+                            tokio::time::sleep(Duration::from_millis(25)).await;
+                        }
+                    })
+                })
+                .join()
+                .expect("the readiness probe does not panic")
+        })
     }
 
     /// The server's output so far.
@@ -125,7 +192,7 @@ impl Bao {
             addr: self.addr.clone(),
             token: SecretString::from(token),
             namespace: None,
-            cacert: None,
+            cacert: self.cacert.clone(),
         }
     }
 
@@ -231,16 +298,14 @@ fn free_port() -> u16 {
     listener.local_addr().expect("a local address").port()
 }
 
-/// The status of `GET /v1/{path}`, or `None` if nothing answers yet. Plain HTTP/1.0 over a
-/// socket keeps this usable from sync code inside an async test.
-fn status_of(addr: SocketAddr, path: &str, token: Option<&str>) -> Option<u16> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    let auth = token.map(|t| format!("X-Vault-Token: {t}\r\n")).unwrap_or_default();
-    let request = format!("GET /v1/{path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{auth}\r\n");
-    stream.write_all(request.as_bytes()).ok()?;
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).ok()?;
-    // "HTTP/1.0 200"
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+/// A client for the readiness probe: plain, or trusting the dev CA once its file is
+/// complete (`None` until then).
+fn probe_client(cacert: Option<&Path>) -> Option<reqwest::Client> {
+    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(2));
+    if let Some(path) = cacert {
+        let pem = std::fs::read(path).ok()?;
+        let ca = reqwest::Certificate::from_pem(&pem).ok()?;
+        builder = builder.tls_certs_only([ca]);
+    }
+    builder.build().ok()
 }
