@@ -64,8 +64,11 @@ mod tests {
     }
 
     fn open(sk: &SecretKey, sealed_b64: &str) -> Vec<u8> {
-        let ciphertext = STANDARD.decode(sealed_b64).expect("rotor emits valid base64");
-        sk.unseal(&ciphertext).expect("the matching secret key opens the box")
+        let ciphertext = STANDARD
+            .decode(sealed_b64)
+            .expect("rotor emits valid base64");
+        sk.unseal(&ciphertext)
+            .expect("the matching secret key opens the box")
     }
 
     #[derive(serde::Deserialize)]
@@ -84,7 +87,9 @@ mod tests {
     }
 
     fn kat_secret_key(kat: &Kat) -> SecretKey {
-        let bytes = STANDARD.decode(&kat.secret_key_b64).expect("KAT key is base64");
+        let bytes = STANDARD
+            .decode(&kat.secret_key_b64)
+            .expect("KAT key is base64");
         SecretKey::from_slice(&bytes).expect("KAT secret key is 32 bytes")
     }
 
@@ -102,7 +107,11 @@ mod tests {
         for len in [0usize, 1, 40, 4096] {
             let value = SecretString::from("x".repeat(len));
             let sealed = STANDARD.decode(seal(&pk, &value).unwrap()).unwrap();
-            assert_eq!(sealed.len(), len + SEAL_OVERHEAD, "plaintext of {len} bytes");
+            assert_eq!(
+                sealed.len(),
+                len + SEAL_OVERHEAD,
+                "plaintext of {len} bytes"
+            );
         }
     }
 
@@ -145,9 +154,16 @@ mod tests {
     #[test]
     fn a_box_sealed_by_libsodium_opens_with_crypto_box() {
         let kat = kat();
-        assert!(kat.made_with.contains("PyNaCl"), "vector provenance: {}", kat.made_with);
+        assert!(
+            kat.made_with.contains("PyNaCl"),
+            "vector provenance: {}",
+            kat.made_with
+        );
         let sk = kat_secret_key(&kat);
-        assert_eq!(STANDARD.encode(sk.public_key().as_bytes()), kat.public_key_b64);
+        assert_eq!(
+            STANDARD.encode(sk.public_key().as_bytes()),
+            kat.public_key_b64
+        );
         let opened = open(&sk, &kat.ciphertext_b64);
         assert_eq!(opened, kat.message.as_bytes());
     }
@@ -156,7 +172,11 @@ mod tests {
     fn a_box_sealed_by_rotor_for_the_libsodium_key_opens_with_its_secret_key() {
         let kat = kat();
         let sk = kat_secret_key(&kat);
-        let sealed = seal(&kat.public_key_b64, &SecretString::from(kat.message.as_str())).unwrap();
+        let sealed = seal(
+            &kat.public_key_b64,
+            &SecretString::from(kat.message.as_str()),
+        )
+        .unwrap();
         assert_eq!(
             STANDARD.decode(&sealed).unwrap().len(),
             kat.message.len() + SEAL_OVERHEAD

@@ -58,7 +58,9 @@ pub enum SourceError {
 }
 
 fn status_suffix(status: Option<u16>) -> String {
-    status.map(|s| format!(" with status {s}")).unwrap_or_default()
+    status
+        .map(|s| format!(" with status {s}"))
+        .unwrap_or_default()
 }
 
 fn expected_text(expected: u64) -> String {
@@ -101,7 +103,10 @@ mod tests {
             source: serde_json::Error,
         }
         let inner = serde_json::from_str::<u64>("\"canary-5521\"").unwrap_err();
-        assert!(inner.to_string().contains("canary-5521"), "serde quotes its input");
+        assert!(
+            inner.to_string().contains("canary-5521"),
+            "serde quotes its input"
+        );
         let text = describe_chain(&Outer { source: inner });
         assert_eq!(text, "decoding failed: the response could not be decoded");
     }
@@ -123,6 +128,9 @@ mod tests {
             status: Some(403),
             message: "permission denied".into(),
         };
-        assert_eq!(e.to_string(), "Vault read secret/data/x failed with status 403: permission denied");
+        assert_eq!(
+            e.to_string(),
+            "Vault read secret/data/x failed with status 403: permission denied"
+        );
     }
 }

@@ -25,7 +25,10 @@ const POOL: usize = 512;
 /// alphabets of fewer than two characters with an error before calling this.
 pub fn generate(length: usize, charset: &Charset, prefix: Option<&str>) -> SecretString {
     let alphabet = charset.alphabet();
-    assert!(!alphabet.is_empty(), "the generator needs a non-empty alphabet");
+    assert!(
+        !alphabet.is_empty(),
+        "the generator needs a non-empty alphabet"
+    );
     let prefix = prefix.unwrap_or("");
     let widest = alphabet.iter().map(|c| c.len_utf8()).max().unwrap_or(1);
 
@@ -128,9 +131,15 @@ mod tests {
     #[test]
     fn the_named_charsets_are_the_documented_alphabets() {
         let value = generate(4000, &Charset::Hex, None);
-        assert!(value.expose_secret().chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(value
+            .expose_secret()
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         let value = generate(4000, &Charset::Alphanumeric, None);
-        assert!(value.expose_secret().chars().all(|c| c.is_ascii_alphanumeric()));
+        assert!(value
+            .expose_secret()
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric()));
         let value = generate(4000, &Charset::Base64Url, None);
         assert!(value
             .expose_secret()
@@ -174,7 +183,10 @@ mod tests {
         let limit = acceptance_limit(3);
         assert_eq!(limit, (1u64 << 32) - 1);
         assert_eq!(accept(u32::MAX, 3, limit), None);
-        assert_eq!(accept(u32::MAX - 1, 3, limit), Some(((u32::MAX - 1) % 3) as usize));
+        assert_eq!(
+            accept(u32::MAX - 1, 3, limit),
+            Some(((u32::MAX - 1) % 3) as usize)
+        );
         assert_eq!(accept(0, 3, limit), Some(0));
         // A power of two divides 2^32: nothing is rejected.
         assert_eq!(acceptance_limit(16), 1u64 << 32);
@@ -209,7 +221,10 @@ mod tests {
         // first 8 symbols 25% likelier) scores about 660 here.
         for (charset, bound) in [(Charset::Hex, 80.0), (Charset::Alphanumeric, 200.0)] {
             let (stat, df) = chi_square(&charset, 100_000);
-            assert!(stat < bound, "{charset:?}: chi-square {stat:.1} with {df} df exceeds {bound}");
+            assert!(
+                stat < bound,
+                "{charset:?}: chi-square {stat:.1} with {df} df exceeds {bound}"
+            );
         }
         let (stat, df) = chi_square(&Charset::Custom("xyz".into()), 30_000);
         assert!(stat < 40.0, "3 symbols: chi-square {stat:.1} with {df} df");

@@ -23,7 +23,9 @@ pub struct Sources {
 
 impl fmt::Debug for Sources {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sources").field("vault", &self.vault).finish()
+        f.debug_struct("Sources")
+            .field("vault", &self.vault)
+            .finish()
     }
 }
 
@@ -47,9 +49,11 @@ impl Sources {
     }
 
     fn need_vault(&self) -> Result<&Vault, SourceError> {
-        self.vault.as_ref().ok_or_else(|| SourceError::NotConfigured {
-            missing: self.missing.clone(),
-        })
+        self.vault
+            .as_ref()
+            .ok_or_else(|| SourceError::NotConfigured {
+                missing: self.missing.clone(),
+            })
     }
 
     /// The version the source holds now: KV-backed sources (`vault_kv`, `generate` with
@@ -57,7 +61,11 @@ impl Sources {
     /// for `generate` without `store` and `vault_read` (rotor counts those versions itself).
     pub async fn current_version(&self, spec: &SourceSpec) -> Result<Option<u64>, SourceError> {
         match kv_of(spec) {
-            Some(kv) => self.need_vault()?.current_version(&kv.mount, &kv.path).await,
+            Some(kv) => {
+                self.need_vault()?
+                    .current_version(&kv.mount, &kv.path)
+                    .await
+            }
             None => Ok(None),
         }
     }
@@ -67,7 +75,9 @@ impl Sources {
     /// `key` only that field comes back, otherwise every field of the version.
     pub async fn read(&self, spec: &SourceSpec, version: u64) -> Result<SourceValue, SourceError> {
         match spec {
-            SourceSpec::Generate { store: Some(kv), .. } => {
+            SourceSpec::Generate {
+                store: Some(kv), ..
+            } => {
                 let mut fields = self.read_kv(kv, version).await?;
                 let stored = take_field(&mut fields, kv, store_key(kv))?;
                 Ok(SourceValue {
@@ -83,7 +93,9 @@ impl Sources {
                 }
                 Ok(SourceValue { version, fields })
             }
-            SourceSpec::Generate { store: None, .. } => Err(SourceError::Unversioned { kind: "generate" }),
+            SourceSpec::Generate { store: None, .. } => {
+                Err(SourceError::Unversioned { kind: "generate" })
+            }
             SourceSpec::VaultRead { .. } => Err(SourceError::Unversioned { kind: "vault_read" }),
         }
     }
@@ -135,7 +147,10 @@ impl Sources {
                 })
             }
             SourceSpec::VaultKv(kv) => {
-                let current = self.need_vault()?.current_version(&kv.mount, &kv.path).await?;
+                let current = self
+                    .need_vault()?
+                    .current_version(&kv.mount, &kv.path)
+                    .await?;
                 let version = current.ok_or_else(|| SourceError::NoVersion {
                     mount: kv.mount.clone(),
                     path: kv.path.clone(),
@@ -169,7 +184,9 @@ impl Sources {
         kv: &KvRef,
         version: u64,
     ) -> Result<BTreeMap<String, SecretString>, SourceError> {
-        self.need_vault()?.read_version(&kv.mount, &kv.path, version).await
+        self.need_vault()?
+            .read_version(&kv.mount, &kv.path, version)
+            .await
     }
 }
 

@@ -175,12 +175,23 @@ impl Vault {
     /// never been written. A token allowed to read `data/` but not `metadata/` still gets an
     /// answer: the version then comes from the envelope of the latest read (the value read
     /// alongside is wiped unused).
-    pub async fn current_version(&self, mount: &str, path: &str) -> Result<Option<u64>, SourceError> {
+    pub async fn current_version(
+        &self,
+        mount: &str,
+        path: &str,
+    ) -> Result<Option<u64>, SourceError> {
+        let (mount, path) = (trim(mount), trim(path));
         match kv2::read_metadata(&self.kv, mount, path).await {
             Ok(meta) => Ok((meta.current_version > 0).then_some(meta.current_version)),
             Err(ClientError::APIError { code: 404, .. }) => Ok(None),
-            Err(ClientError::APIError { code: 403, .. }) => self.latest_version_from_data(mount, path).await,
-            Err(e) => Err(vault_error("read metadata", format!("{mount}/metadata/{path}"), &e)),
+            Err(ClientError::APIError { code: 403, .. }) => {
+                self.latest_version_from_data(mount, path).await
+            }
+            Err(e) => Err(vault_error(
+                "read metadata",
+                format!("{mount}/metadata/{path}"),
+                &e,
+            )),
         }
     }
 
@@ -192,6 +203,7 @@ impl Vault {
         path: &str,
         version: u64,
     ) -> Result<BTreeMap<String, SecretString>, SourceError> {
+        let (mount, path) = (trim(mount), trim(path));
         let where_ = format!("{mount}/data/{path}");
         match kv2::read_version::<Value>(&self.kv, mount, path, version).await {
             Ok(Value::Object(map)) => Ok(into_secrets(map)),
@@ -206,7 +218,12 @@ impl Vault {
             }
             Err(e) => {
                 let mut err = vault_error("read", where_, &e);
-                if let SourceError::Vault { status: Some(404), message, .. } = &mut err {
+                if let SourceError::Vault {
+                    status: Some(404),
+                    message,
+                    ..
+                } = &mut err
+                {
                     *message = format!(
                         "version {version} not found (never written, deleted or destroyed)"
                     );
@@ -227,6 +244,7 @@ impl Vault {
         fields: &BTreeMap<String, SecretString>,
         cas: u64,
     ) -> Result<u64, SourceError> {
+        let (mount, path) = (trim(mount), trim(path));
         let where_ = format!("{mount}/data/{path}");
         let cas32 = u32::try_from(cas).map_err(|_| SourceError::Vault {
             op: "write",
@@ -257,8 +275,11 @@ impl Vault {
         &self,
         path: &str,
     ) -> Result<(BTreeMap<String, SecretString>, Option<String>), SourceError> {
-        let path = path.trim_matches('/');
-        let response = self.get(path).await.map_err(|e| request_error("read", path, &e))?;
+        let path = trim(path);
+        let response = self
+            .get(path)
+            .await
+            .map_err(|e| request_error("read", path, &e))?;
         let status = response.status();
         let body = Zeroizing::new(
             response
@@ -289,23 +310,36 @@ impl Vault {
     }
 
     /// Whether Vault answers and is ready to serve: `GET /v1/sys/health` (200, or a standby
-    /// that forwards requests).
+    /// that forwards requests). Sent without the namespace: the endpoint is root-only.
     pub async fn health(&self) -> Result<(), SourceError> {
         let path = "sys/health";
-        let response = self.get(path).await.map_err(|e| request_error("health", path, &e))?;
+        let response = self
+            .send_get(path, false)
+            .await
+            .map_err(|e| request_error("health", path, &e))?;
         let status = response.status();
         match status.as_u16() {
             200 | 429 | 472 | 473 => Ok(()),
-            code => Err(SourceError::Vault {
+            501 | 503 => Err(SourceError::Vault {
                 op: "health",
                 path: path.to_string(),
-                status: Some(code),
-                message: match code {
-                    501 => "Vault is not initialized".to_string(),
-                    503 => "Vault is sealed".to_string(),
-                    _ => "Vault is not ready".to_string(),
+                status: Some(status.as_u16()),
+                message: if status.as_u16() == 501 {
+                    "Vault is not initialized".to_string()
+                } else {
+                    "Vault is sealed".to_string()
                 },
             }),
+            _ => {
+                let body = Zeroizing::new(
+                    response
+                        .bytes()
+                        .await
+                        .map(|b| b.to_vec())
+                        .unwrap_or_default(),
+                );
+                Err(status_error("health", path, status, &body))
+            }
         }
     }
 
@@ -313,9 +347,18 @@ impl Vault {
     /// repeats the token, is dropped unread).
     pub async fn check_token(&self) -> Result<(), SourceError> {
         let path = "auth/token/lookup-self";
-        let response = self.get(path).await.map_err(|e| request_error("token lookup", path, &e))?;
+        let response = self
+            .get(path)
+            .await
+            .map_err(|e| request_error("token lookup", path, &e))?;
         let status = response.status();
-        let body = Zeroizing::new(response.bytes().await.map(|b| b.to_vec()).unwrap_or_default());
+        let body = Zeroizing::new(
+            response
+                .bytes()
+                .await
+                .map(|b| b.to_vec())
+                .unwrap_or_default(),
+        );
         if status.is_success() {
             Ok(())
         } else {
@@ -325,12 +368,20 @@ impl Vault {
 
     /// `GET /v1/{path}` with the token and namespace headers.
     async fn get(&self, path: &str) -> Result<reqwest::Response, reqwest::Error> {
+        self.send_get(path, true).await
+    }
+
+    async fn send_get(
+        &self,
+        path: &str,
+        namespaced: bool,
+    ) -> Result<reqwest::Response, reqwest::Error> {
         let mut request = self
             .http
             .get(self.url(path))
             .header("X-Vault-Request", "true")
             .header("X-Vault-Token", self.token.expose_secret());
-        if let Some(ns) = &self.namespace {
+        if let Some(ns) = self.namespace.as_ref().filter(|_| namespaced) {
             request = request.header("X-Vault-Namespace", ns);
         }
         request.send().await
@@ -347,9 +398,16 @@ impl Vault {
     }
 
     /// The latest version number, read from the envelope of `GET {mount}/data/{path}`.
-    async fn latest_version_from_data(&self, mount: &str, path: &str) -> Result<Option<u64>, SourceError> {
+    async fn latest_version_from_data(
+        &self,
+        mount: &str,
+        path: &str,
+    ) -> Result<Option<u64>, SourceError> {
         let where_ = format!("{mount}/data/{path}");
-        let response = self.get(&where_).await.map_err(|e| request_error("read", &where_, &e))?;
+        let response = self
+            .get(&where_)
+            .await
+            .map_err(|e| request_error("read", &where_, &e))?;
         let status = response.status();
         let body = Zeroizing::new(
             response
@@ -369,12 +427,13 @@ impl Vault {
         if !status.is_success() {
             return Err(status_error("read", &where_, status, &body));
         }
-        let envelope: KvEnvelope = serde_json::from_slice(&body).map_err(|_| SourceError::Vault {
-            op: "read",
-            path: where_.clone(),
-            status: Some(status.as_u16()),
-            message: "the response is not a KV v2 secret".to_string(),
-        })?;
+        let envelope: KvEnvelope =
+            serde_json::from_slice(&body).map_err(|_| SourceError::Vault {
+                op: "read",
+                path: where_.clone(),
+                status: Some(status.as_u16()),
+                message: "the response is not a KV v2 secret".to_string(),
+            })?;
         let mut data = envelope.data.ok_or_else(|| SourceError::Vault {
             op: "read",
             path: where_.clone(),
@@ -384,6 +443,11 @@ impl Vault {
         wipe(&mut data.data);
         Ok(Some(data.metadata.version).filter(|v| *v > 0))
     }
+}
+
+/// A mount or path without the slashes around it (`secret/` and `secret` are one mount).
+fn trim(s: &str) -> &str {
+    s.trim().trim_matches('/')
 }
 
 /// The generic envelope of a Vault read.
@@ -507,7 +571,10 @@ fn tidy(errors: &[String]) -> String {
     for error in errors {
         for line in error.lines().map(str::trim) {
             let is_header = line.ends_with("occurred:")
-                && line.split_whitespace().next().is_some_and(|n| n.parse::<u32>().is_ok());
+                && line
+                    .split_whitespace()
+                    .next()
+                    .is_some_and(|n| n.parse::<u32>().is_ok());
             if line.is_empty() || is_header {
                 continue;
             }
@@ -556,7 +623,11 @@ mod tests {
     use super::*;
 
     fn lookup<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]
@@ -606,10 +677,21 @@ mod tests {
 
     #[test]
     fn a_malformed_address_is_refused_without_panicking() {
-        for addr in ["not a url", "ftp://vault:21", "vault.internal:8200", "mailto:x@y"] {
+        for addr in [
+            "not a url",
+            "ftp://vault:21",
+            "vault.internal:8200",
+            "mailto:x@y",
+        ] {
             let err = Vault::new(&config(addr)).unwrap_err();
             assert!(
-                matches!(err, SourceError::InvalidConfig { setting: "VAULT_ADDR", .. }),
+                matches!(
+                    err,
+                    SourceError::InvalidConfig {
+                        setting: "VAULT_ADDR",
+                        ..
+                    }
+                ),
                 "{addr}: {err}"
             );
         }
@@ -620,7 +702,16 @@ mod tests {
         let mut c = config("https://vault.internal:8200");
         c.cacert = Some(PathBuf::from("/nonexistent/ca.pem"));
         let err = Vault::new(&c).unwrap_err();
-        assert!(matches!(err, SourceError::InvalidConfig { setting: "VAULT_CACERT", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                SourceError::InvalidConfig {
+                    setting: "VAULT_CACERT",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
@@ -635,11 +726,16 @@ mod tests {
 
     #[test]
     fn non_string_values_become_their_json_text() {
-        let map = serde_json::json!({"s": "text", "n": 42, "b": true, "o": {"k": [1, "x"]}, "z": null});
-        let Value::Object(map) = map else { unreachable!() };
+        let map =
+            serde_json::json!({"s": "text", "n": 42, "b": true, "o": {"k": [1, "x"]}, "z": null});
+        let Value::Object(map) = map else {
+            unreachable!()
+        };
         let secrets = into_secrets(map);
-        let shown: BTreeMap<&str, &str> =
-            secrets.iter().map(|(k, v)| (k.as_str(), v.expose_secret())).collect();
+        let shown: BTreeMap<&str, &str> = secrets
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.expose_secret()))
+            .collect();
         assert_eq!(shown["s"], "text");
         assert_eq!(shown["n"], "42");
         assert_eq!(shown["b"], "true");
@@ -655,7 +751,10 @@ mod tests {
             "2 errors occurred:\n\t* a\n\t* b\n".to_string(),
             "check-and-set parameter did not match the current version".to_string(),
         ];
-        assert_eq!(tidy(&errors), "a; b; check-and-set parameter did not match the current version");
+        assert_eq!(
+            tidy(&errors),
+            "a; b; check-and-set parameter did not match the current version"
+        );
     }
 
     #[test]

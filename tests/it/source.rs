@@ -89,7 +89,10 @@ async fn a_writer_with_a_stale_version_gets_a_cas_conflict_and_clobbers_nothing(
     let a2 = a.rotate(&spec, Some(a1.version), 0).await.unwrap();
     assert_eq!(a2.version, 2);
     let err = b.rotate(&spec, Some(1), 0).await.unwrap_err();
-    assert!(matches!(err, SourceError::CasConflict { expected: 1, .. }), "{err}");
+    assert!(
+        matches!(err, SourceError::CasConflict { expected: 1, .. }),
+        "{err}"
+    );
 
     let (version, data) = bao.kv_get("secret", "ci/shared").await;
     assert_eq!(version, 2, "the stale writer added no version");
@@ -110,7 +113,9 @@ async fn a_stored_generator_uses_the_store_key_and_yields_it_as_value() {
     assert_eq!(value_of(&read, "value"), value_of(&made, "value"));
 
     // Someone overwrote the path without the field rotor stores to.
-    let v2 = bao.kv_put("secret", "ci/npm", json!({ "other": "x" })).await;
+    let v2 = bao
+        .kv_put("secret", "ci/npm", json!({ "other": "x" }))
+        .await;
     let err = sources.read(&spec, v2).await.unwrap_err();
     assert!(
         matches!(&err, SourceError::MissingField { path, field } if path == "secret/ci/npm" && field == "token"),
@@ -125,16 +130,32 @@ async fn vault_kv_follows_the_versions_written_by_hand() {
     let spec = SourceSpec::VaultKv(kv("secret", "ci/registry", None));
 
     assert_eq!(sources.current_version(&spec).await.unwrap(), None);
-    bao.kv_put("secret", "ci/registry", json!({ "user": "ci", "password": "one" })).await;
+    bao.kv_put(
+        "secret",
+        "ci/registry",
+        json!({ "user": "ci", "password": "one" }),
+    )
+    .await;
     assert_eq!(sources.current_version(&spec).await.unwrap(), Some(1));
-    bao.kv_put("secret", "ci/registry", json!({ "user": "ci", "password": "two", "port": 5000 }))
-        .await;
+    bao.kv_put(
+        "secret",
+        "ci/registry",
+        json!({ "user": "ci", "password": "two", "port": 5000 }),
+    )
+    .await;
     assert_eq!(sources.current_version(&spec).await.unwrap(), Some(2));
 
     let current = sources.rotate(&spec, Some(1), 0).await.unwrap();
-    assert_eq!(current.version, 2, "rotate yields the version Vault holds now");
+    assert_eq!(
+        current.version, 2,
+        "rotate yields the version Vault holds now"
+    );
     assert_eq!(value_of(&current, "password"), "two");
-    assert_eq!(value_of(&current, "port"), "5000", "non-strings come as JSON text");
+    assert_eq!(
+        value_of(&current, "port"),
+        "5000",
+        "non-strings come as JSON text"
+    );
 
     let old = sources.read(&spec, 1).await.unwrap();
     assert_eq!(old.version, 1);
@@ -146,7 +167,8 @@ async fn vault_kv_follows_the_versions_written_by_hand() {
 async fn vault_kv_with_a_key_yields_only_that_field_or_says_it_is_missing() {
     let bao = Bao::start();
     let sources = sources(&bao);
-    bao.kv_put("secret", "ci/pair", json!({ "id": "abc", "secret": "s1" })).await;
+    bao.kv_put("secret", "ci/pair", json!({ "id": "abc", "secret": "s1" }))
+        .await;
 
     let spec = SourceSpec::VaultKv(kv("secret", "ci/pair", Some("secret")));
     let value = sources.rotate(&spec, None, 0).await.unwrap();
@@ -174,7 +196,16 @@ async fn a_path_never_written_has_no_version_and_cannot_be_rotated_from() {
         "{err}"
     );
     let err = sources.read(&spec, 3).await.unwrap_err();
-    assert!(matches!(err, SourceError::Vault { status: Some(404), .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            SourceError::Vault {
+                status: Some(404),
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -185,13 +216,26 @@ async fn a_version_that_was_deleted_reads_as_404_and_the_metadata_still_counts_i
     bao.kv_put("secret", "ci/gone", json!({ "v": "1" })).await;
     bao.kv_put("secret", "ci/gone", json!({ "v": "2" })).await;
     let (status, body) = bao
-        .api(Method::POST, "secret/delete/ci/gone", Some(json!({ "versions": [2] })))
+        .api(
+            Method::POST,
+            "secret/delete/ci/gone",
+            Some(json!({ "versions": [2] })),
+        )
         .await;
     assert_eq!(status, 204, "{body}");
 
     assert_eq!(sources.current_version(&spec).await.unwrap(), Some(2));
     let err = sources.read(&spec, 2).await.unwrap_err();
-    assert!(matches!(&err, SourceError::Vault { status: Some(404), .. }), "{err}");
+    assert!(
+        matches!(
+            &err,
+            SourceError::Vault {
+                status: Some(404),
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("version 2"), "{err}");
     assert_eq!(value_of(&sources.read(&spec, 1).await.unwrap(), "v"), "1");
 }
@@ -202,7 +246,10 @@ async fn a_token_that_may_read_data_but_not_metadata_still_learns_the_version() 
     bao.kv_put("secret", "ci/app", json!({ "k": "v1" })).await;
     bao.kv_put("secret", "ci/app", json!({ "k": "v2" })).await;
     let token = bao
-        .token_with_policy("data-only", r#"path "secret/data/*" { capabilities = ["read"] }"#)
+        .token_with_policy(
+            "data-only",
+            r#"path "secret/data/*" { capabilities = ["read"] }"#,
+        )
         .await;
     let sources = Sources::new(Some(bao.vault_config_with_token(&token))).unwrap();
 
@@ -210,7 +257,10 @@ async fn a_token_that_may_read_data_but_not_metadata_still_learns_the_version() 
     assert_eq!(sources.current_version(&spec).await.unwrap(), Some(2));
     let missing = SourceSpec::VaultKv(kv("secret", "ci/none", None));
     assert_eq!(sources.current_version(&missing).await.unwrap(), None);
-    assert_eq!(value_of(&sources.rotate(&spec, None, 0).await.unwrap(), "k"), "v2");
+    assert_eq!(
+        value_of(&sources.rotate(&spec, None, 0).await.unwrap(), "k"),
+        "v2"
+    );
 }
 
 #[tokio::test]
@@ -218,12 +268,17 @@ async fn without_vault_settings_vault_sources_are_not_configured() {
     let sources = Sources::new(None).unwrap();
     let specs = [
         SourceSpec::VaultKv(kv("secret", "x", None)),
-        SourceSpec::VaultRead { path: "database/creds/app".into() },
+        SourceSpec::VaultRead {
+            path: "database/creds/app".into(),
+        },
         stored_generator("x", None),
     ];
     for spec in &specs {
         let err = sources.rotate(spec, None, 1).await.unwrap_err();
-        assert!(matches!(err, SourceError::NotConfigured { .. }), "{spec:?}: {err}");
+        assert!(
+            matches!(err, SourceError::NotConfigured { .. }),
+            "{spec:?}: {err}"
+        );
         assert!(err.to_string().contains("Vault is not configured"), "{err}");
     }
     let err = sources.current_version(&specs[0]).await.unwrap_err();
@@ -244,12 +299,17 @@ async fn a_dynamic_read_yields_fresh_credentials_from_the_engine() {
     assert_eq!(status, 200, "{body}");
 
     let sources = sources(&bao);
-    let spec = SourceSpec::VaultRead { path: "totp/code/ci".into() };
+    let spec = SourceSpec::VaultRead {
+        path: "totp/code/ci".into(),
+    };
     assert_eq!(sources.current_version(&spec).await.unwrap(), None);
     let value = sources.rotate(&spec, None, 12).await.unwrap();
     assert_eq!(value.version, 12, "rotor counts dynamic versions itself");
     let code = value_of(&value, "code");
-    assert!(code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()), "a TOTP code");
+    assert!(
+        code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()),
+        "a TOTP code"
+    );
     assert!(matches!(
         sources.read(&spec, 12).await,
         Err(SourceError::Unversioned { kind: "vault_read" })
@@ -259,7 +319,8 @@ async fn a_dynamic_read_yields_fresh_credentials_from_the_engine() {
 #[tokio::test]
 async fn a_dynamic_read_returns_every_field_of_data_and_no_lease_when_there_is_none() {
     let bao = Bao::start();
-    bao.enable_engine("kv1", "kv", json!({ "version": "1" })).await;
+    bao.enable_engine("kv1", "kv", json!({ "version": "1" }))
+        .await;
     let (status, body) = bao
         .api(
             Method::POST,
@@ -272,15 +333,32 @@ async fn a_dynamic_read_returns_every_field_of_data_and_no_lease_when_there_is_n
     let vault = Vault::new(&bao.vault_config()).unwrap();
     let (fields, lease) = vault.read_dynamic("kv1/db/app").await.unwrap();
     assert_eq!(lease, None, "a KV v1 answer carries an empty lease id");
-    let shown: BTreeMap<&str, &str> =
-        fields.iter().map(|(k, v)| (k.as_str(), v.expose_secret())).collect();
+    let shown: BTreeMap<&str, &str> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.expose_secret()))
+        .collect();
     assert_eq!(
         shown,
-        BTreeMap::from([("password", "pw-1"), ("port", "5432"), ("tls", "true"), ("username", "app")])
+        BTreeMap::from([
+            ("password", "pw-1"),
+            ("port", "5432"),
+            ("tls", "true"),
+            ("username", "app")
+        ])
     );
 
     let err = vault.read_dynamic("kv1/db/none").await.unwrap_err();
-    assert!(matches!(err, SourceError::Vault { op: "read", status: Some(404), .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            SourceError::Vault {
+                op: "read",
+                status: Some(404),
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -290,18 +368,45 @@ async fn health_passes_for_a_live_server_and_fails_for_a_bad_token_or_no_server(
 
     let bad = Sources::new(Some(bao.vault_config_with_token("not-a-token"))).unwrap();
     let err = bad.health().await.unwrap_err();
-    assert!(matches!(err, SourceError::Vault { status: Some(403), .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            SourceError::Vault {
+                status: Some(403),
+                ..
+            }
+        ),
+        "{err}"
+    );
 
     // A port that was free a moment ago: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let config = VaultConfig {
         addr: format!("http://127.0.0.1:{port}"),
         token: SecretString::from("t"),
         namespace: None,
         cacert: None,
     };
-    let err = Sources::new(Some(config)).unwrap().health().await.unwrap_err();
-    assert!(matches!(err, SourceError::Vault { op: "health", status: None, .. }), "{err}");
+    let err = Sources::new(Some(config))
+        .unwrap()
+        .health()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SourceError::Vault {
+                op: "health",
+                status: None,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 /// Collects everything logged on this thread (a `#[tokio::test]` runs on one thread).
@@ -328,8 +433,10 @@ impl Captured {
 async fn values_and_the_token_appear_in_no_error_and_no_trace_log() {
     let bao = Bao::start();
     let canary = "canary-4f1d9e3b";
-    bao.kv_put("secret", "ci/canary", json!({ "value": canary, "n": 1 })).await;
-    bao.enable_engine("kv1", "kv", json!({ "version": "1" })).await;
+    bao.kv_put("secret", "ci/canary", json!({ "value": canary, "n": 1 }))
+        .await;
+    bao.enable_engine("kv1", "kv", json!({ "version": "1" }))
+        .await;
     let (status, _) = bao
         .api(Method::POST, "kv1/canary", Some(json!({ "value": canary })))
         .await;
@@ -356,7 +463,13 @@ async fn values_and_the_token_appear_in_no_error_and_no_trace_log() {
     let made = sources.rotate(&stored, None, 0).await.unwrap();
     seen.push(value_of(&made, "value"));
     let dynamic = sources
-        .rotate(&SourceSpec::VaultRead { path: "kv1/canary".into() }, None, 1)
+        .rotate(
+            &SourceSpec::VaultRead {
+                path: "kv1/canary".into(),
+            },
+            None,
+            1,
+        )
         .await
         .unwrap();
     assert_eq!(value_of(&dynamic, "value"), canary);
@@ -364,45 +477,77 @@ async fn values_and_the_token_appear_in_no_error_and_no_trace_log() {
     // Failures on paths that hold the canary, or while writing a value.
     errors.push(
         sources
-            .read(&SourceSpec::VaultKv(kv("secret", "ci/canary", Some("absent"))), 1)
+            .read(
+                &SourceSpec::VaultKv(kv("secret", "ci/canary", Some("absent"))),
+                1,
+            )
             .await
             .unwrap_err(),
     );
     // A stale writer: check-and-set conflict.
     errors.push(sources.rotate(&stored, None, 0).await.unwrap_err());
     // A KV v1 mount read as KV v2.
-    errors.push(sources.read(&SourceSpec::VaultKv(kv("kv1", "canary", None)), 1).await.unwrap_err());
+    errors.push(
+        sources
+            .read(&SourceSpec::VaultKv(kv("kv1", "canary", None)), 1)
+            .await
+            .unwrap_err(),
+    );
     // No such version.
     errors.push(sources.read(&kv_spec, 9).await.unwrap_err());
     // A token that may read none of it.
     let denied = bao
-        .token_with_policy("nothing", r#"path "secret/data/other" { capabilities = ["read"] }"#)
+        .token_with_policy(
+            "nothing",
+            r#"path "secret/data/other" { capabilities = ["read"] }"#,
+        )
         .await;
     let limited = Sources::new(Some(bao.vault_config_with_token(&denied))).unwrap();
     errors.push(limited.read(&kv_spec, 1).await.unwrap_err());
     errors.push(
         limited
-            .rotate(&SourceSpec::VaultRead { path: "kv1/canary".into() }, None, 1)
+            .rotate(
+                &SourceSpec::VaultRead {
+                    path: "kv1/canary".into(),
+                },
+                None,
+                1,
+            )
             .await
             .unwrap_err(),
     );
     errors.push(limited.rotate(&stored, Some(1), 0).await.unwrap_err());
 
     drop(guard);
-    assert!(errors[4].to_string().ends_with("status 403: permission denied"), "{}", errors[4]);
+    assert!(
+        errors[4]
+            .to_string()
+            .ends_with("status 403: permission denied"),
+        "{}",
+        errors[4]
+    );
     let log = captured.text();
-    assert!(log.contains("TRACE") && log.contains("ci/canary"), "the capture works:\n{log}");
+    assert!(
+        log.contains("TRACE") && log.contains("ci/canary"),
+        "the capture works:\n{log}"
+    );
 
     let mut secrets = vec![canary.to_string(), bao.token.clone(), denied.clone()];
     secrets.extend(seen);
     for err in &errors {
         let shown = format!("{err} / {err:?}");
         for secret in &secrets {
-            assert!(!shown.contains(secret.as_str()), "an error shows a secret: {shown}");
+            assert!(
+                !shown.contains(secret.as_str()),
+                "an error shows a secret: {shown}"
+            );
         }
     }
     for secret in &secrets {
-        assert!(!log.contains(secret.as_str()), "the log shows a secret:\n{log}");
+        assert!(
+            !log.contains(secret.as_str()),
+            "the log shows a secret:\n{log}"
+        );
     }
     assert!(!format!("{read:?} {made:?} {sources:?}").contains(canary));
 }
@@ -426,7 +571,73 @@ async fn an_https_server_is_trusted_through_vault_cacert_and_refused_without_it(
     untrusted.cacert = None;
     let sources = Sources::new(Some(untrusted)).unwrap();
     let err = sources.health().await.unwrap_err();
-    assert!(matches!(err, SourceError::Vault { status: None, .. }), "{err}");
+    assert!(
+        matches!(err, SourceError::Vault { status: None, .. }),
+        "{err}"
+    );
     let err = sources.current_version(&spec).await.unwrap_err();
-    assert!(matches!(err, SourceError::Vault { status: None, .. }), "{err}");
+    assert!(
+        matches!(err, SourceError::Vault { status: None, .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_namespace_scopes_every_request() {
+    let bao = Bao::start();
+    let (status, body) = bao
+        .api(Method::POST, "sys/namespaces/team", Some(json!({})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    for (path, version) in [("kv", "2"), ("dyn", "1")] {
+        let (status, body) = bao
+            .api(
+                Method::POST,
+                &format!("team/sys/mounts/{path}"),
+                Some(json!({ "type": "kv", "options": { "version": version } })),
+            )
+            .await;
+        assert_eq!(status, 204, "{body}");
+    }
+    let (status, _) = bao
+        .api(
+            Method::POST,
+            "team/dyn/creds",
+            Some(json!({ "password": "in-team" })),
+        )
+        .await;
+    assert_eq!(status, 204);
+
+    let mut config = bao.vault_config();
+    config.namespace = Some("team".to_string());
+    let sources = Sources::new(Some(config)).unwrap();
+    sources.health().await.unwrap();
+    let spec = SourceSpec::Generate {
+        length: 20,
+        charset: Charset::Hex,
+        prefix: None,
+        store: Some(kv("kv/", "/app/", None)),
+    };
+    let made = sources.rotate(&spec, None, 0).await.unwrap();
+    assert_eq!(sources.current_version(&spec).await.unwrap(), Some(1));
+    // The root namespace reaches it only through the namespace's path.
+    let (version, data) = bao.kv_get("team/kv", "app").await;
+    assert_eq!(
+        (version, data),
+        (1, json!({ "value": value_of(&made, "value") }))
+    );
+    let (status, _) = bao.api(Method::GET, "kv/data/app", None).await;
+    assert_eq!(status, 404, "nothing was written outside the namespace");
+
+    let dynamic = sources
+        .rotate(
+            &SourceSpec::VaultRead {
+                path: "dyn/creds".into(),
+            },
+            None,
+            1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(value_of(&dynamic, "password"), "in-team");
 }

@@ -58,7 +58,9 @@ impl Bao {
                 Err(log) => panic!("OpenBao dev server did not start; its log:\n{log}"),
             }
         }
-        panic!("OpenBao dev server found no free port in {ATTEMPTS} attempts; last log:\n{last_log}")
+        panic!(
+            "OpenBao dev server found no free port in {ATTEMPTS} attempts; last log:\n{last_log}"
+        )
     }
 
     /// One attempt; `Err(log)` when the server exited or never answered.
@@ -198,10 +200,18 @@ impl Bao {
 
     /// A request to `/v1/{path}` with the root token; returns the status and the JSON body
     /// (`Value::Null` when empty).
-    pub async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut request = self
             .http
-            .request(method, format!("{}/v1/{}", self.addr, path.trim_start_matches('/')))
+            .request(
+                method,
+                format!("{}/v1/{}", self.addr, path.trim_start_matches('/')),
+            )
             .header("X-Vault-Token", &self.token);
         if let Some(body) = body {
             request = request.json(&body);
@@ -221,17 +231,27 @@ impl Bao {
     /// check-and-set, and returns the new version.
     pub async fn kv_put(&self, mount: &str, path: &str, data: Value) -> u64 {
         let (status, body) = self
-            .api(reqwest::Method::POST, &format!("{mount}/data/{path}"), Some(json!({ "data": data })))
+            .api(
+                reqwest::Method::POST,
+                &format!("{mount}/data/{path}"),
+                Some(json!({ "data": data })),
+            )
             .await;
         assert_eq!(status, 200, "kv put {mount}/{path}: {body}");
-        body["data"]["version"].as_u64().expect("the new version in the answer")
+        body["data"]["version"]
+            .as_u64()
+            .expect("the new version in the answer")
     }
 
     /// Reads the latest KV v2 version at `{mount}/{path}`: `(version, data)`.
     pub async fn kv_get(&self, mount: &str, path: &str) -> (u64, Value) {
-        let (status, body) = self.api(reqwest::Method::GET, &format!("{mount}/data/{path}"), None).await;
+        let (status, body) = self
+            .api(reqwest::Method::GET, &format!("{mount}/data/{path}"), None)
+            .await;
         assert_eq!(status, 200, "kv get {mount}/{path}: {body}");
-        let version = body["data"]["metadata"]["version"].as_u64().expect("a version");
+        let version = body["data"]["metadata"]["version"]
+            .as_u64()
+            .expect("a version");
         (version, body["data"]["data"].clone())
     }
 
@@ -244,7 +264,10 @@ impl Bao {
                 Some(json!({ "type": engine, "options": options })),
             )
             .await;
-        assert!(status == 204 || status == 200, "enable {engine} at {path}: {status} {body}");
+        assert!(
+            status == 204 || status == 200,
+            "enable {engine} at {path}: {status} {body}"
+        );
     }
 
     /// A new token limited to an ACL policy written from `hcl`.
@@ -256,7 +279,10 @@ impl Bao {
                 Some(json!({ "policy": hcl })),
             )
             .await;
-        assert!(status == 204 || status == 200, "write policy {name}: {status} {body}");
+        assert!(
+            status == 204 || status == 200,
+            "write policy {name}: {status} {body}"
+        );
         let (status, body) = self
             .api(
                 reqwest::Method::POST,
@@ -265,7 +291,10 @@ impl Bao {
             )
             .await;
         assert_eq!(status, 200, "create token: {body}");
-        body["auth"]["client_token"].as_str().expect("a token").to_string()
+        body["auth"]["client_token"]
+            .as_str()
+            .expect("a token")
+            .to_string()
     }
 }
 
