@@ -297,9 +297,8 @@ impl Vault {
             status: Some(status.as_u16()),
             message: "the response is not a Vault secret (JSON with `data`)".to_string(),
         })?;
-        let lease_id = Some(envelope.lease_id).filter(|l| !l.is_empty());
-        match envelope.data {
-            Some(map) => Ok((into_secrets(map), lease_id)),
+        match envelope.into_fields() {
+            Some(read) => Ok(read),
             None => Err(SourceError::Vault {
                 op: "read",
                 path: path.to_string(),
@@ -456,6 +455,14 @@ struct Envelope {
     #[serde(default)]
     lease_id: String,
     data: Option<Map<String, Value>>,
+}
+
+impl Envelope {
+    /// The fields of `data` as secrets, and the lease id unless empty; `None` without data.
+    fn into_fields(self) -> Option<(BTreeMap<String, SecretString>, Option<String>)> {
+        let lease_id = Some(self.lease_id).filter(|l| !l.is_empty());
+        self.data.map(|map| (into_secrets(map), lease_id))
+    }
 }
 
 /// The envelope of a KV v2 data read: `data.data` (the value) and `data.metadata`.
@@ -741,6 +748,22 @@ mod tests {
         assert_eq!(shown["b"], "true");
         assert_eq!(shown["o"], r#"{"k":[1,"x"]}"#);
         assert_eq!(shown["z"], "null");
+    }
+
+    #[test]
+    fn a_dynamic_answer_yields_its_fields_and_its_lease_id() {
+        // The shape `database/creds/ROLE` answers with.
+        let body = br#"{"request_id":"r","lease_id":"database/creds/app/h8Q2","renewable":true,
+            "lease_duration":3600,"data":{"username":"v-app-x1","password":"A1a-pw"},
+            "wrap_info":null,"warnings":null,"auth":null}"#;
+        let envelope: Envelope = serde_json::from_slice(body).unwrap();
+        let (fields, lease) = envelope.into_fields().unwrap();
+        assert_eq!(lease.as_deref(), Some("database/creds/app/h8Q2"));
+        assert_eq!(fields["username"].expose_secret(), "v-app-x1");
+        assert_eq!(fields["password"].expose_secret(), "A1a-pw");
+
+        let empty: Envelope = serde_json::from_slice(br#"{"lease_id":"","data":null}"#).unwrap();
+        assert!(empty.into_fields().is_none());
     }
 
     #[test]
