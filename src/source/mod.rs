@@ -1,7 +1,9 @@
 //! Sources: where a policy's value comes from (generator, Vault KV v2, Vault dynamic reads).
 //! The only module that speaks to Vault. Values leave it only as `SecretString`.
 
+pub mod error;
 pub mod generate;
+pub mod sources;
 pub mod vault;
 
 use std::collections::BTreeMap;
@@ -9,7 +11,10 @@ use std::fmt;
 
 use secrecy::SecretString;
 
-pub use vault::{VaultConfig, VaultError};
+pub use error::SourceError;
+pub use generate::generate;
+pub use sources::{Sources, GENERATED_FIELD};
+pub use vault::{Vault, VaultConfig};
 
 /// One version of a policy's value: its fields, as secrets.
 /// Deliberately no derived `Debug`/`Serialize`: the manual `Debug` prints field names only.
