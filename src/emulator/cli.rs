@@ -124,4 +124,23 @@ mod tests {
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("5d").is_err());
     }
+
+    #[test]
+    fn arguments_without_a_fleet_generate_one_and_tokens_see_everything() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: EmulateArgs,
+        }
+        let cli = Cli::parse_from(["emulate", "--orgs", "a,b", "--repos-per-org", "4", "--token", "t1", "--token", "t2"]);
+        assert_eq!(cli.args.listen.port(), 8080);
+        let spec = fleet_from_args(&cli.args).expect("fleet");
+        assert_eq!(spec.orgs.iter().map(|o| o.repos.len()).sum::<usize>(), 8);
+        assert_eq!(spec.effective_tokens(), vec![TokenSpec::all("t1"), TokenSpec::all("t2")]);
+        let default = Cli::parse_from(["emulate"]);
+        let spec = fleet_from_args(&default.args).expect("fleet");
+        assert_eq!((spec.orgs[0].name.as_str(), spec.orgs[0].repos.len()), ("acme", 10));
+        assert!(Cli::try_parse_from(["emulate", "--fleet", "f.yaml", "--orgs", "a"]).is_err());
+    }
 }

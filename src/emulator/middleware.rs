@@ -104,6 +104,13 @@ impl Admission {
             tokio::time::sleep(latency).await;
         }
         self.rate.apply(resp.headers_mut());
+        let is_json = resp
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes() == b"application/json");
+        if is_json {
+            set(resp.headers_mut(), "content-type", "application/json; charset=utf-8");
+        }
         set(resp.headers_mut(), "x-github-api-version-selected", self.ctx.version.as_str());
         set(resp.headers_mut(), "x-github-media-type", "github.v3; format=json");
         drop(self.slot);

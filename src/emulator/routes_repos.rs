@@ -17,11 +17,13 @@ use super::fleet::RepoVisibility;
 use super::guard::readable_repo;
 use super::pagination::{query_param, Page};
 use super::server::Shared;
-use super::views::{environment_json, full_repo_json, repo_json};
+use super::views::{environment_json, full_repo_json, org_json, repo_json, user_json};
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
+        .route("/orgs/{org}", get(get_org))
         .route("/orgs/{org}/repos", get(list_org_repos))
+        .route("/user", get(get_user))
         .route("/repos/{owner}/{repo}", get(get_repo))
         .route("/repos/{owner}/{repo}/topics", get(get_topics))
         .route("/repos/{owner}/{repo}/environments", get(list_environments))
@@ -86,6 +88,24 @@ async fn list_org_repos(
         .collect();
     let link = page.link_header(&ctx.base, repos.len());
     Ok(with_link(Json(body).into_response(), link))
+}
+
+/// `GET /orgs/{org}`: the organization (organizations are public on GitHub).
+async fn get_org(
+    State(sh): State<Arc<Shared>>,
+    Extension(ctx): Extension<ReqCtx>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let st = sh.state();
+    let org = st.org(params.get("org")?).ok_or_else(ApiError::not_found)?;
+    let public = org.repos.values().filter(|r| r.visibility == RepoVisibility::Public).count();
+    Ok(Json(org_json(org, &ctx.base, public)).into_response())
+}
+
+/// `GET /user`: the token's user, `emulator-user-N` (N: the token's place in the fleet).
+async fn get_user(Extension(ctx): Extension<ReqCtx>) -> Result<Response, ApiError> {
+    ctx.require_auth()?;
+    Ok(Json(user_json(ctx.caller.user_id, &ctx.base)).into_response())
 }
 
 async fn get_repo(

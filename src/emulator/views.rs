@@ -42,6 +42,62 @@ pub(crate) fn owner_json(org: &OrgState, base: &BaseUrl) -> Value {
     })
 }
 
+/// `GET /orgs/{org}`: the `organization-full` fields clients read.
+pub(crate) fn org_json(org: &OrgState, base: &BaseUrl, public_repos: usize) -> Value {
+    let api = base.api();
+    let login = &org.login;
+    let u = format!("{api}/orgs/{login}");
+    json!({
+        "login": login,
+        "id": org.id,
+        "node_id": node_id("Organization", org.id),
+        "url": u,
+        "repos_url": format!("{u}/repos"),
+        "events_url": format!("{u}/events"),
+        "hooks_url": format!("{u}/hooks"),
+        "issues_url": format!("{u}/issues"),
+        "members_url": format!("{u}/members{{/member}}"),
+        "public_members_url": format!("{u}/public_members{{/member}}"),
+        "avatar_url": format!("{}/avatars/{login}", base.origin),
+        "description": null,
+        "name": login,
+        "html_url": format!("{}/{login}", base.origin),
+        "type": "Organization",
+        "public_repos": public_repos,
+        "public_gists": 0,
+        "followers": 0,
+        "following": 0,
+        "has_organization_projects": true,
+        "has_repository_projects": true,
+        "created_at": "2020-01-01T00:00:00Z",
+        "updated_at": "2020-01-01T00:00:00Z",
+        "archived_at": null
+    })
+}
+
+/// `GET /user` for token number `id`.
+pub(crate) fn user_json(id: u64, base: &BaseUrl) -> Value {
+    let api = base.api();
+    let login = format!("emulator-user-{id}");
+    let u = format!("{api}/users/{login}");
+    json!({
+        "login": login,
+        "id": id,
+        "node_id": node_id("User", id),
+        "avatar_url": format!("{}/avatars/{login}", base.origin),
+        "gravatar_id": "",
+        "url": u,
+        "html_url": format!("{}/{login}", base.origin),
+        "repos_url": format!("{u}/repos"),
+        "organizations_url": format!("{u}/orgs"),
+        "type": "User",
+        "site_admin": false,
+        "name": login,
+        "created_at": "2020-01-01T00:00:00Z",
+        "updated_at": "2020-01-01T00:00:00Z"
+    })
+}
+
 /// A repository as listings return it (`minimal-repository` with the selection fields).
 /// `manages`: `Some(true)` adds full permissions, `Some(false)` read-only, `None` omits them
 /// (anonymous callers).

@@ -782,3 +782,17 @@ async fn unknown_paths_and_methods_are_404_with_github_bodies() {
     assert_eq!(anon.get("/nothing").await.status(), 404);
     assert_eq!(Gh::with_token(&server, Some("bad")).get("/nothing").await.status(), 401);
 }
+
+#[tokio::test]
+async fn organization_and_user_endpoints_answer_as_client_libraries_expect() {
+    let (_emu, server) = start(FleetSpec::generate(&["acme"], 8)).await;
+    let gh = Gh::new(&server);
+    let org = gh.get_json("/orgs/acme").await;
+    assert_eq!((org["login"].as_str(), org["type"].as_str()), (Some("acme"), Some("Organization")));
+    assert_eq!(org["public_repos"], 6);
+    assert_eq!(gh.get("/orgs/nope").await.status(), 404);
+    assert_eq!(gh.get_json("/user").await["login"], "emulator-user-1");
+    assert_eq!(Gh::with_token(&server, None).get("/user").await.status(), 401);
+    let resp = gh.get("/orgs/acme").await;
+    assert_eq!(resp.headers()["content-type"], "application/json; charset=utf-8");
+}
