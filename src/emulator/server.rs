@@ -149,6 +149,18 @@ impl Emulator {
     }
 }
 
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.shared.state();
+        let repos: usize = st.orgs.values().map(|o| o.repos.len()).sum();
+        f.debug_struct("Emulator")
+            .field("orgs", &st.orgs.len())
+            .field("repos", &repos)
+            .field("latency", &self.shared.latency())
+            .finish_non_exhaustive()
+    }
+}
+
 /// A running server. Stops when shut down or dropped.
 pub struct ServerHandle {
     /// `http://127.0.0.1:PORT`: the API root to give clients.

@@ -796,3 +796,29 @@ async fn organization_and_user_endpoints_answer_as_client_libraries_expect() {
     let resp = gh.get("/orgs/acme").await;
     assert_eq!(resp.headers()["content-type"], "application/json; charset=utf-8");
 }
+
+#[tokio::test]
+async fn environments_hold_100_secrets_and_organizations_1000() {
+    let (emu, server) = start(small_fleet()).await;
+    let gh = Gh::new(&server);
+    let env = SecretScope::Environment { owner: "acme".into(), repo: "svc-0001".into(), environment: "production".into() };
+    let org = SecretScope::Org { org: "acme".into(), app: App::Dependabot };
+    for i in 0..100 {
+        assert!(emu.insert_secret(&env, &format!("E{i:03}"), "seed"));
+    }
+    for i in 0..1000 {
+        assert!(emu.insert_secret(&org, &format!("O{i:04}"), "seed"));
+    }
+    let env_path = "/repos/acme/svc-0001/environments/production/secrets";
+    assert_eq!(gh.put_secret(env_path, "ONE_MORE", "v").await.status(), 422);
+    let org_path = "/orgs/acme/dependabot/secrets";
+    let resp = gh.put_secret_with(org_path, "ONE_MORE", "v", json!({ "visibility": "all" })).await;
+    assert_eq!(resp.status(), 422);
+    // Organization Actions secrets are counted apart from Dependabot's.
+    let resp = gh.put_secret_with("/orgs/acme/actions/secrets", "ONE_MORE", "v", json!({ "visibility": "private" })).await;
+    assert_eq!(resp.status(), 201);
+    let listing = gh.get("/orgs/acme/dependabot/secrets?per_page=100&page=10").await;
+    assert!(next_link(&listing).is_none());
+    let page: Value = listing.json().await.expect("JSON");
+    assert_eq!((page["total_count"].as_u64(), page["secrets"][99]["name"].as_str()), (Some(1000), Some("O0999")));
+}
