@@ -15,7 +15,10 @@ pub(crate) enum Access {
     /// Every organization and repository.
     All,
     /// Listed organizations (lower-case) and single repositories (`owner/name`, lower-case).
-    Limited { orgs: HashSet<String>, repos: HashSet<String> },
+    Limited {
+        orgs: HashSet<String>,
+        repos: HashSet<String>,
+    },
     /// No token: public repositories only, and no secrets.
     Anonymous,
 }
@@ -73,18 +76,32 @@ impl Tokens {
         let by_token = specs
             .iter()
             .enumerate()
-            .map(|(i, s)| (s.token.clone(), (i as u64 + 1, Arc::new(Access::from_spec(s)))))
+            .map(|(i, s)| {
+                (
+                    s.token.clone(),
+                    (i as u64 + 1, Arc::new(Access::from_spec(s))),
+                )
+            })
             .collect();
-        Tokens { by_token, anonymous: Arc::new(Access::Anonymous) }
+        Tokens {
+            by_token,
+            anonymous: Arc::new(Access::Anonymous),
+        }
     }
 
     /// `Authorization: Bearer T` or `token T`. No header: anonymous. A header that names no
     /// known token: 401 `Bad credentials`.
     pub fn identify(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
         let Some(value) = headers.get(header::AUTHORIZATION) else {
-            return Ok(Caller { user_id: 0, key: "anonymous".into(), access: self.anonymous.clone() });
+            return Ok(Caller {
+                user_id: 0,
+                key: "anonymous".into(),
+                access: self.anonymous.clone(),
+            });
         };
-        let value = value.to_str().map_err(|_| ApiError::unauthorized("Bad credentials"))?;
+        let value = value
+            .to_str()
+            .map_err(|_| ApiError::unauthorized("Bad credentials"))?;
         let (scheme, token) = value.trim().split_once(' ').unwrap_or(("", ""));
         if !(scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token")) {
             return Err(ApiError::unauthorized("Bad credentials"));
@@ -189,7 +206,12 @@ impl BaseUrl {
         } else {
             String::new()
         };
-        BaseUrl { origin: format!("{scheme}://{host}"), prefix, path, query: uri.query().map(String::from) }
+        BaseUrl {
+            origin: format!("{scheme}://{host}"),
+            prefix,
+            path,
+            query: uri.query().map(String::from),
+        }
     }
 
     /// The API root, e.g. `http://127.0.0.1:8080` or `http://host/api/v3`.
@@ -232,25 +254,45 @@ mod tests {
     fn tokens() -> Tokens {
         Tokens::new(&[
             TokenSpec::all("t-all"),
-            TokenSpec { token: "t-one".into(), orgs: vec![], repos: vec!["Acme/API".into()] },
+            TokenSpec {
+                token: "t-one".into(),
+                orgs: vec![],
+                repos: vec!["Acme/API".into()],
+            },
         ])
     }
 
     fn with_auth(value: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, HeaderValue::from_str(value).expect("header"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(value).expect("header"),
+        );
         h
     }
 
     #[test]
     fn bearer_and_token_schemes_are_accepted_and_others_are_bad_credentials() {
         let t = tokens();
-        assert_eq!(*t.identify(&with_auth("Bearer t-all")).expect("ok").access, Access::All);
-        assert_eq!(*t.identify(&with_auth("token t-all")).expect("ok").access, Access::All);
+        assert_eq!(
+            *t.identify(&with_auth("Bearer t-all")).expect("ok").access,
+            Access::All
+        );
+        assert_eq!(
+            *t.identify(&with_auth("token t-all")).expect("ok").access,
+            Access::All
+        );
         let err = t.identify(&with_auth("Basic t-all")).expect_err("refused");
-        assert_eq!((err.status.as_u16(), err.message.as_str()), (401, "Bad credentials"));
+        assert_eq!(
+            (err.status.as_u16(), err.message.as_str()),
+            (401, "Bad credentials")
+        );
         assert!(t.identify(&with_auth("Bearer nope")).is_err());
-        assert!(!t.identify(&HeaderMap::new()).expect("anonymous").access.is_authenticated());
+        assert!(!t
+            .identify(&HeaderMap::new())
+            .expect("anonymous")
+            .access
+            .is_authenticated());
     }
 
     #[test]
@@ -260,17 +302,39 @@ mod tests {
         assert!(caller.access.manages_repo("acme", "api"));
         assert!(!caller.access.manages_repo("acme", "web"));
         assert!(!caller.access.manages_org("acme"));
-        assert!(caller.access.reads_repo("acme", "web", RepoVisibility::Public));
-        assert!(!caller.access.reads_repo("acme", "web", RepoVisibility::Private));
+        assert!(caller
+            .access
+            .reads_repo("acme", "web", RepoVisibility::Public));
+        assert!(!caller
+            .access
+            .reads_repo("acme", "web", RepoVisibility::Private));
     }
 
     #[test]
     fn unknown_api_versions_are_refused_with_400() {
         let mut h = HeaderMap::new();
-        h.insert("x-github-api-version", HeaderValue::from_static("2023-01-01"));
-        assert_eq!(ApiVersion::from_headers(&h).expect_err("refused").status.as_u16(), 400);
-        h.insert("x-github-api-version", HeaderValue::from_static("2026-03-10"));
-        assert_eq!(ApiVersion::from_headers(&h).expect("ok"), ApiVersion::V2026_03_10);
-        assert_eq!(ApiVersion::from_headers(&HeaderMap::new()).expect("ok"), ApiVersion::V2022_11_28);
+        h.insert(
+            "x-github-api-version",
+            HeaderValue::from_static("2023-01-01"),
+        );
+        assert_eq!(
+            ApiVersion::from_headers(&h)
+                .expect_err("refused")
+                .status
+                .as_u16(),
+            400
+        );
+        h.insert(
+            "x-github-api-version",
+            HeaderValue::from_static("2026-03-10"),
+        );
+        assert_eq!(
+            ApiVersion::from_headers(&h).expect("ok"),
+            ApiVersion::V2026_03_10
+        );
+        assert_eq!(
+            ApiVersion::from_headers(&HeaderMap::new()).expect("ok"),
+            ApiVersion::V2022_11_28
+        );
     }
 }

@@ -37,17 +37,26 @@ pub struct EmulateArgs {
 /// Reads `250ms`, `2s`, `1m`, `1h` (or a bare number of milliseconds).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| format!("{text:?} is not a duration like 50ms or 2s"))?;
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 50ms or 2s"))?;
     let ms = match unit.trim() {
         "" | "ms" => Some(n),
         "s" => n.checked_mul(1_000),
         "m" => n.checked_mul(60_000),
         "h" => n.checked_mul(3_600_000),
-        other => return Err(format!("unknown unit {other:?} in {text:?}; use ms, s, m or h")),
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {text:?}; use ms, s, m or h"
+            ))
+        }
     };
-    ms.map(Duration::from_millis).ok_or_else(|| format!("{text:?} is too long"))
+    ms.map(Duration::from_millis)
+        .ok_or_else(|| format!("{text:?} is too long"))
 }
 
 /// The fleet the arguments describe: the file, or a generated fleet (`acme` with the
@@ -64,7 +73,8 @@ pub fn fleet_from_args(args: &EmulateArgs) -> Result<FleetSpec, Box<dyn std::err
             FleetSpec::generate(&orgs, args.repos_per_org)
         }
     };
-    spec.tokens.extend(args.tokens.iter().map(|t| TokenSpec::all(t)));
+    spec.tokens
+        .extend(args.tokens.iter().map(|t| TokenSpec::all(t)));
     if let Some(n) = args.requests_per_hour {
         spec.limits.requests_per_hour = n;
     }
@@ -133,14 +143,30 @@ mod tests {
             #[command(flatten)]
             args: EmulateArgs,
         }
-        let cli = Cli::parse_from(["emulate", "--orgs", "a,b", "--repos-per-org", "4", "--token", "t1", "--token", "t2"]);
+        let cli = Cli::parse_from([
+            "emulate",
+            "--orgs",
+            "a,b",
+            "--repos-per-org",
+            "4",
+            "--token",
+            "t1",
+            "--token",
+            "t2",
+        ]);
         assert_eq!(cli.args.listen.port(), 8080);
         let spec = fleet_from_args(&cli.args).expect("fleet");
         assert_eq!(spec.orgs.iter().map(|o| o.repos.len()).sum::<usize>(), 8);
-        assert_eq!(spec.effective_tokens(), vec![TokenSpec::all("t1"), TokenSpec::all("t2")]);
+        assert_eq!(
+            spec.effective_tokens(),
+            vec![TokenSpec::all("t1"), TokenSpec::all("t2")]
+        );
         let default = Cli::parse_from(["emulate"]);
         let spec = fleet_from_args(&default.args).expect("fleet");
-        assert_eq!((spec.orgs[0].name.as_str(), spec.orgs[0].repos.len()), ("acme", 10));
+        assert_eq!(
+            (spec.orgs[0].name.as_str(), spec.orgs[0].repos.len()),
+            ("acme", 10)
+        );
         assert!(Cli::try_parse_from(["emulate", "--fleet", "f.yaml", "--orgs", "a"]).is_err());
     }
 }

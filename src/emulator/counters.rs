@@ -32,7 +32,11 @@ impl Counters {
 
     /// Requests on one route template answered with one status.
     pub fn route_status(&self, template: &str, status: u16) -> u64 {
-        self.by_route_status.get(template).and_then(|m| m.get(&status)).copied().unwrap_or(0)
+        self.by_route_status
+            .get(template)
+            .and_then(|m| m.get(&status))
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -73,7 +77,11 @@ impl CounterSet {
         t.total += 1;
         *t.by_route.entry(route.to_string()).or_default() += 1;
         *t.by_status.entry(status).or_default() += 1;
-        *t.by_route_status.entry(route.to_string()).or_default().entry(status).or_default() += 1;
+        *t.by_route_status
+            .entry(route.to_string())
+            .or_default()
+            .entry(status)
+            .or_default() += 1;
     }
 
     pub fn snapshot(&self) -> Counters {
@@ -91,6 +99,7 @@ impl CounterSet {
     /// Zeroes everything but the requests in flight now.
     pub fn reset(&self) {
         *self.tallies.lock().unwrap_or_else(|p| p.into_inner()) = Tallies::default();
-        self.peak.store(self.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
+        self.peak
+            .store(self.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
     }
 }

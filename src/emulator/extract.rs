@@ -30,7 +30,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 
 impl Params {
     pub fn get(&self, name: &str) -> Result<&str, ApiError> {
-        self.0.get(name).map(String::as_str).ok_or_else(ApiError::not_found)
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .ok_or_else(ApiError::not_found)
     }
 
     pub fn opt(&self, name: &str) -> Option<&str> {
@@ -57,12 +60,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Target {
             .map(|Extension(app)| app)
             .unwrap_or_default();
         let scope = if let Some(org) = params.opt("org") {
-            SecretScope::Org { org: org.to_string(), app }
+            SecretScope::Org {
+                org: org.to_string(),
+                app,
+            }
         } else {
             let owner = params.get("owner")?.to_string();
             let repo = params.get("repo")?.to_string();
             match params.opt("environment_name") {
-                Some(env) => SecretScope::Environment { owner, repo, environment: env.to_string() },
+                Some(env) => SecretScope::Environment {
+                    owner,
+                    repo,
+                    environment: env.to_string(),
+                },
                 None => SecretScope::Repo { owner, repo, app },
             }
         };
@@ -95,12 +105,15 @@ impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Bytes::from_request(req, state).await.map(Body).map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Payload too big")
-            } else {
-                ApiError::bad_json()
-            }
-        })
+        Bytes::from_request(req, state)
+            .await
+            .map(Body)
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Payload too big")
+                } else {
+                    ApiError::bad_json()
+                }
+            })
     }
 }

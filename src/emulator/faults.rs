@@ -67,11 +67,16 @@ impl FaultRule {
     /// Whether this rule can be answered at all (a real HTTP status).
     pub fn is_valid(&self) -> bool {
         StatusCode::from_u16(self.status).is_ok()
-            && self.method.as_deref().is_none_or(|m| Method::from_bytes(m.as_bytes()).is_ok())
+            && self
+                .method
+                .as_deref()
+                .is_none_or(|m| Method::from_bytes(m.as_bytes()).is_ok())
     }
 
     fn matches(&self, method: &Method, path: &str) -> bool {
-        self.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method.as_str()))
+        self.method
+            .as_deref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(method.as_str()))
             && path.contains(&self.path_contains)
     }
 
@@ -134,13 +139,25 @@ mod tests {
     #[test]
     fn a_rule_with_times_expires_and_method_is_matched() {
         let faults = Faults::default();
-        faults.add(FaultRule::new("/actions/secrets", 502).method("put").times(2));
-        assert!(faults.take(&Method::GET, "/repos/a/b/actions/secrets/X").is_none());
-        let first = faults.take(&Method::PUT, "/repos/a/b/actions/secrets/X").expect("fault");
+        faults.add(
+            FaultRule::new("/actions/secrets", 502)
+                .method("put")
+                .times(2),
+        );
+        assert!(faults
+            .take(&Method::GET, "/repos/a/b/actions/secrets/X")
+            .is_none());
+        let first = faults
+            .take(&Method::PUT, "/repos/a/b/actions/secrets/X")
+            .expect("fault");
         assert_eq!(first.status.as_u16(), 502);
         assert_eq!(first.message, "Bad Gateway");
-        assert!(faults.take(&Method::PUT, "/repos/a/b/actions/secrets/X").is_some());
-        assert!(faults.take(&Method::PUT, "/repos/a/b/actions/secrets/X").is_none());
+        assert!(faults
+            .take(&Method::PUT, "/repos/a/b/actions/secrets/X")
+            .is_some());
+        assert!(faults
+            .take(&Method::PUT, "/repos/a/b/actions/secrets/X")
+            .is_none());
         assert!(faults.list().is_empty());
     }
 

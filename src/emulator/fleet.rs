@@ -144,7 +144,11 @@ pub struct TokenSpec {
 impl TokenSpec {
     /// A token that sees everything.
     pub fn all(token: &str) -> Self {
-        TokenSpec { token: token.to_string(), orgs: Vec::new(), repos: Vec::new() }
+        TokenSpec {
+            token: token.to_string(),
+            orgs: Vec::new(),
+            repos: Vec::new(),
+        }
     }
 }
 
@@ -194,8 +198,7 @@ impl Default for LimitsSpec {
 impl FleetSpec {
     /// Reads a fleet from YAML (or JSON, which is YAML too).
     pub fn from_yaml_str(text: &str) -> Result<Self, FleetError> {
-        serde_saphyr::from_str::<FleetSpec>(text)
-            .map_err(|e| FleetError::Invalid(e.to_string()))
+        serde_saphyr::from_str::<FleetSpec>(text).map_err(|e| FleetError::Invalid(e.to_string()))
     }
 
     /// Reads a fleet from JSON.
@@ -205,14 +208,22 @@ impl FleetSpec {
 
     /// Reads a fleet file: `.json` as JSON, anything else as YAML.
     pub fn load(path: &Path) -> Result<Self, FleetError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| FleetError::Read { path: path.to_path_buf(), source })?;
-        let parsed = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+        let text = std::fs::read_to_string(path).map_err(|source| FleetError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let parsed = if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        {
             serde_json::from_str::<FleetSpec>(&text).map_err(|e| e.to_string())
         } else {
             serde_saphyr::from_str::<FleetSpec>(&text).map_err(|e| e.to_string())
         };
-        parsed.map_err(|message| FleetError::Parse { path: path.to_path_buf(), message })
+        parsed.map_err(|message| FleetError::Parse {
+            path: path.to_path_buf(),
+            message,
+        })
     }
 
     /// A generated fleet: each org gets `repos_per_org` repositories named `svc-0001`,
@@ -232,7 +243,11 @@ impl FleetSpec {
                 repos: (1..=repos_per_org).map(generated_repo).collect(),
             })
             .collect();
-        FleetSpec { orgs, tokens: Vec::new(), limits: LimitsSpec::default() }
+        FleetSpec {
+            orgs,
+            tokens: Vec::new(),
+            limits: LimitsSpec::default(),
+        }
     }
 
     /// The tokens in force: the listed ones, or `emulator-token` seeing everything.
@@ -252,11 +267,16 @@ impl FleetSpec {
         for org in &self.orgs {
             check_org_name(&org.name)?;
             if !orgs.insert(org.name.to_ascii_lowercase()) {
-                return Err(FleetError::Invalid(format!("organization {} is listed twice", org.name)));
+                return Err(FleetError::Invalid(format!(
+                    "organization {} is listed twice",
+                    org.name
+                )));
             }
             if let Some(id) = org.id {
                 if !org_ids.insert(id) {
-                    return Err(FleetError::Invalid(format!("organization id {id} is used twice")));
+                    return Err(FleetError::Invalid(format!(
+                        "organization id {id} is used twice"
+                    )));
                 }
             }
             let mut names = HashSet::new();
@@ -270,15 +290,24 @@ impl FleetSpec {
                 }
                 if let Some(id) = repo.id {
                     if !repo_ids.insert(id) {
-                        return Err(FleetError::Invalid(format!("repository id {id} is used twice")));
+                        return Err(FleetError::Invalid(format!(
+                            "repository id {id} is used twice"
+                        )));
                     }
                 }
             }
         }
         let mut tokens = HashSet::new();
         for token in &self.tokens {
-            if token.token.is_empty() || token.token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err(FleetError::Invalid("a token is empty or contains whitespace".into()));
+            if token.token.is_empty()
+                || token
+                    .token
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(FleetError::Invalid(
+                    "a token is empty or contains whitespace".into(),
+                ));
             }
             if !tokens.insert(token.token.as_str()) {
                 return Err(FleetError::Invalid("a token is listed twice".into()));
@@ -311,7 +340,11 @@ fn generated_repo(i: usize) -> RepoSpec {
         topics,
         archived: i % 10 == 0,
         disabled: false,
-        visibility: if i % 4 == 0 { RepoVisibility::Private } else { RepoVisibility::Public },
+        visibility: if i % 4 == 0 {
+            RepoVisibility::Private
+        } else {
+            RepoVisibility::Public
+        },
         environments,
     }
 }
@@ -326,7 +359,9 @@ pub(crate) fn check_org_name(name: &str) -> Result<(), FleetError> {
     if ok {
         Ok(())
     } else {
-        Err(FleetError::Invalid(format!("{name:?} is not a valid organization login")))
+        Err(FleetError::Invalid(format!(
+            "{name:?} is not a valid organization login"
+        )))
     }
 }
 
@@ -338,18 +373,25 @@ pub(crate) fn check_repo(repo: &RepoSpec) -> Result<(), FleetError> {
         && name.len() <= 100
         && name != "."
         && name != ".."
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
     if !ok {
-        return Err(FleetError::Invalid(format!("{name:?} is not a valid repository name")));
+        return Err(FleetError::Invalid(format!(
+            "{name:?} is not a valid repository name"
+        )));
     }
     for topic in &repo.topics {
         let t = topic.to_ascii_lowercase();
         let ok = !t.is_empty()
             && t.len() <= 50
-            && t.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && t.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             && !t.starts_with('-');
         if !ok {
-            return Err(FleetError::Invalid(format!("{topic:?} (in {name}) is not a valid topic")));
+            return Err(FleetError::Invalid(format!(
+                "{topic:?} (in {name}) is not a valid topic"
+            )));
         }
     }
     let mut envs = HashSet::new();
@@ -360,7 +402,9 @@ pub(crate) fn check_repo(repo: &RepoSpec) -> Result<(), FleetError> {
             )));
         }
         if !envs.insert(env.to_lowercase()) {
-            return Err(FleetError::Invalid(format!("environment {env} is listed twice in {name}")));
+            return Err(FleetError::Invalid(format!(
+                "environment {env} is listed twice in {name}"
+            )));
         }
     }
     Ok(())
@@ -378,9 +422,14 @@ mod tests {
         assert_eq!(repos.len(), 30);
         assert_eq!(repos[0].name, "svc-0001");
         assert_eq!(repos[29].name, "svc-0030");
-        let pci: Vec<_> = repos.iter().filter(|r| r.topics.contains(&"pci".into())).collect();
+        let pci: Vec<_> = repos
+            .iter()
+            .filter(|r| r.topics.contains(&"pci".into()))
+            .collect();
         assert_eq!(pci.len(), 10);
-        assert!(pci.iter().all(|r| r.name["svc-".len()..].parse::<usize>().expect("number") % 3 == 0));
+        assert!(pci
+            .iter()
+            .all(|r| r.name["svc-".len()..].parse::<usize>().expect("number") % 3 == 0));
         assert_eq!(repos.iter().filter(|r| r.archived).count(), 3);
         assert!(repos[9].archived && !repos[8].archived);
         assert_eq!(repos[3].visibility, RepoVisibility::Private);
@@ -413,7 +462,14 @@ mod tests {
         let mut spec = FleetSpec::generate(&["acme"], 1);
         spec.orgs[0].repos[0].name = "has space".into();
         assert!(spec.validate().is_err());
-        let spec = FleetSpec { orgs: vec![OrgSpec { name: "-bad".into(), id: None, repos: vec![] }], ..Default::default() };
+        let spec = FleetSpec {
+            orgs: vec![OrgSpec {
+                name: "-bad".into(),
+                id: None,
+                repos: vec![],
+            }],
+            ..Default::default()
+        };
         assert!(spec.validate().is_err());
     }
 }

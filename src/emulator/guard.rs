@@ -54,7 +54,9 @@ pub(crate) fn check_scope(
                 }
             }
             if write && r.archived {
-                return Err(ApiError::forbidden("Repository was archived so is read-only."));
+                return Err(ApiError::forbidden(
+                    "Repository was archived so is read-only.",
+                ));
             }
             Ok(())
         }

@@ -70,7 +70,9 @@ fn info_of(scope: &SecretScope, e: &SecretEntry) -> SecretInfo {
 }
 
 fn find<'a>(st: &'a World, scope: &SecretScope, name: &str) -> Option<&'a SecretEntry> {
-    st.scope_data(scope)?.secrets.get(&name.to_ascii_uppercase())
+    st.scope_data(scope)?
+        .secrets
+        .get(&name.to_ascii_uppercase())
 }
 
 impl Emulator {
@@ -94,7 +96,10 @@ impl Emulator {
             .flat_map(|(scope, data)| {
                 data.secrets
                     .values()
-                    .map(|e| SecretRecord { info: info_of(&scope, e), value: e.value.clone() })
+                    .map(|e| SecretRecord {
+                        info: info_of(&scope, e),
+                        value: e.value.clone(),
+                    })
                     .collect::<Vec<_>>()
             })
             .collect()
@@ -104,7 +109,10 @@ impl Emulator {
     pub fn public_key(&self, scope: &SecretScope) -> Option<PublicKey> {
         let mut st = self.shared.state();
         let key = st.scope_data_mut(scope)?.key();
-        Some(PublicKey { key_id: key.key_id.clone(), key: key.public_b64.clone() })
+        Some(PublicKey {
+            key_id: key.key_id.clone(),
+            key: key.public_b64.clone(),
+        })
     }
 
     /// Request counters since start (or the last reset).
@@ -191,18 +199,21 @@ impl Emulator {
         let key_id = data.key().key_id.clone();
         let t = now();
         let is_org = matches!(scope, SecretScope::Org { .. });
-        let entry = data.secrets.entry(name.clone()).or_insert_with(|| SecretEntry {
-            name,
-            value: SecretString::from(String::new()),
-            key_id: key_id.clone(),
-            created_at: t,
-            updated_at: t,
-            writes: 0,
-            access: is_org.then(|| super::state::OrgAccessState {
-                visibility: Visibility::All,
-                selected: Default::default(),
-            }),
-        });
+        let entry = data
+            .secrets
+            .entry(name.clone())
+            .or_insert_with(|| SecretEntry {
+                name,
+                value: SecretString::from(String::new()),
+                key_id: key_id.clone(),
+                created_at: t,
+                updated_at: t,
+                writes: 0,
+                access: is_org.then(|| super::state::OrgAccessState {
+                    visibility: Visibility::All,
+                    selected: Default::default(),
+                }),
+            });
         entry.value = SecretString::from(value.to_string());
         entry.key_id = key_id;
         entry.updated_at = t;
@@ -214,8 +225,16 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/_emulator/health", get(health))
         .route("/_emulator/secrets", get(http_secrets))
-        .route("/_emulator/counters", get(http_counters).delete(http_reset_counters))
-        .route("/_emulator/faults", get(http_faults).post(http_add_fault).delete(http_clear_faults))
+        .route(
+            "/_emulator/counters",
+            get(http_counters).delete(http_reset_counters),
+        )
+        .route(
+            "/_emulator/faults",
+            get(http_faults)
+                .post(http_add_fault)
+                .delete(http_clear_faults),
+        )
         .route("/_emulator/repos", post(http_add_repo))
         .route("/_emulator/repos/{org}/{name}", delete(http_remove_repo))
         .route("/_emulator/keys/rotate", post(http_rotate))
@@ -277,10 +296,15 @@ async fn http_faults(State(sh): State<Arc<Shared>>) -> Json<Vec<FaultRule>> {
     Json(sh.faults.list())
 }
 
-async fn http_add_fault(State(sh): State<Arc<Shared>>, Body(bytes): Body) -> Result<Response, ApiError> {
+async fn http_add_fault(
+    State(sh): State<Arc<Shared>>,
+    Body(bytes): Body,
+) -> Result<Response, ApiError> {
     let rule: FaultRule = parse(&bytes)?;
     if !rule.is_valid() {
-        return Err(ApiError::invalid_request("status must be an HTTP status and method an HTTP method."));
+        return Err(ApiError::invalid_request(
+            "status must be an HTTP status and method an HTTP method.",
+        ));
     }
     sh.faults.add(rule.clone());
     Ok((StatusCode::CREATED, Json(rule)).into_response())
@@ -293,7 +317,10 @@ async fn http_clear_faults(State(sh): State<Arc<Shared>>) -> StatusCode {
 
 /// `{"org": "acme", "name": "new-svc", "topics": [...], "archived": false, ...}`: the
 /// organization plus the fields of a fleet file's repository entry.
-async fn http_add_repo(State(sh): State<Arc<Shared>>, Body(bytes): Body) -> Result<Response, ApiError> {
+async fn http_add_repo(
+    State(sh): State<Arc<Shared>>,
+    Body(bytes): Body,
+) -> Result<Response, ApiError> {
     let mut obj: serde_json::Map<String, Value> = parse(&bytes)?;
     let org = match obj.remove("org") {
         Some(Value::String(org)) => org,
@@ -307,7 +334,10 @@ async fn http_add_repo(State(sh): State<Arc<Shared>>, Body(bytes): Body) -> Resu
     }
 }
 
-async fn http_remove_repo(State(sh): State<Arc<Shared>>, params: Params) -> Result<StatusCode, ApiError> {
+async fn http_remove_repo(
+    State(sh): State<Arc<Shared>>,
+    params: Params,
+) -> Result<StatusCode, ApiError> {
     if emulator(sh).remove_repo(params.get("org")?, params.get("name")?) {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -323,15 +353,25 @@ struct ScopeBody {
     name: Option<String>,
 }
 
-async fn http_rotate(State(sh): State<Arc<Shared>>, Body(bytes): Body) -> Result<Json<Value>, ApiError> {
+async fn http_rotate(
+    State(sh): State<Arc<Shared>>,
+    Body(bytes): Body,
+) -> Result<Json<Value>, ApiError> {
     let req: ScopeBody = parse(&bytes)?;
-    let key_id = emulator(sh).rotate_key(&req.scope).ok_or_else(ApiError::not_found)?;
+    let key_id = emulator(sh)
+        .rotate_key(&req.scope)
+        .ok_or_else(ApiError::not_found)?;
     Ok(Json(json!({ "key_id": key_id })))
 }
 
-async fn http_touch(State(sh): State<Arc<Shared>>, Body(bytes): Body) -> Result<StatusCode, ApiError> {
+async fn http_touch(
+    State(sh): State<Arc<Shared>>,
+    Body(bytes): Body,
+) -> Result<StatusCode, ApiError> {
     let req: ScopeBody = parse(&bytes)?;
-    let name = req.name.ok_or_else(|| ApiError::invalid_request("\"name\" wasn't supplied."))?;
+    let name = req
+        .name
+        .ok_or_else(|| ApiError::invalid_request("\"name\" wasn't supplied."))?;
     if emulator(sh).touch(&req.scope, &name) {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -345,7 +385,10 @@ struct LatencyBody {
     millis: u64,
 }
 
-async fn http_latency(State(sh): State<Arc<Shared>>, Body(bytes): Body) -> Result<StatusCode, ApiError> {
+async fn http_latency(
+    State(sh): State<Arc<Shared>>,
+    Body(bytes): Body,
+) -> Result<StatusCode, ApiError> {
     let req: LatencyBody = parse(&bytes)?;
     sh.set_latency(Duration::from_millis(req.millis));
     Ok(StatusCode::NO_CONTENT)

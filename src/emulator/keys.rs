@@ -29,7 +29,11 @@ impl ScopeKey {
                 break id;
             }
         };
-        ScopeKey { key_id, public_b64, secret }
+        ScopeKey {
+            key_id,
+            public_b64,
+            secret,
+        }
     }
 
     /// The secret half, to open a sealed box outside the state lock.
@@ -56,7 +60,10 @@ mod tests {
         let public = crypto_box::PublicKey::from_slice(&bytes).expect("32 bytes");
         let sealed = public.seal(&mut OsRng, b"hello").expect("seal");
         assert_eq!(sealed.len(), 5 + 48);
-        assert_eq!(open_sealed(&key.secret(), &sealed).as_deref(), Some(&b"hello"[..]));
+        assert_eq!(
+            open_sealed(&key.secret(), &sealed).as_deref(),
+            Some(&b"hello"[..])
+        );
         let other = ScopeKey::generate(Some(&key.key_id));
         assert_ne!(other.key_id, key.key_id);
         assert_eq!(open_sealed(&other.secret(), &sealed), None);

@@ -52,7 +52,10 @@ pub(crate) async fn gate(State(sh): State<Arc<Shared>>, mut req: Request, next: 
         .get::<MatchedPath>()
         .map(|m| {
             let path = m.as_str();
-            let path = path.strip_prefix(API_V3).filter(|p| p.starts_with('/')).unwrap_or(path);
+            let path = path
+                .strip_prefix(API_V3)
+                .filter(|p| p.starts_with('/'))
+                .unwrap_or(path);
             format!("{} {}", req.method(), path)
         })
         .unwrap_or_else(|| "unmatched".to_string());
@@ -76,7 +79,11 @@ pub(crate) async fn gate(State(sh): State<Arc<Shared>>, mut req: Request, next: 
 pub(crate) async fn not_found(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     match admit(&sh, &req) {
         Err(resp) => *resp,
-        Ok(admission) => admission.finish(&sh, ApiError::not_found().into_response()).await,
+        Ok(admission) => {
+            admission
+                .finish(&sh, ApiError::not_found().into_response())
+                .await
+        }
     }
 }
 
@@ -109,10 +116,22 @@ impl Admission {
             .get(axum::http::header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes() == b"application/json");
         if is_json {
-            set(resp.headers_mut(), "content-type", "application/json; charset=utf-8");
+            set(
+                resp.headers_mut(),
+                "content-type",
+                "application/json; charset=utf-8",
+            );
         }
-        set(resp.headers_mut(), "x-github-api-version-selected", self.ctx.version.as_str());
-        set(resp.headers_mut(), "x-github-media-type", "github.v3; format=json");
+        set(
+            resp.headers_mut(),
+            "x-github-api-version-selected",
+            self.ctx.version.as_str(),
+        );
+        set(
+            resp.headers_mut(),
+            "x-github-media-type",
+            "github.v3; format=json",
+        );
         drop(self.slot);
         resp
     }
@@ -137,10 +156,25 @@ fn admit(sh: &Arc<Shared>, req: &Request) -> Result<Admission, Box<Response>> {
         .get::<BaseUrl>()
         .cloned()
         .unwrap_or_else(|| BaseUrl::from_request(headers, req.uri()));
-    let rid = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+    let rid = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
     let counts = !(req.method() == Method::GET && req.uri().path() == "/rate_limit");
-    match sh.limiter.admit(&caller, Charge::for_method(req.method(), counts)) {
-        Ok((rate, slot)) => Ok(Admission { ctx: ReqCtx { caller, version, base }, rate, slot }),
+    match sh
+        .limiter
+        .admit(&caller, Charge::for_method(req.method(), counts))
+    {
+        Ok((rate, slot)) => Ok(Admission {
+            ctx: ReqCtx {
+                caller,
+                version,
+                base,
+            },
+            rate,
+            slot,
+        }),
         Err(Refusal::Primary(info)) => {
             let who = if caller.access.is_authenticated() {
                 format!("user ID {}", caller.user_id)

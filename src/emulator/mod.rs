@@ -28,6 +28,8 @@ pub use cli::{run, EmulateArgs};
 pub use counters::Counters;
 pub use errors::FleetError;
 pub use faults::FaultRule;
-pub use fleet::{FleetSpec, LimitsSpec, OrgSpec, RepoSpec, RepoVisibility, TokenSpec, DEFAULT_TOKEN};
+pub use fleet::{
+    FleetSpec, LimitsSpec, OrgSpec, RepoSpec, RepoVisibility, TokenSpec, DEFAULT_TOKEN,
+};
 pub use inspect::{SecretInfo, SecretRecord};
 pub use server::{Emulator, ServerHandle};

@@ -35,7 +35,9 @@ impl Page {
 
     /// This page's part of `items`.
     pub fn slice<'a, T>(&self, items: &'a [T]) -> &'a [T] {
-        let start = (self.page - 1).saturating_mul(self.per_page).min(items.len());
+        let start = (self.page - 1)
+            .saturating_mul(self.per_page)
+            .min(items.len());
         let end = start.saturating_add(self.per_page).min(items.len());
         &items[start..end]
     }
@@ -94,15 +96,35 @@ mod tests {
 
     #[test]
     fn per_page_is_capped_at_100_and_defaults_to_30() {
-        assert_eq!(Page::from_query(None), Page { page: 1, per_page: 30 });
-        assert_eq!(Page::from_query(Some("per_page=500&page=2")), Page { page: 2, per_page: 100 });
-        assert_eq!(Page::from_query(Some("per_page=x&page=0")), Page { page: 1, per_page: 30 });
+        assert_eq!(
+            Page::from_query(None),
+            Page {
+                page: 1,
+                per_page: 30
+            }
+        );
+        assert_eq!(
+            Page::from_query(Some("per_page=500&page=2")),
+            Page {
+                page: 2,
+                per_page: 100
+            }
+        );
+        assert_eq!(
+            Page::from_query(Some("per_page=x&page=0")),
+            Page {
+                page: 1,
+                per_page: 30
+            }
+        );
     }
 
     #[test]
     fn link_header_names_prev_next_last_first_and_keeps_other_parameters() {
         let p = Page::from_query(Some("type=all&per_page=10&page=2"));
-        let link = p.link_header(&base(Some("type=all&per_page=10&page=2")), 35).expect("link");
+        let link = p
+            .link_header(&base(Some("type=all&per_page=10&page=2")), 35)
+            .expect("link");
         assert_eq!(
             link,
             "<http://127.0.0.1:9/orgs/acme/repos?type=all&per_page=10&page=1>; rel=\"prev\", \
@@ -111,14 +133,28 @@ mod tests {
              <http://127.0.0.1:9/orgs/acme/repos?type=all&per_page=10&page=1>; rel=\"first\""
         );
         assert_eq!(Page::from_query(None).link_header(&base(None), 30), None);
-        let last = Page::from_query(Some("page=2")).link_header(&base(Some("page=2")), 31).expect("link");
+        let last = Page::from_query(Some("page=2"))
+            .link_header(&base(Some("page=2")), 31)
+            .expect("link");
         assert!(last.contains("rel=\"prev\"") && !last.contains("rel=\"next\""));
     }
 
     #[test]
     fn slices_past_the_end_are_empty() {
         let items: Vec<u32> = (0..5).collect();
-        assert_eq!(Page { page: 2, per_page: 3 }.slice(&items), &[3, 4]);
-        assert!(Page { page: 9, per_page: 3 }.slice(&items).is_empty());
+        assert_eq!(
+            Page {
+                page: 2,
+                per_page: 3
+            }
+            .slice(&items),
+            &[3, 4]
+        );
+        assert!(Page {
+            page: 9,
+            per_page: 3
+        }
+        .slice(&items)
+        .is_empty());
     }
 }

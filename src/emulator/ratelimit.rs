@@ -60,7 +60,11 @@ pub(crate) struct Charge {
 impl Charge {
     pub fn for_method(method: &axum::http::Method, counts: bool) -> Self {
         use axum::http::Method;
-        let points = if [Method::GET, Method::HEAD, Method::OPTIONS].contains(method) { 1 } else { 5 };
+        let points = if [Method::GET, Method::HEAD, Method::OPTIONS].contains(method) {
+            1
+        } else {
+            5
+        };
         Charge { counts, points }
     }
 }
@@ -87,7 +91,11 @@ pub(crate) struct InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let mut buckets = self.limiter.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let mut buckets = self
+            .limiter
+            .buckets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if let Some(b) = buckets.get_mut(&self.key) {
             b.in_flight = b.in_flight.saturating_sub(1);
         }
@@ -100,7 +108,10 @@ fn epoch_now() -> i64 {
 
 impl RateLimiter {
     pub fn new(limits: LimitsSpec) -> Self {
-        RateLimiter { limits, buckets: Mutex::new(HashMap::new()) }
+        RateLimiter {
+            limits,
+            buckets: Mutex::new(HashMap::new()),
+        }
     }
 
     fn limit_for(&self, caller: &Caller) -> u64 {
@@ -112,7 +123,12 @@ impl RateLimiter {
     }
 
     fn info(limit: u64, b: &Bucket) -> RateInfo {
-        RateInfo { limit, remaining: limit.saturating_sub(b.used), used: b.used, reset: b.reset }
+        RateInfo {
+            limit,
+            remaining: limit.saturating_sub(b.used),
+            used: b.used,
+            reset: b.reset,
+        }
     }
 
     fn roll(b: &mut Bucket, now: i64) {
@@ -138,12 +154,19 @@ impl RateLimiter {
         }
         if let Some(max) = self.limits.max_concurrent {
             if b.in_flight >= max {
-                return Err(Refusal::Secondary { info: Self::info(limit, b), retry_after: 60 });
+                return Err(Refusal::Secondary {
+                    info: Self::info(limit, b),
+                    retry_after: 60,
+                });
             }
         }
         if let Some(budget) = self.limits.points_per_minute {
             let instant = Instant::now();
-            while b.points.front().is_some_and(|(t, _)| instant.duration_since(*t) >= POINTS_WINDOW) {
+            while b
+                .points
+                .front()
+                .is_some_and(|(t, _)| instant.duration_since(*t) >= POINTS_WINDOW)
+            {
                 b.points.pop_front();
             }
             let spent: u64 = b.points.iter().map(|(_, p)| p).sum();
@@ -159,7 +182,10 @@ impl RateLimiter {
                     }
                 }
                 let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                return Err(Refusal::Secondary { info: Self::info(limit, b), retry_after: retry_after.max(1) });
+                return Err(Refusal::Secondary {
+                    info: Self::info(limit, b),
+                    retry_after: retry_after.max(1),
+                });
             }
             b.points.push_back((instant, charge.points));
         }
@@ -168,7 +194,13 @@ impl RateLimiter {
         }
         b.in_flight += 1;
         let info = Self::info(limit, b);
-        Ok((info, InFlight { limiter: Arc::clone(self), key: caller.key.clone() }))
+        Ok((
+            info,
+            InFlight {
+                limiter: Arc::clone(self),
+                key: caller.key.clone(),
+            },
+        ))
     }
 
     /// The caller's standing without charging anything (for `GET /rate_limit` bodies).
@@ -187,13 +219,23 @@ mod tests {
     use crate::emulator::auth::Access;
 
     fn caller() -> Caller {
-        Caller { user_id: 1, key: "token:1".into(), access: Arc::new(Access::All) }
+        Caller {
+            user_id: 1,
+            key: "token:1".into(),
+            access: Arc::new(Access::All),
+        }
     }
 
     #[test]
     fn the_primary_limit_refuses_once_the_budget_is_spent() {
-        let limiter = Arc::new(RateLimiter::new(LimitsSpec { requests_per_hour: 2, ..Default::default() }));
-        let get = Charge { counts: true, points: 1 };
+        let limiter = Arc::new(RateLimiter::new(LimitsSpec {
+            requests_per_hour: 2,
+            ..Default::default()
+        }));
+        let get = Charge {
+            counts: true,
+            points: 1,
+        };
         let (first, _a) = limiter.admit(&caller(), get).expect("first");
         assert_eq!((first.used, first.remaining), (1, 1));
         let (second, _b) = limiter.admit(&caller(), get).expect("second");
@@ -202,28 +244,60 @@ mod tests {
             Err(Refusal::Primary(info)) => assert_eq!(info.remaining, 0),
             _ => panic!("third request should be refused"),
         }
-        assert!(limiter.admit(&caller(), Charge { counts: false, points: 1 }).is_ok());
+        assert!(limiter
+            .admit(
+                &caller(),
+                Charge {
+                    counts: false,
+                    points: 1
+                }
+            )
+            .is_ok());
     }
 
     #[test]
     fn concurrent_slots_are_given_back_when_requests_finish() {
-        let limits = LimitsSpec { max_concurrent: Some(1), ..Default::default() };
+        let limits = LimitsSpec {
+            max_concurrent: Some(1),
+            ..Default::default()
+        };
         let limiter = Arc::new(RateLimiter::new(limits));
-        let get = Charge { counts: true, points: 1 };
+        let get = Charge {
+            counts: true,
+            points: 1,
+        };
         let slot = limiter.admit(&caller(), get).expect("first");
-        assert!(matches!(limiter.admit(&caller(), get), Err(Refusal::Secondary { retry_after: 60, .. })));
+        assert!(matches!(
+            limiter.admit(&caller(), get),
+            Err(Refusal::Secondary {
+                retry_after: 60,
+                ..
+            })
+        ));
         drop(slot);
         assert!(limiter.admit(&caller(), get).is_ok());
     }
 
     #[test]
     fn the_points_budget_counts_writes_as_five() {
-        let limits = LimitsSpec { points_per_minute: Some(10), ..Default::default() };
+        let limits = LimitsSpec {
+            points_per_minute: Some(10),
+            ..Default::default()
+        };
         let limiter = Arc::new(RateLimiter::new(limits));
-        let put = Charge { counts: true, points: 5 };
+        let put = Charge {
+            counts: true,
+            points: 5,
+        };
         let _a = limiter.admit(&caller(), put).expect("5 points");
         let _b = limiter.admit(&caller(), put).expect("10 points");
-        match limiter.admit(&caller(), Charge { counts: true, points: 1 }) {
+        match limiter.admit(
+            &caller(),
+            Charge {
+                counts: true,
+                points: 1,
+            },
+        ) {
             Err(Refusal::Secondary { retry_after, .. }) => assert!((1..=60).contains(&retry_after)),
             _ => panic!("over budget"),
         }

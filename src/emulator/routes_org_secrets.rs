@@ -18,7 +18,9 @@ use super::errors::ApiError;
 use super::extract::{Body, Target};
 use super::guard::check_scope;
 use super::pagination::Page;
-use super::routes_secrets::{check_org_repos, delete_secret, get_secret, list_secrets, public_key, put_secret};
+use super::routes_secrets::{
+    check_org_repos, delete_secret, get_secret, list_secrets, public_key, put_secret,
+};
 use super::server::Shared;
 use super::state::{SecretEntry, APPS};
 use super::validate::{json_object, set_repositories_body};
@@ -30,10 +32,16 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         let base = format!("/orgs/{{org}}/{}/secrets", app.as_str());
         router = router
             .route(&base, get(list_secrets).layer(Extension(app)))
-            .route(&format!("{base}/public-key"), get(public_key).layer(Extension(app)))
+            .route(
+                &format!("{base}/public-key"),
+                get(public_key).layer(Extension(app)),
+            )
             .route(
                 &format!("{base}/{{secret_name}}"),
-                get(get_secret).put(put_secret).delete(delete_secret).layer(Extension(app)),
+                get(get_secret)
+                    .put(put_secret)
+                    .delete(delete_secret)
+                    .layer(Extension(app)),
             )
             .route(
                 &format!("{base}/{{secret_name}}/repositories"),
@@ -41,7 +49,9 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             )
             .route(
                 &format!("{base}/{{secret_name}}/repositories/{{repository_id}}"),
-                put(add_selected).delete(remove_selected).layer(Extension(app)),
+                put(add_selected)
+                    .delete(remove_selected)
+                    .layer(Extension(app)),
             );
     }
     router
@@ -66,7 +76,9 @@ fn with_org_secret<T>(
     let SecretScope::Org { org, .. } = &target.scope else {
         return Err(ApiError::not_found());
     };
-    let exists = st.scope_data(&target.scope).is_some_and(|d| d.secrets.contains_key(&name));
+    let exists = st
+        .scope_data(&target.scope)
+        .is_some_and(|d| d.secrets.contains_key(&name));
     if !exists {
         return Err(ApiError::not_found());
     }

@@ -27,7 +27,10 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/repos/{owner}/{repo}", get(get_repo))
         .route("/repos/{owner}/{repo}/topics", get(get_topics))
         .route("/repos/{owner}/{repo}/environments", get(list_environments))
-        .route("/repos/{owner}/{repo}/environments/{environment_name}", get(get_environment))
+        .route(
+            "/repos/{owner}/{repo}/environments/{environment_name}",
+            get(get_environment),
+        )
         .route("/rate_limit", get(rate_limit))
 }
 
@@ -40,7 +43,9 @@ pub(crate) fn with_link(mut resp: Response, link: Option<String>) -> Response {
 }
 
 fn manages(ctx: &ReqCtx, org: &str, repo: &str) -> Option<bool> {
-    ctx.access().is_authenticated().then(|| ctx.access().manages_repo(org, repo))
+    ctx.access()
+        .is_authenticated()
+        .then(|| ctx.access().manages_repo(org, repo))
 }
 
 /// `GET /orgs/{org}/repos`: `type` (all, public, private, internal, forks, sources, member),
@@ -84,7 +89,15 @@ async fn list_org_repos(
     let body: Vec<Value> = page
         .slice(&repos)
         .iter()
-        .map(|r| repo_json(org, r, &ctx.base, ctx.version, manages(&ctx, &org.login, &r.name)))
+        .map(|r| {
+            repo_json(
+                org,
+                r,
+                &ctx.base,
+                ctx.version,
+                manages(&ctx, &org.login, &r.name),
+            )
+        })
         .collect();
     let link = page.link_header(&ctx.base, repos.len());
     Ok(with_link(Json(body).into_response(), link))
@@ -98,7 +111,11 @@ async fn get_org(
 ) -> Result<Response, ApiError> {
     let st = sh.state();
     let org = st.org(params.get("org")?).ok_or_else(ApiError::not_found)?;
-    let public = org.repos.values().filter(|r| r.visibility == RepoVisibility::Public).count();
+    let public = org
+        .repos
+        .values()
+        .filter(|r| r.visibility == RepoVisibility::Public)
+        .count();
     Ok(Json(org_json(org, &ctx.base, public)).into_response())
 }
 
@@ -140,8 +157,11 @@ async fn list_environments(
     let st = sh.state();
     let (org, repo) = readable_repo(&st, ctx.access(), params.get("owner")?, params.get("repo")?)?;
     let envs: Vec<_> = repo.environments.values().collect();
-    let items: Vec<Value> =
-        page.slice(&envs).iter().map(|e| environment_json(org, repo, e, &ctx.base)).collect();
+    let items: Vec<Value> = page
+        .slice(&envs)
+        .iter()
+        .map(|e| environment_json(org, repo, e, &ctx.base))
+        .collect();
     Ok(Json(json!({ "total_count": envs.len(), "environments": items })).into_response())
 }
 

@@ -44,7 +44,10 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             )
             .route(
                 &format!("/repos/{{owner}}/{{repo}}/{a}/secrets/{{secret_name}}"),
-                get(get_secret).put(put_secret).delete(delete_secret).layer(Extension(app)),
+                get(get_secret)
+                    .put(put_secret)
+                    .delete(delete_secret)
+                    .layer(Extension(app)),
             );
     }
     let env = "/repos/{owner}/{repo}/environments/{environment_name}/secrets";
@@ -61,7 +64,10 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         )
 }
 
-fn scope_data<'a>(st: &'a World, scope: &SecretScope) -> Result<&'a super::state::ScopeData, ApiError> {
+fn scope_data<'a>(
+    st: &'a World,
+    scope: &SecretScope,
+) -> Result<&'a super::state::ScopeData, ApiError> {
     st.scope_data(scope).ok_or_else(ApiError::not_found)
 }
 
@@ -77,10 +83,16 @@ pub(crate) async fn list_secrets(
     check_scope(&st, ctx.access(), &target.scope, false)?;
     let data = scope_data(&st, &target.scope)?;
     let all: Vec<&SecretEntry> = data.secrets.values().collect();
-    let items: Vec<Value> =
-        page.slice(&all).iter().map(|e| secret_json(&target.scope, e, &ctx.base)).collect();
+    let items: Vec<Value> = page
+        .slice(&all)
+        .iter()
+        .map(|e| secret_json(&target.scope, e, &ctx.base))
+        .collect();
     let link = page.link_header(&ctx.base, all.len());
-    Ok(with_link(Json(json!({ "total_count": all.len(), "secrets": items })).into_response(), link))
+    Ok(with_link(
+        Json(json!({ "total_count": all.len(), "secrets": items })).into_response(),
+        link,
+    ))
 }
 
 /// `GET .../secrets/public-key`: the scope's current key, made on first use.
@@ -92,7 +104,9 @@ pub(crate) async fn public_key(
     ctx.require_auth()?;
     let mut st = sh.state();
     check_scope(&st, ctx.access(), &target.scope, false)?;
-    let data = st.scope_data_mut(&target.scope).ok_or_else(ApiError::not_found)?;
+    let data = st
+        .scope_data_mut(&target.scope)
+        .ok_or_else(ApiError::not_found)?;
     let key = data.key();
     Ok(Json(public_key_json(&key.key_id, &key.public_b64)).into_response())
 }
@@ -107,7 +121,10 @@ pub(crate) async fn get_secret(
     let name = target.secret_name()?.to_ascii_uppercase();
     let st = sh.state();
     check_scope(&st, ctx.access(), &target.scope, false)?;
-    let entry = scope_data(&st, &target.scope)?.secrets.get(&name).ok_or_else(ApiError::not_found)?;
+    let entry = scope_data(&st, &target.scope)?
+        .secrets
+        .get(&name)
+        .ok_or_else(ApiError::not_found)?;
     Ok(Json(secret_json(&target.scope, entry, &ctx.base)).into_response())
 }
 
@@ -121,7 +138,9 @@ pub(crate) async fn delete_secret(
     let name = target.secret_name()?.to_ascii_uppercase();
     let mut st = sh.state();
     check_scope(&st, ctx.access(), &target.scope, true)?;
-    let data = st.scope_data_mut(&target.scope).ok_or_else(ApiError::not_found)?;
+    let data = st
+        .scope_data_mut(&target.scope)
+        .ok_or_else(ApiError::not_found)?;
     match data.secrets.remove(&name) {
         Some(_) => Ok(StatusCode::NO_CONTENT.into_response()),
         None => Err(ApiError::not_found()),
@@ -155,12 +174,16 @@ pub(crate) async fn put_secret(
     let (key_id, secret_key) = {
         let mut st = sh.state();
         check_scope(&st, ctx.access(), scope, true)?;
-        let key = st.scope_data_mut(scope).ok_or_else(ApiError::not_found)?.key();
+        let key = st
+            .scope_data_mut(scope)
+            .ok_or_else(ApiError::not_found)?
+            .key();
         (key.key_id.clone(), key.secret())
     };
     let name = secret_name(target.secret_name()?)?;
     let body = put_body(&json_object(&bytes)?, scope, ctx.version)?;
-    if let (Some(visibility), Some(ids)) = (body.visibility, body.selected_repository_ids.as_ref()) {
+    if let (Some(visibility), Some(ids)) = (body.visibility, body.selected_repository_ids.as_ref())
+    {
         if visibility != Visibility::Selected && !ids.is_empty() {
             return Err(ApiError::validation(
                 "Secret",
@@ -192,13 +215,17 @@ pub(crate) async fn put_secret(
                     "The secret value is larger than the 48 KB limit.",
                 ));
             }
-            Some(SecretString::from(String::from_utf8_lossy(&plain).into_owned()))
+            Some(SecretString::from(
+                String::from_utf8_lossy(&plain).into_owned(),
+            ))
         }
     };
 
     let mut st = sh.state();
     check_scope(&st, ctx.access(), scope, true)?;
-    if let (SecretScope::Org { org, .. }, Some(ids)) = (scope, body.selected_repository_ids.as_ref()) {
+    if let (SecretScope::Org { org, .. }, Some(ids)) =
+        (scope, body.selected_repository_ids.as_ref())
+    {
         check_org_repos(&st, org, ids)?;
     }
     let limit = secret_limit(scope);
@@ -222,7 +249,9 @@ pub(crate) async fn put_secret(
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let Some(value) = value else {
-        return Err(ApiError::invalid_request("\"encrypted_value\" wasn't supplied."));
+        return Err(ApiError::invalid_request(
+            "\"encrypted_value\" wasn't supplied.",
+        ));
     };
     if data.secrets.len() >= limit {
         let holder = match scope {
@@ -261,9 +290,14 @@ fn next_access(prev: Option<OrgAccessState>, body: &super::validate::PutBody) ->
     } else if let Some(ids) = body.selected_repository_ids.as_ref() {
         ids.iter().copied().collect()
     } else {
-        prev.filter(|p| p.visibility == Visibility::Selected).map(|p| p.selected).unwrap_or_default()
+        prev.filter(|p| p.visibility == Visibility::Selected)
+            .map(|p| p.selected)
+            .unwrap_or_default()
     };
-    OrgAccessState { visibility, selected }
+    OrgAccessState {
+        visibility,
+        selected,
+    }
 }
 
 /// Every id must be a repository of `org`: 422 otherwise.
@@ -304,15 +338,34 @@ async fn repo_org_secrets(
     let usable: Vec<&SecretEntry> = org.apps[0]
         .secrets
         .values()
-        .filter(|e| match e.access.as_ref().map(|a| (a.visibility, a.selected.contains(&r.id))) {
-            Some((Visibility::All, _)) => true,
-            Some((Visibility::Private, _)) => r.visibility != super::fleet::RepoVisibility::Public,
-            Some((Visibility::Selected, listed)) => listed,
-            None => false,
+        .filter(|e| {
+            match e
+                .access
+                .as_ref()
+                .map(|a| (a.visibility, a.selected.contains(&r.id)))
+            {
+                Some((Visibility::All, _)) => true,
+                Some((Visibility::Private, _)) => {
+                    r.visibility != super::fleet::RepoVisibility::Public
+                }
+                Some((Visibility::Selected, listed)) => listed,
+                None => false,
+            }
         })
         .collect();
-    let plain = SecretScope::Repo { owner: owner.clone(), repo: repo.clone(), app: App::Actions };
-    let items: Vec<Value> = page.slice(&usable).iter().map(|e| secret_json(&plain, e, &ctx.base)).collect();
+    let plain = SecretScope::Repo {
+        owner: owner.clone(),
+        repo: repo.clone(),
+        app: App::Actions,
+    };
+    let items: Vec<Value> = page
+        .slice(&usable)
+        .iter()
+        .map(|e| secret_json(&plain, e, &ctx.base))
+        .collect();
     let link = page.link_header(&ctx.base, usable.len());
-    Ok(with_link(Json(json!({ "total_count": usable.len(), "secrets": items })).into_response(), link))
+    Ok(with_link(
+        Json(json!({ "total_count": usable.len(), "secrets": items })).into_response(),
+        link,
+    ))
 }

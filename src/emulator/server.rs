@@ -44,7 +44,10 @@ impl Shared {
     }
 
     pub fn set_latency(&self, d: Duration) {
-        self.latency_micros.store(u64::try_from(d.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.latency_micros.store(
+            u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     /// An `x-github-request-id` in GitHub's shape, e.g. `C0DE:1A2B:3C4D5E:6F7081:65A1B2C3`.
@@ -95,7 +98,9 @@ impl Emulator {
             request_seq: AtomicU64::new(1),
             started,
         };
-        Ok(Emulator { shared: Arc::new(shared) })
+        Ok(Emulator {
+            shared: Arc::new(shared),
+        })
     }
 
     /// Adds a fixed delay to every API response (not to `/_emulator` routes).
@@ -145,7 +150,12 @@ impl Emulator {
         } else {
             addr
         };
-        Ok(ServerHandle { url: format!("http://{shown}"), addr, stop: Some(stop), task: Some(task) })
+        Ok(ServerHandle {
+            url: format!("http://{shown}"),
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        })
     }
 }
 
@@ -200,6 +210,9 @@ impl Drop for ServerHandle {
 
 impl std::fmt::Debug for ServerHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerHandle").field("url", &self.url).field("addr", &self.addr).finish()
+        f.debug_struct("ServerHandle")
+            .field("url", &self.url)
+            .field("addr", &self.addr)
+            .finish()
     }
 }

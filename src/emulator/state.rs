@@ -134,8 +134,11 @@ impl State {
     /// creation times a minute apart from 2020-01-01, in order, so listings are stable.
     pub fn build(spec: &FleetSpec) -> Result<Self, FleetError> {
         spec.validate()?;
-        let taken_repo: HashSet<u64> =
-            spec.orgs.iter().flat_map(|o| o.repos.iter().filter_map(|r| r.id)).collect();
+        let taken_repo: HashSet<u64> = spec
+            .orgs
+            .iter()
+            .flat_map(|o| o.repos.iter().filter_map(|r| r.id))
+            .collect();
         let taken_org: HashSet<u64> = spec.orgs.iter().filter_map(|o| o.id).collect();
         let mut state = State {
             orgs: BTreeMap::new(),
@@ -144,7 +147,8 @@ impl State {
             next_org_id: FIRST_ORG_ID,
             next_env_id: FIRST_ENV_ID,
         };
-        let epoch = DateTime::from_timestamp(1_577_836_800, 0).expect("2020-01-01 is representable");
+        let epoch =
+            DateTime::from_timestamp(1_577_836_800, 0).expect("2020-01-01 is representable");
         let mut n: i64 = 0;
         for org in &spec.orgs {
             let org_id = match org.id {
@@ -165,7 +169,9 @@ impl State {
     }
 
     fn fresh_org_id(&mut self, taken: &HashSet<u64>) -> u64 {
-        while taken.contains(&self.next_org_id) || self.orgs.values().any(|o| o.id == self.next_org_id) {
+        while taken.contains(&self.next_org_id)
+            || self.orgs.values().any(|o| o.id == self.next_org_id)
+        {
             self.next_org_id += 1;
         }
         let id = self.next_org_id;
@@ -198,7 +204,12 @@ impl State {
             self.next_env_id += 1;
             environments.insert(
                 env_key(env),
-                EnvState { id: env_id, name: env.clone(), created_at, data: ScopeData::default() },
+                EnvState {
+                    id: env_id,
+                    name: env.clone(),
+                    created_at,
+                    data: ScopeData::default(),
+                },
             );
         }
         let mut topics: Vec<String> = spec.topics.iter().map(|t| t.to_ascii_lowercase()).collect();
@@ -225,11 +236,16 @@ impl State {
         check_org_name(org)?;
         check_repo(spec)?;
         if self.repo(org, &spec.name).is_some() {
-            return Err(FleetError::Invalid(format!("repository {org}/{} already exists", spec.name)));
+            return Err(FleetError::Invalid(format!(
+                "repository {org}/{} already exists",
+                spec.name
+            )));
         }
         let id = match spec.id {
             Some(id) if self.by_id.contains_key(&id) => {
-                return Err(FleetError::Invalid(format!("repository id {id} is already used")))
+                return Err(FleetError::Invalid(format!(
+                    "repository id {id} is already used"
+                )))
             }
             Some(id) => id,
             None => self.fresh_repo_id(&HashSet::new()),
@@ -267,7 +283,10 @@ impl State {
     }
 
     pub fn repo_mut(&mut self, owner: &str, name: &str) -> Option<&mut RepoState> {
-        self.orgs.get_mut(&lower(owner))?.repos.get_mut(&lower(name))
+        self.orgs
+            .get_mut(&lower(owner))?
+            .repos
+            .get_mut(&lower(name))
     }
 
     pub fn repo_by_id(&self, id: u64) -> Option<(&OrgState, &RepoState)> {
@@ -282,9 +301,17 @@ impl State {
             SecretScope::Repo { owner, repo, app } => {
                 Some(&self.repo(owner, repo)?.apps[app_index(*app)])
             }
-            SecretScope::Environment { owner, repo, environment } => {
-                Some(&self.repo(owner, repo)?.environments.get(&env_key(environment))?.data)
-            }
+            SecretScope::Environment {
+                owner,
+                repo,
+                environment,
+            } => Some(
+                &self
+                    .repo(owner, repo)?
+                    .environments
+                    .get(&env_key(environment))?
+                    .data,
+            ),
             SecretScope::Org { org, app } => Some(&self.org(org)?.apps[app_index(*app)]),
         }
     }
@@ -294,8 +321,16 @@ impl State {
             SecretScope::Repo { owner, repo, app } => {
                 Some(&mut self.repo_mut(owner, repo)?.apps[app_index(*app)])
             }
-            SecretScope::Environment { owner, repo, environment } => Some(
-                &mut self.repo_mut(owner, repo)?.environments.get_mut(&env_key(environment))?.data,
+            SecretScope::Environment {
+                owner,
+                repo,
+                environment,
+            } => Some(
+                &mut self
+                    .repo_mut(owner, repo)?
+                    .environments
+                    .get_mut(&env_key(environment))?
+                    .data,
             ),
             SecretScope::Org { org, app } => {
                 Some(&mut self.orgs.get_mut(&lower(org))?.apps[app_index(*app)])
@@ -309,7 +344,13 @@ impl State {
         for org in self.orgs.values() {
             for (i, data) in org.apps.iter().enumerate() {
                 if !data.secrets.is_empty() {
-                    out.push((SecretScope::Org { org: org.login.clone(), app: APPS[i] }, data));
+                    out.push((
+                        SecretScope::Org {
+                            org: org.login.clone(),
+                            app: APPS[i],
+                        },
+                        data,
+                    ));
                 }
             }
             for repo in org.repos.values() {

@@ -26,7 +26,9 @@ pub(crate) fn secret_name(raw: &str) -> Result<String, ApiError> {
     }
     let upper = raw.to_ascii_uppercase();
     if upper.starts_with("GITHUB_") {
-        return Err(field("Secret names must not start with the GITHUB_ prefix."));
+        return Err(field(
+            "Secret names must not start with the GITHUB_ prefix.",
+        ));
     }
     Ok(upper)
 }
@@ -61,7 +63,10 @@ fn not_supplied(field: &str) -> ApiError {
 }
 
 fn wrong_type(field: &str, v: &Value, expected: &str) -> ApiError {
-    ApiError::invalid_request(format!("For 'properties/{field}', {} is not {expected}.", describe(v)))
+    ApiError::invalid_request(format!(
+        "For 'properties/{field}', {} is not {expected}.",
+        describe(v)
+    ))
 }
 
 /// `^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$`
@@ -115,7 +120,10 @@ pub(crate) fn put_body(
 ) -> Result<PutBody, ApiError> {
     let encrypted = string_field(obj, "encrypted_value")?;
     let key_id = string_field(obj, "key_id")?;
-    let mut body = PutBody { key_id, ..Default::default() };
+    let mut body = PutBody {
+        key_id,
+        ..Default::default()
+    };
     match scope {
         SecretScope::Org { app, .. } => {
             if *app == App::Actions {
@@ -173,7 +181,11 @@ pub(crate) fn put_body(
 
 /// `selected_repository_ids`: integers; Dependabot under 2022-11-28 also takes numeric
 /// strings (the 2026-03-10 version removed that).
-pub(crate) fn repository_ids(v: &Value, app: App, version: ApiVersion) -> Result<Vec<u64>, ApiError> {
+pub(crate) fn repository_ids(
+    v: &Value,
+    app: App,
+    version: ApiVersion,
+) -> Result<Vec<u64>, ApiError> {
     let field = "selected_repository_ids";
     let Value::Array(items) = v else {
         return Err(wrong_type(field, v, "an array"));
@@ -217,7 +229,15 @@ mod tests {
     fn secret_names_follow_github_rules_and_are_upper_cased() {
         assert_eq!(secret_name("deploy_token").expect("ok"), "DEPLOY_TOKEN");
         assert_eq!(secret_name("_x1").expect("ok"), "_X1");
-        for bad in ["1ABC", "github_token", "GITHUB_X", "has-dash", "sp ace", "ünï", ""] {
+        for bad in [
+            "1ABC",
+            "github_token",
+            "GITHUB_X",
+            "has-dash",
+            "sp ace",
+            "ünï",
+            "",
+        ] {
             let err = secret_name(bad).expect_err(bad);
             assert_eq!(err.status.as_u16(), 422, "{bad}");
         }
@@ -230,18 +250,27 @@ mod tests {
         for good in ["AAAA", "AA==", "AAA=", "ab+/cd==", "QUJD"] {
             assert!(is_padded_base64(good), "{good}");
         }
-        for bad in ["", "A", "AA", "AAA", "A===", "AA=A", "AAAA=", "AA-_", "AA AA==", "=AAA"] {
+        for bad in [
+            "", "A", "AA", "AAA", "A===", "AA=A", "AAAA=", "AA-_", "AA AA==", "=AAA",
+        ] {
             assert!(!is_padded_base64(bad), "{bad}");
         }
     }
 
     #[test]
     fn org_actions_puts_need_value_key_id_and_visibility() {
-        let scope = SecretScope::Org { org: "acme".into(), app: App::Actions };
+        let scope = SecretScope::Org {
+            org: "acme".into(),
+            app: App::Actions,
+        };
         let v = ApiVersion::V2022_11_28;
         let obj = |j: Value| j.as_object().cloned().expect("object");
-        let err = put_body(&obj(json!({"encrypted_value": "AAAA", "key_id": "1"})), &scope, v)
-            .expect_err("visibility missing");
+        let err = put_body(
+            &obj(json!({"encrypted_value": "AAAA", "key_id": "1"})),
+            &scope,
+            v,
+        )
+        .expect_err("visibility missing");
         assert!(err.message.contains("\"visibility\" wasn't supplied"));
         let ok = put_body(
             &obj(json!({"encrypted_value": "AAAA", "key_id": "1", "visibility": "selected", "selected_repository_ids": [1, 2]})),
@@ -250,10 +279,18 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(ok.selected_repository_ids, Some(vec![1, 2]));
-        let dep = SecretScope::Org { org: "acme".into(), app: App::Dependabot };
+        let dep = SecretScope::Org {
+            org: "acme".into(),
+            app: App::Dependabot,
+        };
         assert!(put_body(&obj(json!({"visibility": "all"})), &dep, v).is_ok());
         let strings = obj(json!({"visibility": "selected", "selected_repository_ids": ["7"]}));
-        assert_eq!(put_body(&strings, &dep, v).expect("strings ok").selected_repository_ids, Some(vec![7]));
+        assert_eq!(
+            put_body(&strings, &dep, v)
+                .expect("strings ok")
+                .selected_repository_ids,
+            Some(vec![7])
+        );
         assert!(put_body(&strings, &dep, ApiVersion::V2026_03_10).is_err());
         assert!(put_body(&strings, &scope, v).is_err());
     }

@@ -228,7 +228,12 @@ pub(crate) fn full_repo_json(
     v
 }
 
-pub(crate) fn environment_json(org: &OrgState, repo: &RepoState, env: &EnvState, base: &BaseUrl) -> Value {
+pub(crate) fn environment_json(
+    org: &OrgState,
+    repo: &RepoState,
+    env: &EnvState,
+    base: &BaseUrl,
+) -> Value {
     let t = rfc3339(&env.created_at);
     json!({
         "id": env.id,

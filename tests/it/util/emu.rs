@@ -12,7 +12,10 @@ pub use rotor::emulator::{Emulator, FleetSpec, ServerHandle, DEFAULT_TOKEN};
 pub async fn start(spec: FleetSpec) -> (Emulator, ServerHandle) {
     let emu = Emulator::new(spec);
     let addr = "127.0.0.1:0".parse().expect("loopback address");
-    let handle = emu.serve(addr).await.expect("the emulator binds a loopback port");
+    let handle = emu
+        .serve(addr)
+        .await
+        .expect("the emulator binds a loopback port");
     (emu, handle)
 }
 
@@ -56,7 +59,11 @@ impl Gh {
 
     /// Like [`Gh::req`], with another `X-GitHub-Api-Version`.
     pub fn req_version(&self, method: Method, path: &str, version: &str) -> RequestBuilder {
-        let url = if path.starts_with("http") { path.to_string() } else { format!("{}{path}", self.url) };
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.url)
+        };
         let mut rb = self
             .http
             .request(method, url)
@@ -69,7 +76,10 @@ impl Gh {
     }
 
     pub async fn get(&self, path: &str) -> Response {
-        self.req(Method::GET, path).send().await.expect("request is answered")
+        self.req(Method::GET, path)
+            .send()
+            .await
+            .expect("request is answered")
     }
 
     pub async fn get_json(&self, path: &str) -> Value {
@@ -79,11 +89,18 @@ impl Gh {
     }
 
     pub async fn put_json(&self, path: &str, body: &Value) -> Response {
-        self.req(Method::PUT, path).json(body).send().await.expect("request is answered")
+        self.req(Method::PUT, path)
+            .json(body)
+            .send()
+            .await
+            .expect("request is answered")
     }
 
     pub async fn delete(&self, path: &str) -> Response {
-        self.req(Method::DELETE, path).send().await.expect("request is answered")
+        self.req(Method::DELETE, path)
+            .send()
+            .await
+            .expect("request is answered")
     }
 
     /// `(key_id, key)` from `{secrets_path}/public-key`.
@@ -97,7 +114,13 @@ impl Gh {
 
     /// Fetches the scope's key, seals `value` and PUTs it; `extra` fields (visibility...)
     /// are merged into the body.
-    pub async fn put_secret_with(&self, secrets_path: &str, name: &str, value: &str, extra: Value) -> Response {
+    pub async fn put_secret_with(
+        &self,
+        secrets_path: &str,
+        name: &str,
+        value: &str,
+        extra: Value,
+    ) -> Response {
         let (key_id, key) = self.public_key(secrets_path).await;
         let mut body = serde_json::json!({
             "encrypted_value": seal(&key, value.as_bytes()),
@@ -106,11 +129,13 @@ impl Gh {
         if let (Some(b), Value::Object(more)) = (body.as_object_mut(), extra) {
             b.extend(more);
         }
-        self.put_json(&format!("{secrets_path}/{name}"), &body).await
+        self.put_json(&format!("{secrets_path}/{name}"), &body)
+            .await
     }
 
     pub async fn put_secret(&self, secrets_path: &str, name: &str, value: &str) -> Response {
-        self.put_secret_with(secrets_path, name, value, Value::Null).await
+        self.put_secret_with(secrets_path, name, value, Value::Null)
+            .await
     }
 }
 
@@ -119,6 +144,10 @@ pub fn next_link(resp: &Response) -> Option<String> {
     let link = resp.headers().get("link")?.to_str().ok()?;
     link.split(", ").find_map(|part| {
         let (url, rel) = part.split_once("; ")?;
-        (rel == "rel=\"next\"").then(|| url.trim_start_matches('<').trim_end_matches('>').to_string())
+        (rel == "rel=\"next\"").then(|| {
+            url.trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string()
+        })
     })
 }
