@@ -1,1 +1,35 @@
-//! emulator
+//! A GitHub REST emulator for tests, benchmarks and sandboxes: a fleet of organizations and
+//! repositories in memory, real X25519 keys per secret scope, decryption and strict checks
+//! of every pushed value, GitHub's status codes, error bodies, pagination and rate limits,
+//! and inspection routes to see what it holds. See `docs/emulator.md`.
+
+mod auth;
+pub mod cli;
+mod counters;
+mod errors;
+mod extract;
+mod faults;
+pub mod fleet;
+mod guard;
+mod inspect;
+mod keys;
+mod middleware;
+mod pagination;
+mod ratelimit;
+mod routes_org_secrets;
+mod routes_repos;
+mod routes_secrets;
+mod server;
+mod state;
+mod validate;
+mod views;
+
+pub use cli::{run, EmulateArgs};
+pub use counters::Counters;
+pub use errors::FleetError;
+pub use faults::FaultRule;
+pub use fleet::{
+    FleetSpec, LimitsSpec, OrgSpec, RepoSpec, RepoVisibility, TokenSpec, DEFAULT_TOKEN,
+};
+pub use inspect::{SecretInfo, SecretRecord};
+pub use server::{Emulator, ServerHandle};

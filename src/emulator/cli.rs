@@ -1,0 +1,172 @@
+//! `rotor emulate`: the emulator on its own, for sandboxes and users' own tests.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::fleet::{FleetSpec, TokenSpec};
+use super::server::Emulator;
+
+/// Options of `rotor emulate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EmulateArgs {
+    /// Address to listen on; port 0 picks a free port (the URL is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Fleet file (YAML, or JSON when it ends in .json).
+    #[arg(long, value_name = "FILE", conflicts_with = "orgs")]
+    pub fleet: Option<PathBuf>,
+    /// Generate a fleet with these organizations (comma-separated), e.g. acme,globex.
+    #[arg(long, value_delimiter = ',', value_name = "ORGS")]
+    pub orgs: Vec<String>,
+    /// Repositories per generated organization (svc-0001, svc-0002, ...).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub repos_per_org: usize,
+    /// A token that sees everything (repeatable). Without any token, `emulator-token`.
+    #[arg(long = "token", value_name = "T")]
+    pub tokens: Vec<String>,
+    /// Delay added to every API response, e.g. 50ms, 1s.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub latency: Option<Duration>,
+    /// Primary rate limit per token per hour (GitHub: 5000).
+    #[arg(long, value_name = "N")]
+    pub requests_per_hour: Option<u64>,
+}
+
+/// Reads `250ms`, `2s`, `1m`, `1h` (or a bare number of milliseconds).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 50ms or 2s"))?;
+    let ms = match unit.trim() {
+        "" | "ms" => Some(n),
+        "s" => n.checked_mul(1_000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {text:?}; use ms, s, m or h"
+            ))
+        }
+    };
+    ms.map(Duration::from_millis)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+/// The fleet the arguments describe: the file, or a generated fleet (`acme` with the
+/// requested repositories when no organization is named), plus `--token`s.
+pub fn fleet_from_args(args: &EmulateArgs) -> Result<FleetSpec, Box<dyn std::error::Error>> {
+    let mut spec = match &args.fleet {
+        Some(path) => FleetSpec::load(path)?,
+        None => {
+            let orgs: Vec<&str> = if args.orgs.is_empty() {
+                vec!["acme"]
+            } else {
+                args.orgs.iter().map(String::as_str).collect()
+            };
+            FleetSpec::generate(&orgs, args.repos_per_org)
+        }
+    };
+    spec.tokens
+        .extend(args.tokens.iter().map(|t| TokenSpec::all(t)));
+    if let Some(n) = args.requests_per_hour {
+        spec.limits.requests_per_hour = n;
+    }
+    Ok(spec)
+}
+
+/// Serves until Ctrl-C (or SIGTERM), after printing
+/// `rotor emulator listening on http://127.0.0.1:PORT` and the tokens it accepts.
+pub async fn run(args: EmulateArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let spec = fleet_from_args(&args)?;
+    let tokens = spec.effective_tokens();
+    let repos: usize = spec.orgs.iter().map(|o| o.repos.len()).sum();
+    let orgs = spec.orgs.len();
+    let mut emulator = Emulator::try_new(spec)?;
+    if let Some(latency) = args.latency {
+        emulator = emulator.with_latency(latency);
+    }
+    let handle = emulator.serve(args.listen).await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "rotor emulator listening on {}", handle.url)?;
+    writeln!(out, "fleet: {orgs} organization(s), {repos} repositories")?;
+    for t in &tokens {
+        writeln!(out, "token: {}", t.token)?;
+    }
+    out.flush()?;
+    drop(out);
+    shutdown_signal().await;
+    handle.stop().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_with_their_units() {
+        assert_eq!(parse_duration("50ms"), Ok(Duration::from_millis(50)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("75"), Ok(Duration::from_millis(75)));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn arguments_without_a_fleet_generate_one_and_tokens_see_everything() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: EmulateArgs,
+        }
+        let cli = Cli::parse_from([
+            "emulate",
+            "--orgs",
+            "a,b",
+            "--repos-per-org",
+            "4",
+            "--token",
+            "t1",
+            "--token",
+            "t2",
+        ]);
+        assert_eq!(cli.args.listen.port(), 8080);
+        let spec = fleet_from_args(&cli.args).expect("fleet");
+        assert_eq!(spec.orgs.iter().map(|o| o.repos.len()).sum::<usize>(), 8);
+        assert_eq!(
+            spec.effective_tokens(),
+            vec![TokenSpec::all("t1"), TokenSpec::all("t2")]
+        );
+        let default = Cli::parse_from(["emulate"]);
+        let spec = fleet_from_args(&default.args).expect("fleet");
+        assert_eq!(
+            (spec.orgs[0].name.as_str(), spec.orgs[0].repos.len()),
+            ("acme", 10)
+        );
+        assert!(Cli::try_parse_from(["emulate", "--fleet", "f.yaml", "--orgs", "a"]).is_err());
+    }
+}

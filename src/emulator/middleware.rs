@@ -1,0 +1,203 @@
+//! What happens around every API request: counting, request ids, the User-Agent, version
+//! and token checks, rate limits, injected faults, latency, and the headers GitHub adds.
+
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::auth::{require_user_agent, ApiVersion, BaseUrl, ReqCtx, API_V3};
+use super::errors::{ApiError, RATE_LIMIT_DOCS_URL};
+use super::ratelimit::{Charge, InFlight, RateInfo, Refusal};
+use super::server::Shared;
+
+/// The route template a response was served by, for the counters.
+#[derive(Clone)]
+struct RouteTemplate(String);
+
+/// This request's `x-github-request-id`.
+#[derive(Clone)]
+struct RequestId(String);
+
+/// Outermost: counts every API request (by route and status), tracks concurrency and
+/// stamps `x-github-request-id`. Inspection routes pass straight through.
+pub(crate) async fn track(State(sh): State<Arc<Shared>>, mut req: Request, next: Next) -> Response {
+    if req.uri().path().starts_with("/_emulator") {
+        return next.run(req).await;
+    }
+    let _busy = sh.counters.enter();
+    let rid = sh.next_request_id();
+    let base = BaseUrl::from_request(req.headers(), req.uri());
+    req.extensions_mut().insert(base);
+    req.extensions_mut().insert(RequestId(rid.clone()));
+    let mut resp = next.run(req).await;
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        resp.headers_mut().insert("x-github-request-id", v);
+    }
+    let route = resp
+        .extensions()
+        .get::<RouteTemplate>()
+        .map(|r| r.0.clone())
+        .unwrap_or_else(|| "unmatched".to_string());
+    sh.counters.record(&route, resp.status().as_u16());
+    resp
+}
+
+/// Around each matched route: admission checks, faults, latency, then the handler.
+pub(crate) async fn gate(State(sh): State<Arc<Shared>>, mut req: Request, next: Next) -> Response {
+    let template = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| {
+            let path = m.as_str();
+            let path = path
+                .strip_prefix(API_V3)
+                .filter(|p| p.starts_with('/'))
+                .unwrap_or(path);
+            format!("{} {}", req.method(), path)
+        })
+        .unwrap_or_else(|| "unmatched".to_string());
+    let mut resp = match admit(&sh, &req) {
+        Err(resp) => *resp,
+        Ok(admission) => {
+            req.extensions_mut().insert(admission.ctx.clone());
+            let fault = sh.faults.take(req.method(), req.uri().path());
+            let resp = match fault {
+                Some(err) => err.into_response(),
+                None => next.run(req).await,
+            };
+            admission.finish(&sh, resp).await
+        }
+    };
+    resp.extensions_mut().insert(RouteTemplate(template));
+    resp
+}
+
+/// Paths no route knows: checked like any request, then 404 `Not Found`.
+pub(crate) async fn not_found(State(sh): State<Arc<Shared>>, req: Request) -> Response {
+    match admit(&sh, &req) {
+        Err(resp) => *resp,
+        Ok(admission) => {
+            admission
+                .finish(&sh, ApiError::not_found().into_response())
+                .await
+        }
+    }
+}
+
+/// A known path with a method it does not take: GitHub answers 404 there too.
+pub(crate) async fn method_not_allowed(State(sh): State<Arc<Shared>>, req: Request) -> Response {
+    if req.extensions().get::<ReqCtx>().is_some() {
+        return ApiError::not_found().into_response();
+    }
+    not_found(State(sh), req).await
+}
+
+/// An admitted request: its context, its rate standing and its concurrency slot.
+struct Admission {
+    ctx: ReqCtx,
+    rate: RateInfo,
+    slot: InFlight,
+}
+
+impl Admission {
+    /// Applies latency (holding the concurrency slot, like a slow server) and adds the
+    /// rate-limit and version headers.
+    async fn finish(self, sh: &Shared, mut resp: Response) -> Response {
+        let latency = sh.latency();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        self.rate.apply(resp.headers_mut());
+        let is_json = resp
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes() == b"application/json");
+        if is_json {
+            set(
+                resp.headers_mut(),
+                "content-type",
+                "application/json; charset=utf-8",
+            );
+        }
+        set(
+            resp.headers_mut(),
+            "x-github-api-version-selected",
+            self.ctx.version.as_str(),
+        );
+        set(
+            resp.headers_mut(),
+            "x-github-media-type",
+            "github.v3; format=json",
+        );
+        drop(self.slot);
+        resp
+    }
+}
+
+fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        headers.insert(HeaderName::from_static(name), v);
+    }
+}
+
+/// The checks GitHub makes before any handler, in its order: User-Agent (403), API version
+/// (400), credentials (401), then the primary and secondary rate limits (403).
+fn admit(sh: &Arc<Shared>, req: &Request) -> Result<Admission, Box<Response>> {
+    let refuse = |e: ApiError| Box::new(e.into_response());
+    let headers = req.headers();
+    require_user_agent(headers).map_err(refuse)?;
+    let version = ApiVersion::from_headers(headers).map_err(refuse)?;
+    let caller = sh.tokens.identify(headers).map_err(refuse)?;
+    let base = req
+        .extensions()
+        .get::<BaseUrl>()
+        .cloned()
+        .unwrap_or_else(|| BaseUrl::from_request(headers, req.uri()));
+    let rid = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let counts = !(req.method() == Method::GET && req.uri().path() == "/rate_limit");
+    match sh
+        .limiter
+        .admit(&caller, Charge::for_method(req.method(), counts))
+    {
+        Ok((rate, slot)) => Ok(Admission {
+            ctx: ReqCtx {
+                caller,
+                version,
+                base,
+            },
+            rate,
+            slot,
+        }),
+        Err(Refusal::Primary(info)) => {
+            let who = if caller.access.is_authenticated() {
+                format!("user ID {}", caller.user_id)
+            } else {
+                "your IP address".to_string()
+            };
+            let err = ApiError::forbidden(format!(
+                "API rate limit exceeded for {who}. If you reach out to GitHub Support for help, please include the request ID {rid}."
+            ))
+            .with_docs(RATE_LIMIT_DOCS_URL);
+            let mut resp = err.into_response();
+            info.apply(resp.headers_mut());
+            Err(Box::new(resp))
+        }
+        Err(Refusal::Secondary { info, retry_after }) => {
+            let err = ApiError::forbidden(format!(
+                "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID {rid}."
+            ))
+            .with_docs(RATE_LIMIT_DOCS_URL)
+            .with_header(HeaderName::from_static("retry-after"), retry_after);
+            let mut resp = err.into_response();
+            info.apply(resp.headers_mut());
+            Err(Box::new(resp))
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! GitHub's rate limits per caller: the hourly primary limit with its `x-ratelimit-*`
+//! headers, and the secondary limits on concurrent requests and points per minute.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, HeaderValue};
+
+use super::auth::Caller;
+use super::fleet::LimitsSpec;
+
+const WINDOW_SECS: i64 = 3_600;
+const POINTS_WINDOW: Duration = Duration::from_secs(60);
+
+/// One caller's standing in the current primary window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RateInfo {
+    pub limit: u64,
+    pub remaining: u64,
+    pub used: u64,
+    /// UTC epoch seconds at which the window resets.
+    pub reset: i64,
+}
+
+impl RateInfo {
+    /// Sets the five `x-ratelimit-*` headers GitHub sends on every response.
+    pub fn apply(&self, headers: &mut HeaderMap) {
+        let mut set = |name: &'static str, value: String| {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(name, v);
+            }
+        };
+        set("x-ratelimit-limit", self.limit.to_string());
+        set("x-ratelimit-remaining", self.remaining.to_string());
+        set("x-ratelimit-used", self.used.to_string());
+        set("x-ratelimit-reset", self.reset.to_string());
+        set("x-ratelimit-resource", "core".to_string());
+    }
+}
+
+/// Why a request was turned away.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Refusal {
+    /// The hourly budget is spent: 403 with `x-ratelimit-remaining: 0`.
+    Primary(RateInfo),
+    /// Too many concurrent requests or points: 403 with `retry-after`.
+    Secondary { info: RateInfo, retry_after: u64 },
+}
+
+/// What one request costs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Charge {
+    /// Counts against the primary limit (`GET /rate_limit` does not).
+    pub counts: bool,
+    /// Secondary-limit points: 1 for GET/HEAD/OPTIONS, 5 otherwise.
+    pub points: u64,
+}
+
+impl Charge {
+    pub fn for_method(method: &axum::http::Method, counts: bool) -> Self {
+        use axum::http::Method;
+        let points = if [Method::GET, Method::HEAD, Method::OPTIONS].contains(method) {
+            1
+        } else {
+            5
+        };
+        Charge { counts, points }
+    }
+}
+
+#[derive(Default)]
+struct Bucket {
+    reset: i64,
+    used: u64,
+    in_flight: u64,
+    points: VecDeque<(Instant, u64)>,
+}
+
+/// Every caller's buckets.
+pub(crate) struct RateLimiter {
+    limits: LimitsSpec,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+/// Holds one concurrent-request slot; gives it back when dropped.
+pub(crate) struct InFlight {
+    limiter: Arc<RateLimiter>,
+    key: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut buckets = self
+            .limiter
+            .buckets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = buckets.get_mut(&self.key) {
+            b.in_flight = b.in_flight.saturating_sub(1);
+        }
+    }
+}
+
+fn epoch_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl RateLimiter {
+    pub fn new(limits: LimitsSpec) -> Self {
+        RateLimiter {
+            limits,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn limit_for(&self, caller: &Caller) -> u64 {
+        if caller.access.is_authenticated() {
+            self.limits.requests_per_hour
+        } else {
+            self.limits.anonymous_requests_per_hour
+        }
+    }
+
+    fn info(limit: u64, b: &Bucket) -> RateInfo {
+        RateInfo {
+            limit,
+            remaining: limit.saturating_sub(b.used),
+            used: b.used,
+            reset: b.reset,
+        }
+    }
+
+    fn roll(b: &mut Bucket, now: i64) {
+        if b.reset == 0 || now >= b.reset {
+            b.reset = now + WINDOW_SECS;
+            b.used = 0;
+        }
+    }
+
+    /// Admits or refuses one request and, when admitted, charges it.
+    pub fn admit(
+        self: &Arc<Self>,
+        caller: &Caller,
+        charge: Charge,
+    ) -> Result<(RateInfo, InFlight), Refusal> {
+        let limit = self.limit_for(caller);
+        let now = epoch_now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let b = buckets.entry(caller.key.clone()).or_default();
+        Self::roll(b, now);
+        if charge.counts && b.used >= limit {
+            return Err(Refusal::Primary(Self::info(limit, b)));
+        }
+        if let Some(max) = self.limits.max_concurrent {
+            if b.in_flight >= max {
+                return Err(Refusal::Secondary {
+                    info: Self::info(limit, b),
+                    retry_after: 60,
+                });
+            }
+        }
+        if let Some(budget) = self.limits.points_per_minute {
+            let instant = Instant::now();
+            while b
+                .points
+                .front()
+                .is_some_and(|(t, _)| instant.duration_since(*t) >= POINTS_WINDOW)
+            {
+                b.points.pop_front();
+            }
+            let spent: u64 = b.points.iter().map(|(_, p)| p).sum();
+            if spent + charge.points > budget {
+                // Wait until enough of the oldest points have left the window.
+                let mut freed = 0;
+                let mut wait = POINTS_WINDOW;
+                for (t, p) in &b.points {
+                    freed += p;
+                    if spent - freed + charge.points <= budget {
+                        wait = POINTS_WINDOW.saturating_sub(instant.duration_since(*t));
+                        break;
+                    }
+                }
+                let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                return Err(Refusal::Secondary {
+                    info: Self::info(limit, b),
+                    retry_after: retry_after.max(1),
+                });
+            }
+            b.points.push_back((instant, charge.points));
+        }
+        if charge.counts {
+            b.used += 1;
+        }
+        b.in_flight += 1;
+        let info = Self::info(limit, b);
+        Ok((
+            info,
+            InFlight {
+                limiter: Arc::clone(self),
+                key: caller.key.clone(),
+            },
+        ))
+    }
+
+    /// The caller's standing without charging anything (for `GET /rate_limit` bodies).
+    pub fn status(&self, caller: &Caller) -> RateInfo {
+        let limit = self.limit_for(caller);
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let b = buckets.entry(caller.key.clone()).or_default();
+        Self::roll(b, epoch_now());
+        Self::info(limit, b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emulator::auth::Access;
+
+    fn caller() -> Caller {
+        Caller {
+            user_id: 1,
+            key: "token:1".into(),
+            access: Arc::new(Access::All),
+        }
+    }
+
+    #[test]
+    fn the_primary_limit_refuses_once_the_budget_is_spent() {
+        let limiter = Arc::new(RateLimiter::new(LimitsSpec {
+            requests_per_hour: 2,
+            ..Default::default()
+        }));
+        let get = Charge {
+            counts: true,
+            points: 1,
+        };
+        let (first, _a) = limiter.admit(&caller(), get).expect("first");
+        assert_eq!((first.used, first.remaining), (1, 1));
+        let (second, _b) = limiter.admit(&caller(), get).expect("second");
+        assert_eq!(second.remaining, 0);
+        match limiter.admit(&caller(), get) {
+            Err(Refusal::Primary(info)) => assert_eq!(info.remaining, 0),
+            _ => panic!("third request should be refused"),
+        }
+        assert!(limiter
+            .admit(
+                &caller(),
+                Charge {
+                    counts: false,
+                    points: 1
+                }
+            )
+            .is_ok());
+    }
+
+    #[test]
+    fn concurrent_slots_are_given_back_when_requests_finish() {
+        let limits = LimitsSpec {
+            max_concurrent: Some(1),
+            ..Default::default()
+        };
+        let limiter = Arc::new(RateLimiter::new(limits));
+        let get = Charge {
+            counts: true,
+            points: 1,
+        };
+        let slot = limiter.admit(&caller(), get).expect("first");
+        assert!(matches!(
+            limiter.admit(&caller(), get),
+            Err(Refusal::Secondary {
+                retry_after: 60,
+                ..
+            })
+        ));
+        drop(slot);
+        assert!(limiter.admit(&caller(), get).is_ok());
+    }
+
+    #[test]
+    fn the_points_budget_counts_writes_as_five() {
+        let limits = LimitsSpec {
+            points_per_minute: Some(10),
+            ..Default::default()
+        };
+        let limiter = Arc::new(RateLimiter::new(limits));
+        let put = Charge {
+            counts: true,
+            points: 5,
+        };
+        let _a = limiter.admit(&caller(), put).expect("5 points");
+        let _b = limiter.admit(&caller(), put).expect("10 points");
+        match limiter.admit(
+            &caller(),
+            Charge {
+                counts: true,
+                points: 1,
+            },
+        ) {
+            Err(Refusal::Secondary { retry_after, .. }) => assert!((1..=60).contains(&retry_after)),
+            _ => panic!("over budget"),
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! The emulator's world in memory: organizations, repositories, environments, their keys and
+//! their secrets. Names are looked up case-insensitively, as on GitHub.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+
+use crate::github::SecretScope;
+use crate::policy::{App, Visibility};
+
+use super::errors::FleetError;
+use super::fleet::{check_org_name, check_repo, FleetSpec, RepoSpec, RepoVisibility};
+use super::keys::ScopeKey;
+
+/// "You can store up to 1,000 organization secrets, 100 repository secrets, and 100
+/// environment secrets." The emulator applies the same numbers to Dependabot and Codespaces.
+pub(crate) const REPO_SECRET_LIMIT: usize = 100;
+pub(crate) const ENV_SECRET_LIMIT: usize = 100;
+pub(crate) const ORG_SECRET_LIMIT: usize = 1_000;
+
+const FIRST_REPO_ID: u64 = 100_000_001;
+const FIRST_ORG_ID: u64 = 9_000_001;
+const FIRST_ENV_ID: u64 = 500_000_001;
+
+/// The three apps, in the order `ScopeData` arrays use.
+pub(crate) const APPS: [App; 3] = [App::Actions, App::Dependabot, App::Codespaces];
+
+pub(crate) fn app_index(app: App) -> usize {
+    match app {
+        App::Actions => 0,
+        App::Dependabot => 1,
+        App::Codespaces => 2,
+    }
+}
+
+/// Now, to the second, as GitHub's timestamps are.
+pub(crate) fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(Utc::now().timestamp(), 0).expect("the current time is representable")
+}
+
+/// RFC 3339 with second precision and `Z`, as GitHub writes times.
+pub(crate) fn rfc3339(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// A scope's key (made on first use) and its secrets, keyed by upper-case name.
+#[derive(Default)]
+pub(crate) struct ScopeData {
+    pub key: Option<ScopeKey>,
+    pub secrets: BTreeMap<String, SecretEntry>,
+}
+
+impl ScopeData {
+    /// The current key, made now if this scope never had one.
+    pub fn key(&mut self) -> &ScopeKey {
+        self.key.get_or_insert_with(|| ScopeKey::generate(None))
+    }
+
+    /// Replaces the key pair; values sealed to the old key no longer open.
+    pub fn rotate(&mut self) -> String {
+        let next = ScopeKey::generate(self.key.as_ref().map(|k| k.key_id.as_str()));
+        let id = next.key_id.clone();
+        self.key = Some(next);
+        id
+    }
+}
+
+/// One stored secret. Holds the decrypted value, so it derives nothing that could print it.
+pub(crate) struct SecretEntry {
+    pub name: String,
+    pub value: SecretString,
+    pub key_id: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub writes: u64,
+    /// Organization secrets only.
+    pub access: Option<OrgAccessState>,
+}
+
+/// Who may use an organization secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OrgAccessState {
+    pub visibility: Visibility,
+    pub selected: BTreeSet<u64>,
+}
+
+pub(crate) struct EnvState {
+    pub id: u64,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub data: ScopeData,
+}
+
+pub(crate) struct RepoState {
+    pub id: u64,
+    pub name: String,
+    pub topics: Vec<String>,
+    pub archived: bool,
+    pub disabled: bool,
+    pub visibility: RepoVisibility,
+    pub created_at: DateTime<Utc>,
+    pub environments: BTreeMap<String, EnvState>,
+    pub apps: [ScopeData; 3],
+}
+
+pub(crate) struct OrgState {
+    pub id: u64,
+    pub login: String,
+    pub repos: BTreeMap<String, RepoState>,
+    pub apps: [ScopeData; 3],
+}
+
+/// Everything, behind the emulator's one state lock.
+pub(crate) struct State {
+    pub orgs: BTreeMap<String, OrgState>,
+    /// Repository id -> (org key, repo key), both lower-case.
+    pub by_id: HashMap<u64, (String, String)>,
+    next_repo_id: u64,
+    next_org_id: u64,
+    next_env_id: u64,
+}
+
+fn lower(s: &str) -> String {
+    s.to_ascii_lowercase()
+}
+
+fn env_key(s: &str) -> String {
+    s.to_lowercase()
+}
+
+impl State {
+    /// Builds the world from a validated fleet. Repositories listed in the fleet get
+    /// creation times a minute apart from 2020-01-01, in order, so listings are stable.
+    pub fn build(spec: &FleetSpec) -> Result<Self, FleetError> {
+        spec.validate()?;
+        let taken_repo: HashSet<u64> = spec
+            .orgs
+            .iter()
+            .flat_map(|o| o.repos.iter().filter_map(|r| r.id))
+            .collect();
+        let taken_org: HashSet<u64> = spec.orgs.iter().filter_map(|o| o.id).collect();
+        let mut state = State {
+            orgs: BTreeMap::new(),
+            by_id: HashMap::new(),
+            next_repo_id: FIRST_REPO_ID,
+            next_org_id: FIRST_ORG_ID,
+            next_env_id: FIRST_ENV_ID,
+        };
+        let epoch =
+            DateTime::from_timestamp(1_577_836_800, 0).expect("2020-01-01 is representable");
+        let mut n: i64 = 0;
+        for org in &spec.orgs {
+            let org_id = match org.id {
+                Some(id) => id,
+                None => state.fresh_org_id(&taken_org),
+            };
+            state.insert_org(&org.name, org_id);
+            for repo in &org.repos {
+                let id = match repo.id {
+                    Some(id) => id,
+                    None => state.fresh_repo_id(&taken_repo),
+                };
+                n += 1;
+                state.insert_repo(&org.name, repo, id, epoch + chrono::Duration::minutes(n));
+            }
+        }
+        Ok(state)
+    }
+
+    fn fresh_org_id(&mut self, taken: &HashSet<u64>) -> u64 {
+        while taken.contains(&self.next_org_id)
+            || self.orgs.values().any(|o| o.id == self.next_org_id)
+        {
+            self.next_org_id += 1;
+        }
+        let id = self.next_org_id;
+        self.next_org_id += 1;
+        id
+    }
+
+    fn fresh_repo_id(&mut self, taken: &HashSet<u64>) -> u64 {
+        while taken.contains(&self.next_repo_id) || self.by_id.contains_key(&self.next_repo_id) {
+            self.next_repo_id += 1;
+        }
+        let id = self.next_repo_id;
+        self.next_repo_id += 1;
+        id
+    }
+
+    fn insert_org(&mut self, login: &str, id: u64) {
+        self.orgs.entry(lower(login)).or_insert_with(|| OrgState {
+            id,
+            login: login.to_string(),
+            repos: BTreeMap::new(),
+            apps: Default::default(),
+        });
+    }
+
+    fn insert_repo(&mut self, org: &str, spec: &RepoSpec, id: u64, created_at: DateTime<Utc>) {
+        let mut environments = BTreeMap::new();
+        for env in &spec.environments {
+            let env_id = self.next_env_id;
+            self.next_env_id += 1;
+            environments.insert(
+                env_key(env),
+                EnvState {
+                    id: env_id,
+                    name: env.clone(),
+                    created_at,
+                    data: ScopeData::default(),
+                },
+            );
+        }
+        let mut topics: Vec<String> = spec.topics.iter().map(|t| t.to_ascii_lowercase()).collect();
+        topics.dedup();
+        let repo = RepoState {
+            id,
+            name: spec.name.clone(),
+            topics,
+            archived: spec.archived,
+            disabled: spec.disabled,
+            visibility: spec.visibility,
+            created_at,
+            environments,
+            apps: Default::default(),
+        };
+        self.by_id.insert(id, (lower(org), lower(&spec.name)));
+        if let Some(o) = self.orgs.get_mut(&lower(org)) {
+            o.repos.insert(lower(&spec.name), repo);
+        }
+    }
+
+    /// Adds a repository now (creating its organization if needed); returns its id.
+    pub fn add_repo(&mut self, org: &str, spec: &RepoSpec) -> Result<u64, FleetError> {
+        check_org_name(org)?;
+        check_repo(spec)?;
+        if self.repo(org, &spec.name).is_some() {
+            return Err(FleetError::Invalid(format!(
+                "repository {org}/{} already exists",
+                spec.name
+            )));
+        }
+        let id = match spec.id {
+            Some(id) if self.by_id.contains_key(&id) => {
+                return Err(FleetError::Invalid(format!(
+                    "repository id {id} is already used"
+                )))
+            }
+            Some(id) => id,
+            None => self.fresh_repo_id(&HashSet::new()),
+        };
+        if !self.orgs.contains_key(&lower(org)) {
+            let org_id = self.fresh_org_id(&HashSet::new());
+            self.insert_org(org, org_id);
+        }
+        self.insert_repo(org, spec, id, now());
+        Ok(id)
+    }
+
+    /// Removes a repository with its secrets and its place in organization secrets'
+    /// selected lists; returns its id if it existed.
+    pub fn remove_repo(&mut self, org: &str, name: &str) -> Option<u64> {
+        let o = self.orgs.get_mut(&lower(org))?;
+        let repo = o.repos.remove(&lower(name))?;
+        for data in o.apps.iter_mut() {
+            for secret in data.secrets.values_mut() {
+                if let Some(access) = secret.access.as_mut() {
+                    access.selected.remove(&repo.id);
+                }
+            }
+        }
+        self.by_id.remove(&repo.id);
+        Some(repo.id)
+    }
+
+    pub fn org(&self, org: &str) -> Option<&OrgState> {
+        self.orgs.get(&lower(org))
+    }
+
+    pub fn repo(&self, owner: &str, name: &str) -> Option<&RepoState> {
+        self.orgs.get(&lower(owner))?.repos.get(&lower(name))
+    }
+
+    pub fn repo_mut(&mut self, owner: &str, name: &str) -> Option<&mut RepoState> {
+        self.orgs
+            .get_mut(&lower(owner))?
+            .repos
+            .get_mut(&lower(name))
+    }
+
+    pub fn repo_by_id(&self, id: u64) -> Option<(&OrgState, &RepoState)> {
+        let (org, repo) = self.by_id.get(&id)?;
+        let o = self.orgs.get(org)?;
+        Some((o, o.repos.get(repo)?))
+    }
+
+    /// The data of a scope, if the scope exists.
+    pub fn scope_data(&self, scope: &SecretScope) -> Option<&ScopeData> {
+        match scope {
+            SecretScope::Repo { owner, repo, app } => {
+                Some(&self.repo(owner, repo)?.apps[app_index(*app)])
+            }
+            SecretScope::Environment {
+                owner,
+                repo,
+                environment,
+            } => Some(
+                &self
+                    .repo(owner, repo)?
+                    .environments
+                    .get(&env_key(environment))?
+                    .data,
+            ),
+            SecretScope::Org { org, app } => Some(&self.org(org)?.apps[app_index(*app)]),
+        }
+    }
+
+    pub fn scope_data_mut(&mut self, scope: &SecretScope) -> Option<&mut ScopeData> {
+        match scope {
+            SecretScope::Repo { owner, repo, app } => {
+                Some(&mut self.repo_mut(owner, repo)?.apps[app_index(*app)])
+            }
+            SecretScope::Environment {
+                owner,
+                repo,
+                environment,
+            } => Some(
+                &mut self
+                    .repo_mut(owner, repo)?
+                    .environments
+                    .get_mut(&env_key(environment))?
+                    .data,
+            ),
+            SecretScope::Org { org, app } => {
+                Some(&mut self.orgs.get_mut(&lower(org))?.apps[app_index(*app)])
+            }
+        }
+    }
+
+    /// Every scope that exists and holds at least one secret, with its data.
+    pub fn scopes_with_secrets(&self) -> Vec<(SecretScope, &ScopeData)> {
+        let mut out = Vec::new();
+        for org in self.orgs.values() {
+            for (i, data) in org.apps.iter().enumerate() {
+                if !data.secrets.is_empty() {
+                    out.push((
+                        SecretScope::Org {
+                            org: org.login.clone(),
+                            app: APPS[i],
+                        },
+                        data,
+                    ));
+                }
+            }
+            for repo in org.repos.values() {
+                for (i, data) in repo.apps.iter().enumerate() {
+                    if !data.secrets.is_empty() {
+                        out.push((
+                            SecretScope::Repo {
+                                owner: org.login.clone(),
+                                repo: repo.name.clone(),
+                                app: APPS[i],
+                            },
+                            data,
+                        ));
+                    }
+                }
+                for env in repo.environments.values() {
+                    if !env.data.secrets.is_empty() {
+                        out.push((
+                            SecretScope::Environment {
+                                owner: org.login.clone(),
+                                repo: repo.name.clone(),
+                                environment: env.name.clone(),
+                            },
+                            &env.data,
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The number of secrets a scope may hold.
+pub(crate) fn secret_limit(scope: &SecretScope) -> usize {
+    match scope {
+        SecretScope::Repo { .. } => REPO_SECRET_LIMIT,
+        SecretScope::Environment { .. } => ENV_SECRET_LIMIT,
+        SecretScope::Org { .. } => ORG_SECRET_LIMIT,
+    }
+}
