@@ -18,3 +18,4 @@ pub mod ledger;
 pub mod apply;
 pub mod cli;
 pub mod emulator;
+pub mod sandbox;

@@ -32,6 +32,13 @@ async fn main() -> ExitCode {
                 cli::exit::FAILED
             }
         },
+        Command::Sandbox(a) => match rotor::sandbox::run(a.clone()).await {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("sandbox: {e}");
+                cli::exit::FAILED
+            }
+        },
     };
     ExitCode::from(code)
 }

@@ -41,6 +41,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Run the GitHub emulator on its own (for sandboxes and your own tests).
     Emulate(crate::emulator::EmulateArgs),
+    /// Rotate the example policies against the built-in emulator and a local OpenBao dev
+    /// server, then check every value the emulator decrypted.
+    Sandbox(crate::sandbox::SandboxArgs),
 }
 
 #[derive(Debug, Args, Clone)]

@@ -172,6 +172,12 @@ fn render_report(r: &Report) -> String {
     out
 }
 
+/// An RFC 3339 time from JSON, shown to the second.
+fn short_time(v: &serde_json::Value) -> Option<String> {
+    let t = chrono::DateTime::parse_from_rfc3339(v.as_str()?).ok()?;
+    Some(t.with_timezone(&Utc).format("%Y-%m-%d %H:%M:%SZ").to_string())
+}
+
 pub fn status(args: &StatusArgs) -> u8 {
     let state = match Ledger::read_state(&args.state_dir) {
         Ok(s) => s,
@@ -195,10 +201,14 @@ pub fn status(args: &StatusArgs) -> u8 {
             _ => None,
         };
         let targets: Vec<_> = state.targets_of(name).cloned().collect();
+        // Vault-held values are never rotated by rotor: their version is what was pushed.
+        let version = ps
+            .version
+            .or_else(|| targets.iter().filter_map(|t| t.pushed.as_ref().map(|p| p.version)).max());
         let failing = targets.iter().filter(|t| t.failure.is_some()).count();
         rows.push(serde_json::json!({
             "policy": name,
-            "version": ps.version,
+            "version": version,
             "rotated_at": ps.rotated_at,
             "rotations": ps.rotations,
             "next_due": next_due,
@@ -217,9 +227,9 @@ pub fn status(args: &StatusArgs) -> u8 {
                 println!(
                     "policy {}  version {}  rotated {}  next due {}  targets {}  failing {}",
                     r["policy"].as_str().unwrap_or(""),
-                    r["version"],
-                    r["rotated_at"].as_str().unwrap_or("never"),
-                    r["next_due"].as_str().unwrap_or("-"),
+                    r["version"].as_u64().map_or("-".to_string(), |v| v.to_string()),
+                    short_time(&r["rotated_at"]).unwrap_or("never".into()),
+                    short_time(&r["next_due"]).unwrap_or("-".into()),
                     r["targets"],
                     r["failing"]
                 );
@@ -233,7 +243,7 @@ pub fn status(args: &StatusArgs) -> u8 {
                         target,
                         t["secret"].as_str().unwrap_or(""),
                         pushed["version"],
-                        pushed["at"].as_str().unwrap_or("never"),
+                        short_time(&pushed["at"]).unwrap_or("never".into()),
                         pushed["key_id"].as_str().unwrap_or("-"),
                     );
                     if let Some(msg) = t["failure"]["message"].as_str() {

