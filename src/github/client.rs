@@ -14,7 +14,7 @@ use super::auth::Auth;
 use super::cache::{CachedPage, ListingStore};
 use super::config::{normalize_api_url, ConfigError, GitHubConfig};
 use super::error::{ErrorKind, GitHubError};
-use super::governor::{Governor, GovernorStats};
+use super::governor::{Governor, GovernorSettings, GovernorStats};
 use super::link;
 use super::rate_limit::{RateLimitOverview, RateLimitSnapshot};
 use super::retry::{self, Decision, RetryPolicy};
@@ -124,6 +124,11 @@ impl Client {
             Some(_) => "token".to_string(),
             None => "anonymous".to_string(),
         }
+    }
+
+    /// What the governor keeps this client's requests to.
+    pub fn governor_settings(&self) -> GovernorSettings {
+        self.inner.governor.settings().clone()
     }
 
     /// What the governor has made this client's requests wait so far.
