@@ -21,7 +21,8 @@ pub struct GitHubConfig {
     pub api_url: String,
     /// Bearer token (`GITHUB_TOKEN`, else `GH_TOKEN`); requests go unauthenticated without it.
     pub token: Option<SecretString>,
-    /// Deadline of one request, from connecting until its body has been read.
+    /// Deadline of one request, from connecting until its body has been read
+    /// (`ROTOR_GITHUB_TIMEOUT`, default 30 s).
     pub timeout: Duration,
     /// `User-Agent` header; GitHub refuses requests without one.
     pub user_agent: String,
@@ -137,6 +138,12 @@ impl GitHubConfig {
         }
         if let Some(v) = set("ROTOR_MIN_WRITE_GAP") {
             config.min_write_gap = governor::parse_gap(&v).map_err(bad("ROTOR_MIN_WRITE_GAP"))?;
+        }
+        if let Some(v) = set("ROTOR_GITHUB_TIMEOUT") {
+            config.timeout = governor::parse_gap(&v)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| bad("ROTOR_GITHUB_TIMEOUT")(format!("{v:?} is not a duration like 30s")))?;
         }
         if let Some(v) = set("ROTOR_TIME_SCALE") {
             config.time_scale = v

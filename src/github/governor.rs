@@ -133,8 +133,11 @@ struct Charge {
 #[derive(Debug, Clone, Copy)]
 struct Primary {
     remaining: u64,
-    /// When admission may go on after the budget is spent (reset plus margin).
-    reset: Instant,
+    /// Requests per window (`x-ratelimit-limit`).
+    limit: u64,
+    /// When admission may go on after the budget is spent (reset plus margin); `None`
+    /// once passed, until a response of the new window tells its reset.
+    reset: Option<Instant>,
     reset_epoch: i64,
 }
 
@@ -175,12 +178,15 @@ impl BucketState {
             }
             self.paused_until = None;
         }
-        if let Some(p) = self.primary {
-            if now >= p.reset {
-                // A new window whose numbers the next response will tell.
-                self.primary = None;
-            } else if s.follow_primary && p.remaining == 0 {
-                return Some((p.reset - now, Reason::Primary));
+        if let Some(p) = self.primary.as_mut() {
+            if p.reset.is_some_and(|r| now >= r) {
+                // A new window: the whole limit, counted down until a response tells more.
+                p.reset = None;
+                p.remaining = p.limit;
+            }
+            if s.follow_primary && p.remaining == 0 {
+                let wait = p.reset.map(|r| r - now).unwrap_or(POLL);
+                return Some((wait, Reason::Primary));
             }
         }
         if write && !s.min_write_gap.is_zero() {
@@ -268,22 +274,30 @@ impl BucketState {
         ) else {
             return;
         };
+        let limit = headers::u64(h, "x-ratelimit-limit").unwrap_or(remaining);
         if reset_epoch < self.newest_reset_epoch {
             return;
         }
         let reset = reset_instant(h, reset_epoch, now, wall) + s.reset_margin();
-        let same_window = self.primary.is_some_and(|p| p.reset_epoch == reset_epoch);
         match self.primary.as_mut() {
-            Some(p) if same_window => p.remaining = p.remaining.min(remaining),
-            None if reset_epoch == self.newest_reset_epoch => {
-                // The window we already waited out: a late answer from before the reset.
+            Some(p) if p.reset_epoch == reset_epoch => {
+                // The same window; once waited out, a late answer from before its reset.
+                if p.reset.is_some() {
+                    p.remaining = p.remaining.min(remaining);
+                }
             }
-            _ => {
+            known => {
                 // A new window: requests still in flight may not be counted in it yet.
                 let pending = self.in_flight.saturating_sub(1);
+                let mut left = remaining.saturating_sub(pending);
+                if let Some(p) = known.filter(|p| p.reset.is_none()) {
+                    // Counted down from the limit since the reset: keep the lower count.
+                    left = left.min(p.remaining);
+                }
                 self.primary = Some(Primary {
-                    remaining: remaining.saturating_sub(pending),
-                    reset,
+                    remaining: left,
+                    limit,
+                    reset: Some(reset),
                     reset_epoch,
                 });
             }
@@ -605,6 +619,15 @@ mod tests {
             "{wait:?}"
         );
         assert_eq!(st.wait_for(&s, 1, false, now + wait), None);
+        // After the reset the limit (2) counts down again until a response tells more.
+        st.charge(1, false, now + wait, &s);
+        st.charge(1, false, now + wait, &s);
+        assert_eq!(
+            st.wait_for(&s, 1, false, now + wait),
+            Some((POLL, Reason::Primary)),
+            "the new window's reset is not known yet"
+        );
+        st.primary.as_mut().unwrap().remaining = 1;
         // A late answer from the old window does not bring the wait back.
         st.learn(
             &h(&[
