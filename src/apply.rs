@@ -14,7 +14,7 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::github::{Client, GitHubError, PublicKey, SecretScope};
-use crate::ledger::{Entry, FailureRecord, Ledger, PushRecord, RotationRecord};
+use crate::ledger::{Entry, FailureRecord, KeyRecord, Ledger, PushRecord, RotationRecord};
 use crate::plan::{Action, Plan, PolicyPlan, TargetPlan};
 use crate::policy::{Policy, PolicySet};
 use crate::seal::seal;
@@ -79,15 +79,35 @@ impl Report {
     }
 }
 
+/// Where apply reports its progress, target by target (a progress bar, log lines).
+pub trait Progress: Send + Sync {
+    /// Apply starts on a policy with this many targets to push.
+    fn policy(&self, _policy: &str, _targets: usize) {}
+    /// One target is done: every secret pushed (`ok`), or some failed.
+    fn target_done(&self, _ok: bool) {}
+    /// Apply is over.
+    fn finish(&self) {}
+}
+
+/// Reports nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
 impl Applier<'_> {
     /// Carry out `plan` for the policies of `set` it names.
     pub async fn apply(&self, set: &PolicySet, plan: &Plan) -> Report {
+        self.apply_with_progress(set, plan, &NoProgress).await
+    }
+
+    /// [`Applier::apply`], telling `progress` as targets are done.
+    pub async fn apply_with_progress(&self, set: &PolicySet, plan: &Plan, progress: &dyn Progress) -> Report {
         let mut report = Report::default();
         for pp in &plan.policies {
             let Some(policy) = set.get(&pp.policy) else {
                 continue;
             };
-            let pr = self.apply_policy(policy, pp).await;
+            let pr = self.apply_policy(policy, pp, progress).await;
             let s = &mut report.summary;
             s.policies += 1;
             s.rotated += usize::from(pr.rotated.is_some());
@@ -98,6 +118,7 @@ impl Applier<'_> {
             s.failed += pr.failures.len();
             report.policies.push(pr);
         }
+        progress.finish();
         if let Ok(mut l) = self.ledger.lock() {
             if let Err(e) = l.sync() {
                 tracing::error!(error = %e, "syncing the ledger failed");
@@ -129,7 +150,7 @@ impl Applier<'_> {
         });
     }
 
-    async fn apply_policy(&self, policy: &Policy, pp: &PolicyPlan) -> PolicyReport {
+    async fn apply_policy(&self, policy: &Policy, pp: &PolicyPlan, progress: &dyn Progress) -> PolicyReport {
         let mut pr = PolicyReport {
             policy: policy.name.clone(),
             version: pp.version,
@@ -154,10 +175,11 @@ impl Applier<'_> {
         if work.is_empty() {
             return pr;
         }
+        progress.policy(&policy.name, work.len());
 
-        // 1. Public keys, before anything changes at the source.
+        // 1. Public keys, before anything changes at the source: the ledger's, else GitHub's.
         let keys: HashMap<SecretScope, Result<PublicKey, GitHubError>> = stream::iter(&work)
-            .map(|t| async move { (t.scope.clone(), self.github.public_key(&t.scope).await) })
+            .map(|t| async move { (t.scope.clone(), self.key_for(&t.scope).await) })
             .buffer_unordered(self.concurrency.max(1))
             .collect()
             .await;
@@ -169,7 +191,10 @@ impl Applier<'_> {
         for t in &work {
             match &keys[&t.scope] {
                 Ok(k) => deliverable.push((*t, k.clone())),
-                Err(e) => self.fail(&mut pr, &t.scope, None, pp.version, e.status, e.to_string()),
+                Err(e) => {
+                    progress.target_done(false);
+                    self.fail(&mut pr, &t.scope, None, pp.version, e.status, e.to_string())
+                }
             }
         }
         if deliverable.is_empty() {
@@ -190,8 +215,13 @@ impl Applier<'_> {
         pr.version = Some(value.version);
 
         // 3. Seal and push, target by target.
+        let value_ref = &value;
         let results: Vec<TargetOutcome> = stream::iter(deliverable)
-            .map(|(t, key)| self.push_target(policy, t, key, &value))
+            .map(|(t, key)| async move {
+                let out = self.push_target(policy, t, key, value_ref).await;
+                progress.target_done(out.failures.is_empty());
+                out
+            })
             .buffer_unordered(self.concurrency.max(1))
             .collect()
             .await;
@@ -207,6 +237,37 @@ impl Applier<'_> {
             }
         }
         pr
+    }
+
+    /// The scope's public key as the ledger last recorded it; fetched from GitHub (and
+    /// recorded) only when the ledger has none. A recorded key GitHub no longer accepts is
+    /// replaced when a PUT is refused with 422 (see `push_target`).
+    async fn key_for(&self, scope: &SecretScope) -> Result<PublicKey, GitHubError> {
+        let cached = self.ledger.lock().ok().and_then(|l| {
+            l.state().key(scope).map(|k| PublicKey {
+                key_id: k.key_id.clone(),
+                key: k.key.clone(),
+            })
+        });
+        match cached {
+            Some(k) => Ok(k),
+            None => self.fetch_key(scope).await,
+        }
+    }
+
+    /// Fetches the scope's key from GitHub and records it in the ledger.
+    async fn fetch_key(&self, scope: &SecretScope) -> Result<PublicKey, GitHubError> {
+        let key = self.github.public_key(scope).await?;
+        let rec = Entry::Key(KeyRecord {
+            scope: scope.clone(),
+            key_id: key.key_id.clone(),
+            key: key.key.clone(),
+            at: Utc::now(),
+        });
+        if let Err(e) = self.record(rec) {
+            tracing::warn!(target = %scope.key(), error = %e, "recording a public key in the ledger failed");
+        }
+        Ok(key)
     }
 
     async fn value_for(&self, policy: &Policy, pp: &PolicyPlan, pr: &mut PolicyReport) -> Result<SourceValue, String> {
@@ -277,7 +338,7 @@ impl Applier<'_> {
                 {
                     Ok(outcome) => break Ok(outcome),
                     // GitHub refuses a key id that is no longer current: fetch the key again once.
-                    Err(e) if e.status == Some(422) && attempt == 1 => match self.github.public_key(&t.scope).await {
+                    Err(e) if e.status == Some(422) && attempt == 1 => match self.fetch_key(&t.scope).await {
                         Ok(k) if k.key_id != key.key_id => key = k,
                         _ => break Err((e.status, e.to_string())),
                     },

@@ -63,9 +63,48 @@ pub struct CommonArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
-    /// Targets handled at once.
-    #[arg(long, env = "ROTOR_CONCURRENCY", default_value_t = 32)]
+    /// Targets handled at once. GitHub allows 100 requests in flight per token, and the
+    /// client's governor keeps to that (and to the points budget) whatever this says.
+    #[arg(long, env = "ROTOR_CONCURRENCY", default_value_t = 100)]
     pub concurrency: usize,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// How rotor keeps within GitHub's rate limits (see docs/scale.md).
+#[derive(Debug, Args, Clone, Default)]
+pub struct LimitArgs {
+    /// Rate limits to keep to: `github` (published limits: 900 points a minute, the hourly
+    /// budget from x-ratelimit-* headers) or `off` (GitHub Enterprise Server's default).
+    #[arg(long, env = "ROTOR_GITHUB_LIMITS", value_name = "github|off")]
+    pub github_limits: Option<crate::github::Limits>,
+    /// Points per minute instead of the default (reads 1 point, writes 5); 0 turns it off.
+    #[arg(long, env = "ROTOR_POINTS_PER_MINUTE", value_name = "N")]
+    pub points_per_minute: Option<u64>,
+    /// Least time between two writes, e.g. 1s (GitHub's best practice for bulk writes).
+    #[arg(long, env = "ROTOR_MIN_WRITE_GAP", value_name = "DURATION", value_parser = crate::github::governor::parse_gap)]
+    pub min_write_gap: Option<std::time::Duration>,
+    /// Divide GitHub's limit windows by N (only against a time-scaled emulator).
+    #[arg(long, env = "ROTOR_TIME_SCALE", value_name = "N", hide = true)]
+    pub time_scale: Option<u32>,
+}
+
+impl LimitArgs {
+    /// Puts these settings on a GitHub client configuration.
+    pub fn apply_to(&self, config: &mut crate::github::GitHubConfig) {
+        if let Some(l) = self.github_limits {
+            config.limits = l;
+        }
+        if let Some(p) = self.points_per_minute {
+            config.points_per_minute = Some(p);
+        }
+        if let Some(g) = self.min_write_gap {
+            config.min_write_gap = g;
+        }
+        if let Some(t) = self.time_scale {
+            config.time_scale = t.max(1);
+        }
+    }
 }
 
 #[derive(Debug, Args, Clone)]

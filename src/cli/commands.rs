@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use chrono::Utc;
 
-use super::args::{Output, PolicyArgs, RotateArgs, RunArgs, StatusArgs};
+use super::args::{CommonArgs, Output, PolicyArgs, RotateArgs, RunArgs, StatusArgs};
 use super::exit;
 use crate::apply::{Applier, Report};
 use crate::ledger::{Ledger, LedgerState};
@@ -62,23 +62,56 @@ struct Prepared {
     sources: crate::source::Sources,
 }
 
-fn prepare(dir: &Path, only: Option<&str>) -> Result<Prepared, u8> {
-    let set = select(load(dir)?, only)?;
-    let (github, sources) = super::settings::connect().map_err(|e| {
+/// Loads the policies and connects, with the limit flags and the listing cache in the
+/// state folder.
+fn prepare(common: &CommonArgs, only: Option<&str>) -> Result<Prepared, u8> {
+    let set = select(load(&common.policy_dir.policies)?, only)?;
+    let (github, sources) = super::settings::connect_tuned(|c| {
+        common.limits.apply_to(c);
+        c.listing_cache = Some(common.state_dir.join(LISTING_CACHE));
+    })
+    .map_err(|e| {
         eprintln!("{e}");
         exit::BAD_INPUT
     })?;
     Ok(Prepared { set, github, sources })
 }
 
+/// The file in the state folder where repository listings are kept with their ETags.
+pub const LISTING_CACHE: &str = "listings.json";
+
+/// The budget apply will run within: the client's governor settings and the last
+/// `x-ratelimit-*` headers the listing brought back.
+fn budget(p: &Prepared, concurrency: usize) -> plan::Budget {
+    let s = p.github.governor_settings();
+    let primary = p
+        .github
+        .last_rate_limit()
+        .filter(|_| s.follow_primary)
+        .map(|r| {
+            let to_reset = (r.reset - Utc::now()).num_milliseconds().max(0) as f64 / 1000.0;
+            (r.remaining, r.limit, to_reset)
+        });
+    plan::Budget {
+        points_per_minute: s.points_per_minute,
+        max_concurrency: s.max_concurrency.min(concurrency.max(1)),
+        min_write_gap: s.min_write_gap,
+        primary,
+        time_scale: s.time_scale,
+        ..plan::Budget::default()
+    }
+}
+
 async fn make_plan(p: &Prepared, ledger: &LedgerState, force: &BTreeSet<String>, concurrency: usize) -> Plan {
     let now = Utc::now();
     let observed = observe(&p.set, &p.github, &p.sources, ledger, now, force, concurrency).await;
-    plan::plan(&p.set, &observed, ledger, now, &PlanOptions { force: force.clone() })
+    let mut plan = plan::plan(&p.set, &observed, ledger, now, &PlanOptions { force: force.clone() });
+    plan.estimate = Some(plan::estimate(&plan, ledger, &budget(p, concurrency)));
+    plan
 }
 
 pub async fn plan(args: &RunArgs) -> u8 {
-    let p = match prepare(&args.common.policy_dir.policies, args.policy.as_deref()) {
+    let p = match prepare(&args.common, args.policy.as_deref()) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -107,7 +140,7 @@ pub async fn rotate(args: &RotateArgs) -> u8 {
 }
 
 async fn run_apply(common: &super::args::CommonArgs, only: Option<&str>, force: BTreeSet<String>) -> u8 {
-    let p = match prepare(&common.policy_dir.policies, only) {
+    let p = match prepare(common, only) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -129,7 +162,8 @@ async fn run_apply(common: &super::args::CommonArgs, only: Option<&str>, force: 
         ledger: &ledger,
         concurrency: common.concurrency,
     };
-    let report = applier.apply(&p.set, &plan).await;
+    let progress = super::progress::for_stderr();
+    let report = applier.apply_with_progress(&p.set, &plan, progress.as_ref()).await;
     match common.output {
         Output::Text => print!("{}", render_report(&report)),
         Output::Json => println!(

@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod commands;
+pub mod progress;
 pub mod settings;
 
 pub use args::{Cli, Command};

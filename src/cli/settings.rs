@@ -6,7 +6,13 @@ use crate::source::{Sources, VaultConfig};
 
 /// Build the GitHub client and the sources from the environment.
 pub fn connect() -> Result<(Client, Sources), String> {
-    let config = GitHubConfig::from_env().map_err(|e| format!("GitHub settings: {e}"))?;
+    connect_tuned(|_| {})
+}
+
+/// [`connect`], with the GitHub settings adjusted by `tune` (flags) before the client is built.
+pub fn connect_tuned(tune: impl FnOnce(&mut GitHubConfig)) -> Result<(Client, Sources), String> {
+    let mut config = GitHubConfig::from_env().map_err(|e| format!("GitHub settings: {e}"))?;
+    tune(&mut config);
     if config.token.is_none() {
         return Err("GITHUB_TOKEN (or GH_TOKEN) is not set: rotor needs a token to reach GitHub".into());
     }

@@ -32,6 +32,12 @@ pub struct EmulateArgs {
     /// Primary rate limit per token per hour (GitHub: 5000).
     #[arg(long, value_name = "N")]
     pub requests_per_hour: Option<u64>,
+    /// Secondary limit: points per minute per token, GET 1, writes 5 (GitHub: 900).
+    #[arg(long, value_name = "N")]
+    pub points_per_minute: Option<u64>,
+    /// Divide every limit window by N (60: a minute of budget passes in a second).
+    #[arg(long, value_name = "N")]
+    pub time_scale: Option<u32>,
 }
 
 /// Reads `250ms`, `2s`, `1m`, `1h` (or a bare number of milliseconds).
@@ -77,6 +83,12 @@ pub fn fleet_from_args(args: &EmulateArgs) -> Result<FleetSpec, Box<dyn std::err
         .extend(args.tokens.iter().map(|t| TokenSpec::all(t)));
     if let Some(n) = args.requests_per_hour {
         spec.limits.requests_per_hour = n;
+    }
+    if let Some(n) = args.points_per_minute {
+        spec.limits.points_per_minute = Some(n);
+    }
+    if let Some(n) = args.time_scale {
+        spec.limits.time_scale = n.max(1);
     }
     Ok(spec)
 }

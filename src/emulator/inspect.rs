@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use crate::github::{PublicKey, SecretScope};
 use crate::policy::Visibility;
 
-use super::counters::Counters;
+use super::counters::{Counters, RequestRecord};
 use super::errors::{ApiError, FleetError};
 use super::extract::{Body, Params};
 use super::faults::FaultRule;
@@ -39,6 +39,8 @@ pub struct SecretInfo {
     pub updated_at: DateTime<Utc>,
     /// Accepted PUTs (creation included).
     pub writes: u64,
+    /// Accepted PUTs that changed the value (creation included).
+    pub value_changes: u64,
     /// Organization secrets only.
     pub visibility: Option<Visibility>,
     /// Organization secrets with `selected` visibility: the repositories, by id.
@@ -60,6 +62,7 @@ fn info_of(scope: &SecretScope, e: &SecretEntry) -> SecretInfo {
         created_at: e.created_at,
         updated_at: e.updated_at,
         writes: e.writes,
+        value_changes: e.value_changes,
         visibility: e.access.as_ref().map(|a| a.visibility),
         selected_repository_ids: e
             .access
@@ -113,6 +116,12 @@ impl Emulator {
             key_id: key.key_id.clone(),
             key: key.public_b64.clone(),
         })
+    }
+
+    /// Every API request since start (or the last counter reset): when it came, what it
+    /// was, and the status answered (0: the connection was closed without an answer).
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.shared.counters.requests()
     }
 
     /// Request counters since start (or the last reset).
@@ -209,11 +218,15 @@ impl Emulator {
                 created_at: t,
                 updated_at: t,
                 writes: 0,
+                value_changes: 0,
                 access: is_org.then(|| super::state::OrgAccessState {
                     visibility: Visibility::All,
                     selected: Default::default(),
                 }),
             });
+        if entry.value.expose_secret() != value {
+            entry.value_changes += 1;
+        }
         entry.value = SecretString::from(value.to_string());
         entry.key_id = key_id;
         entry.updated_at = t;
@@ -229,6 +242,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             "/_emulator/counters",
             get(http_counters).delete(http_reset_counters),
         )
+        .route("/_emulator/requests", get(http_requests))
         .route(
             "/_emulator/faults",
             get(http_faults)
@@ -285,6 +299,10 @@ async fn http_secrets(State(sh): State<Arc<Shared>>) -> Json<Value> {
 
 async fn http_counters(State(sh): State<Arc<Shared>>) -> Json<Counters> {
     Json(sh.counters.snapshot())
+}
+
+async fn http_requests(State(sh): State<Arc<Shared>>) -> Json<Vec<RequestRecord>> {
+    Json(sh.counters.requests())
 }
 
 async fn http_reset_counters(State(sh): State<Arc<Shared>>) -> StatusCode {

@@ -9,7 +9,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::auth::{require_user_agent, ApiVersion, BaseUrl, ReqCtx, API_V3};
+use super::counters::RequestRecord;
 use super::errors::{ApiError, RATE_LIMIT_DOCS_URL};
+use super::faults::Hit;
 use super::ratelimit::{Charge, InFlight, RateInfo, Refusal};
 use super::server::Shared;
 
@@ -21,6 +23,21 @@ struct RouteTemplate(String);
 #[derive(Clone)]
 struct RequestId(String);
 
+/// Marks a response whose connection is closed before it completes.
+#[derive(Clone)]
+struct Closed;
+
+/// A response that never completes: its body fails at once, so the server drops the
+/// connection, and the client sees a broken exchange rather than an answer.
+fn closed_connection() -> Response {
+    let failing = futures::stream::once(async {
+        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other("fault: connection closed"))
+    });
+    let mut resp = axum::body::Body::from_stream(failing).into_response();
+    resp.extensions_mut().insert(Closed);
+    resp
+}
+
 /// Outermost: counts every API request (by route and status), tracks concurrency and
 /// stamps `x-github-request-id`. Inspection routes pass straight through.
 pub(crate) async fn track(State(sh): State<Arc<Shared>>, mut req: Request, next: Next) -> Response {
@@ -28,6 +45,9 @@ pub(crate) async fn track(State(sh): State<Arc<Shared>>, mut req: Request, next:
         return next.run(req).await;
     }
     let _busy = sh.counters.enter();
+    let at = sh.counters.elapsed();
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
     let rid = sh.next_request_id();
     let base = BaseUrl::from_request(req.headers(), req.uri());
     req.extensions_mut().insert(base);
@@ -41,7 +61,19 @@ pub(crate) async fn track(State(sh): State<Arc<Shared>>, mut req: Request, next:
         .get::<RouteTemplate>()
         .map(|r| r.0.clone())
         .unwrap_or_else(|| "unmatched".to_string());
-    sh.counters.record(&route, resp.status().as_u16());
+    // A closed connection has no status: it is counted as 0.
+    let status = if resp.extensions().get::<Closed>().is_some() {
+        0
+    } else {
+        resp.status().as_u16()
+    };
+    sh.counters.record(&route, status);
+    sh.counters.log(RequestRecord {
+        at,
+        method,
+        path,
+        status,
+    });
     resp
 }
 
@@ -65,8 +97,17 @@ pub(crate) async fn gate(State(sh): State<Arc<Shared>>, mut req: Request, next: 
             req.extensions_mut().insert(admission.ctx.clone());
             let fault = sh.faults.take(req.method(), req.uri().path());
             let resp = match fault {
-                Some(err) => err.into_response(),
                 None => next.run(req).await,
+                Some(Hit::Answer(err)) => err.into_response(),
+                Some(Hit::AnswerAfterHandling(err)) => {
+                    drop(next.run(req).await);
+                    err.into_response()
+                }
+                Some(Hit::Close) => closed_connection(),
+                Some(Hit::Stall(d)) => {
+                    tokio::time::sleep(d).await;
+                    next.run(req).await
+                }
             };
             admission.finish(&sh, resp).await
         }
@@ -105,10 +146,17 @@ struct Admission {
 impl Admission {
     /// Applies latency (holding the concurrency slot, like a slow server) and adds the
     /// rate-limit and version headers.
-    async fn finish(self, sh: &Shared, mut resp: Response) -> Response {
+    async fn finish(mut self, sh: &Shared, mut resp: Response) -> Response {
         let latency = sh.latency();
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
+        }
+        if resp.status() == axum::http::StatusCode::NOT_MODIFIED {
+            // "Making a conditional request does not count against your primary rate limit
+            // if a 304 response is returned."
+            self.slot.refund();
+            self.rate.used = self.rate.used.saturating_sub(1);
+            self.rate.remaining = self.rate.limit.saturating_sub(self.rate.used);
         }
         self.rate.apply(resp.headers_mut());
         let is_json = resp
@@ -176,6 +224,7 @@ fn admit(sh: &Arc<Shared>, req: &Request) -> Result<Admission, Box<Response>> {
             slot,
         }),
         Err(Refusal::Primary(info)) => {
+            sh.counters.primary_limited();
             let who = if caller.access.is_authenticated() {
                 format!("user ID {}", caller.user_id)
             } else {
@@ -190,6 +239,7 @@ fn admit(sh: &Arc<Shared>, req: &Request) -> Result<Admission, Box<Response>> {
             Err(Box::new(resp))
         }
         Err(Refusal::Secondary { info, retry_after }) => {
+            sh.counters.secondary_limited();
             let err = ApiError::forbidden(format!(
                 "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID {rid}."
             ))

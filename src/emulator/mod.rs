@@ -25,9 +25,9 @@ mod validate;
 mod views;
 
 pub use cli::{run, EmulateArgs};
-pub use counters::Counters;
+pub use counters::{Counters, RequestRecord};
 pub use errors::FleetError;
-pub use faults::FaultRule;
+pub use faults::{FaultKind, FaultRule};
 pub use fleet::{
     FleetSpec, LimitsSpec, OrgSpec, RepoSpec, RepoVisibility, TokenSpec, DEFAULT_TOKEN,
 };

@@ -10,8 +10,9 @@ use axum::http::{HeaderMap, HeaderValue};
 use super::auth::Caller;
 use super::fleet::LimitsSpec;
 
-const WINDOW_SECS: i64 = 3_600;
+const WINDOW_SECS: f64 = 3_600.0;
 const POINTS_WINDOW: Duration = Duration::from_secs(60);
+const CONCURRENCY_RETRY_SECS: u64 = 60;
 
 /// One caller's standing in the current primary window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,8 +103,26 @@ impl Drop for InFlight {
     }
 }
 
-fn epoch_now() -> i64 {
-    chrono::Utc::now().timestamp()
+/// Now, in UTC epoch seconds with a fraction.
+fn epoch_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl InFlight {
+    /// Gives back the primary-limit charge of this request (a `304 Not Modified` is free).
+    pub fn refund(&self) {
+        let mut buckets = self
+            .limiter
+            .buckets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = buckets.get_mut(&self.key) {
+            b.used = b.used.saturating_sub(1);
+        }
+    }
 }
 
 impl RateLimiter {
@@ -131,9 +150,20 @@ impl RateLimiter {
         }
     }
 
-    fn roll(b: &mut Bucket, now: i64) {
-        if b.reset == 0 || now >= b.reset {
-            b.reset = now + WINDOW_SECS;
+    fn scale(&self) -> f64 {
+        f64::from(self.limits.time_scale.max(1))
+    }
+
+    /// The points window: a minute, time-scaled.
+    fn points_window(&self) -> Duration {
+        POINTS_WINDOW / self.limits.time_scale.max(1)
+    }
+
+    /// A new primary window starts when the old one has reset. Windows end on a whole
+    /// second, as `x-ratelimit-reset` can only say whole seconds.
+    fn roll(&self, b: &mut Bucket, now: f64) {
+        if b.reset == 0 || now >= b.reset as f64 {
+            b.reset = (now + WINDOW_SECS / self.scale()).ceil() as i64;
             b.used = 0;
         }
     }
@@ -148,24 +178,26 @@ impl RateLimiter {
         let now = epoch_now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let b = buckets.entry(caller.key.clone()).or_default();
-        Self::roll(b, now);
+        self.roll(b, now);
         if charge.counts && b.used >= limit {
             return Err(Refusal::Primary(Self::info(limit, b)));
         }
         if let Some(max) = self.limits.max_concurrent {
             if b.in_flight >= max {
+                let retry_after = (CONCURRENCY_RETRY_SECS as f64 / self.scale()).ceil() as u64;
                 return Err(Refusal::Secondary {
                     info: Self::info(limit, b),
-                    retry_after: 60,
+                    retry_after: retry_after.max(1),
                 });
             }
         }
         if let Some(budget) = self.limits.points_per_minute {
             let instant = Instant::now();
+            let window = self.points_window();
             while b
                 .points
                 .front()
-                .is_some_and(|(t, _)| instant.duration_since(*t) >= POINTS_WINDOW)
+                .is_some_and(|(t, _)| instant.duration_since(*t) >= window)
             {
                 b.points.pop_front();
             }
@@ -173,11 +205,11 @@ impl RateLimiter {
             if spent + charge.points > budget {
                 // Wait until enough of the oldest points have left the window.
                 let mut freed = 0;
-                let mut wait = POINTS_WINDOW;
+                let mut wait = window;
                 for (t, p) in &b.points {
                     freed += p;
                     if spent - freed + charge.points <= budget {
-                        wait = POINTS_WINDOW.saturating_sub(instant.duration_since(*t));
+                        wait = window.saturating_sub(instant.duration_since(*t));
                         break;
                     }
                 }
@@ -208,7 +240,7 @@ impl RateLimiter {
         let limit = self.limit_for(caller);
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let b = buckets.entry(caller.key.clone()).or_default();
-        Self::roll(b, epoch_now());
+        self.roll(b, epoch_now());
         Self::info(limit, b)
     }
 }
@@ -276,6 +308,34 @@ mod tests {
         ));
         drop(slot);
         assert!(limiter.admit(&caller(), get).is_ok());
+    }
+
+    #[test]
+    fn a_time_scale_shortens_the_windows_and_ends_them_on_whole_seconds() {
+        let limiter = Arc::new(RateLimiter::new(LimitsSpec {
+            requests_per_hour: 2,
+            max_concurrent: Some(1),
+            points_per_minute: Some(5),
+            time_scale: 1800,
+            ..Default::default()
+        }));
+        let get = Charge {
+            counts: true,
+            points: 1,
+        };
+        let (info, slot) = limiter.admit(&caller(), get).expect("first");
+        let now = epoch_now();
+        // An hour / 1800 = 2 s, rounded up to a whole second.
+        assert!(info.reset as f64 >= now + 2.0 - 0.01 && (info.reset as f64) < now + 3.0);
+        match limiter.admit(&caller(), get) {
+            Err(Refusal::Secondary { retry_after, .. }) => assert_eq!(retry_after, 1),
+            _ => panic!("one request in flight at most"),
+        }
+        drop(slot);
+        drop(limiter.admit(&caller(), get).expect("second"));
+        assert!(matches!(limiter.admit(&caller(), get), Err(Refusal::Primary(_))));
+        std::thread::sleep(Duration::from_secs_f64(info.reset as f64 - epoch_now() + 0.01));
+        assert!(limiter.admit(&caller(), get).is_ok(), "a new window after the reset");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::header::LINK;
+use axum::http::header::{ETAG, IF_NONE_MATCH, LINK};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
@@ -48,11 +49,42 @@ fn manages(ctx: &ReqCtx, org: &str, repo: &str) -> Option<bool> {
         .then(|| ctx.access().manages_repo(org, repo))
 }
 
+/// A weak `ETag` of a response body, as GitHub sends on `GET`s: `W/"<hex>"`.
+pub(crate) fn etag_of(body: &[u8], link: Option<&str>) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut h);
+    link.hash(&mut h);
+    format!("W/\"{:016x}\"", h.finish())
+}
+
+/// Answers `304 Not Modified` (empty, with the `ETag`) when `If-None-Match` names the body's
+/// current `ETag`, else the body with its `ETag` and `Link`.
+fn conditional(headers: &HeaderMap, body: Vec<Value>, link: Option<String>) -> Response {
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let etag = etag_of(&bytes, link.as_deref());
+    let matches = headers
+        .get(IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut resp = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        with_link(Json(body).into_response(), link)
+    };
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        resp.headers_mut().insert(ETAG, v);
+    }
+    resp
+}
+
 /// `GET /orgs/{org}/repos`: `type` (all, public, private, internal, forks, sources, member),
 /// `sort` (created, updated, pushed, full_name), `direction`, `page`, `per_page`.
+/// Conditional on `If-None-Match` (a `304` does not count against the primary limit).
 async fn list_org_repos(
     State(sh): State<Arc<Shared>>,
     Extension(ctx): Extension<ReqCtx>,
+    headers: HeaderMap,
     params: Params,
 ) -> Result<Response, ApiError> {
     let q = ctx.base.query.as_deref();
@@ -100,7 +132,7 @@ async fn list_org_repos(
         })
         .collect();
     let link = page.link_header(&ctx.base, repos.len());
-    Ok(with_link(Json(body).into_response(), link))
+    Ok(conditional(&headers, body, link))
 }
 
 /// `GET /orgs/{org}`: the organization (organizations are public on GitHub).

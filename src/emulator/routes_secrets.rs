@@ -238,6 +238,10 @@ pub(crate) async fn put_secret(
     let is_org = matches!(scope, SecretScope::Org { .. });
     if let Some(entry) = data.secrets.get_mut(&name) {
         if let Some(value) = value {
+            use secrecy::ExposeSecret as _;
+            if entry.value.expose_secret() != value.expose_secret() {
+                entry.value_changes += 1;
+            }
             entry.value = value;
             entry.key_id = key_id;
         }
@@ -275,6 +279,7 @@ pub(crate) async fn put_secret(
             created_at: t,
             updated_at: t,
             writes: 1,
+            value_changes: 1,
             access: is_org.then(|| next_access(None, &body)),
         },
     );

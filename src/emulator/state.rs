@@ -74,6 +74,9 @@ pub(crate) struct SecretEntry {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub writes: u64,
+    /// Accepted PUTs that stored a value different from the one held before (creation
+    /// included): a value pushed again, unchanged, does not count.
+    pub value_changes: u64,
     /// Organization secrets only.
     pub access: Option<OrgAccessState>,
 }

@@ -5,15 +5,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, IF_NONE_MATCH};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
 
 use super::auth::Auth;
+use super::cache::{CachedPage, ListingStore};
 use super::config::{normalize_api_url, ConfigError, GitHubConfig};
 use super::error::{ErrorKind, GitHubError};
+use super::governor::{Governor, GovernorSettings, GovernorStats};
 use super::link;
 use super::rate_limit::{RateLimitOverview, RateLimitSnapshot};
 use super::retry::{self, Decision, RetryPolicy};
@@ -42,7 +43,10 @@ struct Inner {
     auth: Option<Auth>,
     timeout: Duration,
     retry: RetryPolicy,
-    permits: Semaphore,
+    /// Concurrency, points, primary budget and pauses, per credential.
+    governor: Governor,
+    /// Repository listings with their ETags.
+    listings: ListingStore,
     last_rate_limit: Mutex<Option<RateLimitSnapshot>>,
 }
 
@@ -91,7 +95,8 @@ impl Client {
                 auth,
                 timeout: config.timeout,
                 retry: config.retry_policy(),
-                permits: Semaphore::new(config.max_concurrency.max(1)),
+                governor: Governor::new(config.governor_settings()),
+                listings: ListingStore::new(config.listing_cache.clone()),
                 last_rate_limit: Mutex::new(None),
             }),
         })
@@ -111,15 +116,78 @@ impl Client {
             .unwrap_or(None)
     }
 
+    /// The budget a request draws from. GitHub counts its limits per token (per
+    /// installation with App auth): each distinct credential gets its own governor bucket.
+    /// One client holds one credential today, so this is one identity per client.
+    fn budget_identity(&self) -> String {
+        match &self.inner.auth {
+            Some(_) => "token".to_string(),
+            None => "anonymous".to_string(),
+        }
+    }
+
+    /// What the governor keeps this client's requests to.
+    pub fn governor_settings(&self) -> GovernorSettings {
+        self.inner.governor.settings().clone()
+    }
+
+    /// What the governor has made this client's requests wait so far.
+    pub fn governor_stats(&self) -> GovernorStats {
+        self.inner.governor.stats(&self.budget_identity())
+    }
+
     // ---- endpoints -------------------------------------------------------------------
 
     /// `GET /orgs/{org}/repos?per_page=100&type=all`, every page (following `Link: rel="next"`).
+    ///
+    /// Conditional: a page seen before is asked for with `If-None-Match`, and a `304` (which
+    /// does not count against the primary budget) reuses the cached page.
     pub async fn list_org_repos(&self, org: &str) -> Result<Vec<Repo>> {
         let path = routes::path(&Method::GET, &["orgs", org, "repos"])?;
-        self.paginate(format!("{path}?per_page=100&type=all"), |body| {
-            serde_json::from_slice::<Vec<Repo>>(body)
-        })
-        .await
+        let first = self.url_for(&Method::GET, &format!("{path}?per_page=100&type=all"))?;
+        let key = first.to_string();
+        let mut pages: Vec<CachedPage> = Vec::new();
+        let mut items = Vec::new();
+        let mut url = first;
+        loop {
+            let cached = self.inner.listings.lock().page(&key, url.as_str()).cloned();
+            let etag = cached.as_ref().map(|c| c.etag.clone());
+            let reply = self.send_with(Method::GET, url.clone(), None, etag.as_deref()).await?;
+            let page = match (reply.status.as_u16(), cached) {
+                (304, Some(c)) => c,
+                _ => {
+                    let path = self.display_path(&url);
+                    let repos: Vec<Repo> =
+                        decode(Method::GET, &path, &reply, |b| serde_json::from_slice(b))?;
+                    CachedPage {
+                        url: url.to_string(),
+                        etag: reply
+                            .headers
+                            .get("etag")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_string(),
+                        next: self.next_page(&url, &reply, &[])?.map(|u| u.to_string()),
+                        items: repos,
+                    }
+                }
+            };
+            items.extend(page.items.iter().cloned());
+            let next = page.next.clone();
+            pages.push(page);
+            let Some(next) = next else { break };
+            let next = self.url_for_absolute(&next, &url)?;
+            if pages.iter().any(|p| p.url == next.as_str()) {
+                let path = self.display_path(&url);
+                let msg = "pagination link loops back to a page already read".to_string();
+                return Err(GitHubError::local(ErrorKind::Decode, Method::GET, path, msg));
+            }
+            url = next;
+        }
+        if pages.iter().all(|p| !p.etag.is_empty()) {
+            self.inner.listings.store(key, pages);
+        }
+        Ok(items)
     }
 
     /// `GET /repos/{owner}/{repo}` (a renamed repository's 301 is followed).
@@ -308,33 +376,52 @@ impl Client {
             let reply = self.send(Method::GET, url.clone(), None).await?;
             let path = self.display_path(&url);
             items.extend(decode(Method::GET, &path, &reply, &extract)?);
-            let links: Vec<&str> = reply
-                .headers
-                .get_all("link")
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .collect();
-            let Some(next) = link::next(&links.join(", ")) else {
-                return Ok(items);
-            };
-            let bad_link = |why: &str| {
-                let msg = format!("pagination link {why}");
-                GitHubError::decode(Method::GET, path.clone(), reply.status, &reply.headers, msg)
-            };
-            let next = url
-                .join(&next)
-                .map_err(|e| bad_link(&format!("is not a URL: {e}")))?;
-            if next.origin() != self.inner.base_url.origin() {
-                return Err(bad_link(&format!(
-                    "leads off the API origin to {}",
-                    next.origin().ascii_serialization()
-                )));
+            let visited_now: Vec<&str> = visited.iter().map(String::as_str).collect();
+            match self.next_page(&url, &reply, &visited_now)? {
+                Some(next) => url = next,
+                None => return Ok(items),
             }
-            if visited.contains(next.as_str()) {
-                return Err(bad_link("loops back to a page already read"));
-            }
-            url = next;
         }
+    }
+
+    /// The `Link: rel="next"` of a page, checked: same origin as the API, not visited yet.
+    fn next_page(&self, url: &Url, reply: &Reply, visited: &[&str]) -> Result<Option<Url>> {
+        let path = self.display_path(url);
+        let links: Vec<&str> = reply
+            .headers
+            .get_all("link")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let Some(next) = link::next(&links.join(", ")) else {
+            return Ok(None);
+        };
+        let bad_link = |why: &str| {
+            let msg = format!("pagination link {why}");
+            GitHubError::decode(Method::GET, path.clone(), reply.status, &reply.headers, msg)
+        };
+        let next = url
+            .join(&next)
+            .map_err(|e| bad_link(&format!("is not a URL: {e}")))?;
+        if next.origin() != self.inner.base_url.origin() {
+            return Err(bad_link(&format!(
+                "leads off the API origin to {}",
+                next.origin().ascii_serialization()
+            )));
+        }
+        if visited.contains(&next.as_str()) {
+            return Err(bad_link("loops back to a page already read"));
+        }
+        Ok(Some(next))
+    }
+
+    /// A cached absolute link, checked again against the API origin.
+    fn url_for_absolute(&self, link: &str, from: &Url) -> Result<Url> {
+        let url = Url::parse(link).ok().filter(|u| u.origin() == self.inner.base_url.origin());
+        url.ok_or_else(|| {
+            let msg = "a cached pagination link is not on the API origin".to_string();
+            GitHubError::local(ErrorKind::Decode, Method::GET, self.display_path(from), msg)
+        })
     }
 
     fn url_for(&self, method: &Method, path_and_query: &str) -> Result<Url> {
@@ -365,11 +452,23 @@ impl Client {
     /// Sends a request, retrying per the policy; holds a concurrency permit only while a
     /// request is in flight, never while waiting to retry.
     async fn send(&self, method: Method, url: Url, body: Option<Vec<u8>>) -> Result<Reply> {
+        self.send_with(method, url, body, None).await
+    }
+
+    /// [`Client::send`], conditional on `etag` when given (a `304` is then a success).
+    async fn send_with(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<Vec<u8>>,
+        etag: Option<&str>,
+    ) -> Result<Reply> {
         let path = self.display_path(&url);
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let mut err = match self.send_once(&method, &url, &path, body.clone()).await {
+            let sent = self.send_once(&method, &url, &path, body.clone(), etag).await;
+            let mut err = match sent {
                 Ok(reply) => return Ok(reply),
                 Err(err) => err,
             };
@@ -380,6 +479,10 @@ impl Client {
                 .decide(attempt, &err, Utc::now(), retry::jitter())
             {
                 Decision::Retry(wait) => {
+                    if matches!(err.kind, ErrorKind::RateLimited { .. }) {
+                        // GitHub asked this credential to wait: every request of it waits.
+                        self.inner.governor.pause(&self.budget_identity(), wait);
+                    }
                     tracing::warn!(
                         method = %method, path = %path, attempt, wait_ms = wait.as_millis() as u64,
                         status = err.status, kind = ?err.kind, request_id = err.request_id.as_deref(),
@@ -387,7 +490,15 @@ impl Client {
                     );
                     tokio::time::sleep(wait).await;
                 }
-                Decision::GiveUp => return Err(err),
+                Decision::GiveUp => {
+                    if attempt > 1 {
+                        tracing::warn!(
+                            method = %method, path = %path, attempts = attempt, status = err.status,
+                            kind = ?err.kind, "GitHub request failed; retries exhausted"
+                        );
+                    }
+                    return Err(err);
+                }
             }
         }
     }
@@ -398,13 +509,9 @@ impl Client {
         url: &Url,
         path: &str,
         body: Option<Vec<u8>>,
+        etag: Option<&str>,
     ) -> Result<Reply> {
-        let _permit = self
-            .inner
-            .permits
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
+        let ticket = self.inner.governor.admit(&self.budget_identity(), method).await;
         let mut request = self
             .inner
             .http
@@ -424,12 +531,16 @@ impl Client {
         if let Some(body) = body {
             request = request.header(CONTENT_TYPE, "application/json").body(body);
         }
+        if let Some(etag) = etag.filter(|e| !e.is_empty()) {
+            request = request.header(IF_NONE_MATCH, etag);
+        }
         let transport =
             |e: reqwest::Error| GitHubError::from_reqwest(method.clone(), path.to_string(), e);
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.bytes().await.map_err(transport)?.to_vec();
+        ticket.finish(Some(&headers));
         if let Some(snapshot) = RateLimitSnapshot::from_headers(&headers) {
             if let Ok(mut last) = self.inner.last_rate_limit.lock() {
                 *last = Some(snapshot);
@@ -440,7 +551,7 @@ impl Client {
             request_id = headers.get("x-github-request-id").and_then(|v| v.to_str().ok()),
             "GitHub request"
         );
-        if status.is_success() {
+        if status.is_success() || (status == StatusCode::NOT_MODIFIED && etag.is_some()) {
             Ok(Reply {
                 status,
                 headers,

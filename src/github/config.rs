@@ -1,10 +1,12 @@
 //! Settings of the GitHub client: where the API is, how to authenticate, limits and timeouts.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
 
 use super::auth::Auth;
+use super::governor::{self, GovernorSettings};
 use super::retry::RetryPolicy;
 
 /// The public GitHub API.
@@ -19,7 +21,8 @@ pub struct GitHubConfig {
     pub api_url: String,
     /// Bearer token (`GITHUB_TOKEN`, else `GH_TOKEN`); requests go unauthenticated without it.
     pub token: Option<SecretString>,
-    /// Deadline of one request, from connecting until its body has been read.
+    /// Deadline of one request, from connecting until its body has been read
+    /// (`ROTOR_GITHUB_TIMEOUT`, default 30 s).
     pub timeout: Duration,
     /// `User-Agent` header; GitHub refuses requests without one.
     pub user_agent: String,
@@ -32,6 +35,43 @@ pub struct GitHubConfig {
     pub max_retry_wait: Duration,
     /// Most requests in flight at once (GitHub's secondary limit is 100 concurrent).
     pub max_concurrency: usize,
+    /// Which budget the governor keeps to: GitHub's published limits (default), or none
+    /// (GitHub Enterprise Server, where rate limits are off unless an admin turns them on).
+    /// `ROTOR_GITHUB_LIMITS=github|off`.
+    pub limits: Limits,
+    /// Points per minute (GET 1, writes 5) instead of the default of `limits` (GitHub: 900,
+    /// off: none); 0 turns the points budget off. `ROTOR_POINTS_PER_MINUTE`.
+    pub points_per_minute: Option<u64>,
+    /// Least time between two writes; zero (the default) for none. `ROTOR_MIN_WRITE_GAP`.
+    pub min_write_gap: Duration,
+    /// Divides GitHub's windows: 1 against GitHub; 60 against an emulator whose limits are
+    /// time-scaled the same way (benchmarks). `ROTOR_TIME_SCALE`.
+    pub time_scale: u32,
+    /// A file where repository listings and their ETags are kept between runs, so that an
+    /// unchanged listing costs a `304 Not Modified` (free of the primary budget) per page.
+    pub listing_cache: Option<PathBuf>,
+}
+
+/// Which rate limits the governor keeps to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Limits {
+    /// GitHub's published limits: 900 points a minute, the `x-ratelimit-*` budget.
+    #[default]
+    GitHub,
+    /// No points budget and no primary pacing; the concurrency bound, `retry-after` and
+    /// retries stay.
+    Off,
+}
+
+impl std::str::FromStr for Limits {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "github" | "on" => Ok(Limits::GitHub),
+            "off" | "none" => Ok(Limits::Off),
+            other => Err(format!("{other:?} is not github or off")),
+        }
+    }
 }
 
 /// A setting of the GitHub client is unusable.
@@ -43,6 +83,8 @@ pub enum ConfigError {
     Token(#[from] super::auth::InvalidToken),
     #[error("the HTTP client could not be built: {0}")]
     Http(String),
+    #[error("{name}: {reason}")]
+    Setting { name: &'static str, reason: String },
 }
 
 impl Default for GitHubConfig {
@@ -57,6 +99,11 @@ impl Default for GitHubConfig {
             max_retries: retry.max_retries,
             max_retry_wait: retry.max_wait,
             max_concurrency: 100,
+            limits: Limits::GitHub,
+            points_per_minute: None,
+            min_write_gap: Duration::ZERO,
+            time_scale: 1,
+            listing_cache: None,
         }
     }
 }
@@ -78,7 +125,50 @@ impl GitHubConfig {
         config.token = set("GITHUB_TOKEN")
             .or_else(|| set("GH_TOKEN"))
             .map(SecretString::from);
+        let bad = |name: &'static str| move |reason: String| ConfigError::Setting { name, reason };
+        if let Some(v) = set("ROTOR_GITHUB_LIMITS") {
+            config.limits = v.parse().map_err(bad("ROTOR_GITHUB_LIMITS"))?;
+        }
+        if let Some(v) = set("ROTOR_POINTS_PER_MINUTE") {
+            config.points_per_minute = Some(
+                v.trim()
+                    .parse()
+                    .map_err(|_| bad("ROTOR_POINTS_PER_MINUTE")(format!("{v:?} is not a number")))?,
+            );
+        }
+        if let Some(v) = set("ROTOR_MIN_WRITE_GAP") {
+            config.min_write_gap = governor::parse_gap(&v).map_err(bad("ROTOR_MIN_WRITE_GAP"))?;
+        }
+        if let Some(v) = set("ROTOR_GITHUB_TIMEOUT") {
+            config.timeout = governor::parse_gap(&v)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| bad("ROTOR_GITHUB_TIMEOUT")(format!("{v:?} is not a duration like 30s")))?;
+        }
+        if let Some(v) = set("ROTOR_TIME_SCALE") {
+            config.time_scale = v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| bad("ROTOR_TIME_SCALE")(format!("{v:?} is not a whole number >= 1")))?;
+        }
         Ok(config)
+    }
+
+    /// What the governor keeps to under these settings.
+    pub fn governor_settings(&self) -> GovernorSettings {
+        let default_points = match self.limits {
+            Limits::GitHub => Some(governor::GITHUB_POINTS_PER_MINUTE),
+            Limits::Off => None,
+        };
+        GovernorSettings {
+            max_concurrency: self.max_concurrency.max(1),
+            points_per_minute: self.points_per_minute.or(default_points).filter(|p| *p > 0),
+            min_write_gap: self.min_write_gap,
+            follow_primary: self.limits == Limits::GitHub,
+            time_scale: self.time_scale.max(1),
+        }
     }
 
     /// The credential the token stands for.
@@ -88,10 +178,13 @@ impl GitHubConfig {
 
     /// The retry policy these settings describe.
     pub fn retry_policy(&self) -> RetryPolicy {
+        let default = RetryPolicy::default();
         RetryPolicy {
             max_retries: self.max_retries,
             max_wait: self.max_retry_wait,
-            ..RetryPolicy::default()
+            // The minute GitHub asks for after an unexplained secondary limit, time-scaled.
+            secondary_min: default.secondary_min / self.time_scale.max(1),
+            ..default
         }
     }
 }
@@ -137,6 +230,11 @@ impl std::fmt::Debug for GitHubConfig {
             .field("max_retries", &self.max_retries)
             .field("max_retry_wait", &self.max_retry_wait)
             .field("max_concurrency", &self.max_concurrency)
+            .field("limits", &self.limits)
+            .field("points_per_minute", &self.points_per_minute)
+            .field("min_write_gap", &self.min_write_gap)
+            .field("time_scale", &self.time_scale)
+            .field("listing_cache", &self.listing_cache)
             .finish()
     }
 }
@@ -207,6 +305,38 @@ mod tests {
         let err =
             from(&[("GITHUB_API_URL", "https://someone:hunter2@x.example/api/v3")]).unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn governor_settings_follow_the_limits_and_their_overrides() {
+        let c = from(&[]).unwrap();
+        let g = c.governor_settings();
+        assert_eq!((g.points_per_minute, g.follow_primary, g.max_concurrency), (Some(900), true, 100));
+        let off = from(&[("ROTOR_GITHUB_LIMITS", "off")]).unwrap().governor_settings();
+        assert_eq!((off.points_per_minute, off.follow_primary), (None, false));
+        let custom = from(&[
+            ("ROTOR_GITHUB_LIMITS", "off"),
+            ("ROTOR_POINTS_PER_MINUTE", "2000"),
+            ("ROTOR_MIN_WRITE_GAP", "750ms"),
+            ("ROTOR_TIME_SCALE", "60"),
+        ])
+        .unwrap();
+        let g = custom.governor_settings();
+        assert_eq!(g.points_per_minute, Some(2000));
+        assert_eq!(g.min_write_gap, Duration::from_millis(750));
+        assert_eq!(g.points_window(), Duration::from_secs(1));
+        assert_eq!(custom.retry_policy().secondary_min, Duration::from_secs(1));
+        let none = from(&[("ROTOR_POINTS_PER_MINUTE", "0")]).unwrap().governor_settings();
+        assert_eq!(none.points_per_minute, None);
+        for (k, v) in [
+            ("ROTOR_GITHUB_LIMITS", "sometimes"),
+            ("ROTOR_POINTS_PER_MINUTE", "lots"),
+            ("ROTOR_MIN_WRITE_GAP", "1h"),
+            ("ROTOR_TIME_SCALE", "0"),
+        ] {
+            let err = from(&[(k, v)]).unwrap_err();
+            assert!(err.to_string().starts_with(k), "{err}");
+        }
     }
 
     #[test]

@@ -5,9 +5,11 @@
 #![allow(clippy::result_large_err)]
 
 pub mod auth;
+pub mod cache;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod governor;
 pub mod headers;
 pub mod link;
 pub mod rate_limit;
@@ -20,8 +22,9 @@ mod tests;
 
 pub use auth::Auth;
 pub use client::Client;
-pub use config::{ConfigError, GitHubConfig};
+pub use config::{ConfigError, GitHubConfig, Limits};
 pub use error::{ErrorKind, GitHubError};
+pub use governor::{Governor, GovernorSettings, GovernorStats};
 pub use rate_limit::RateLimitSnapshot;
 pub use retry::{Decision, RetryPolicy};
 pub use types::*;

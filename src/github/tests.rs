@@ -301,6 +301,48 @@ async fn org_repos_follow_link_next_exactly_as_given() {
 }
 
 #[tokio::test]
+async fn an_unchanged_listing_is_asked_for_with_its_etags_and_reused_from_a_304() {
+    let server = serve("", |seen, _, base| {
+        let page = |etag: &str, body: serde_json::Value, next: Option<String>| {
+            if seen.header("if-none-match") == Some(etag) {
+                return Reply::empty(304).with("etag", etag);
+            }
+            let r = Reply::json(200, body).with("etag", etag);
+            match next {
+                Some(n) => r.with("link", format!(r#"<{n}>; rel="next""#)),
+                None => r,
+            }
+        };
+        match seen.path.as_str() {
+            "/orgs/acme/repos?per_page=100&type=all" => page(
+                "W/\"p1\"",
+                serde_json::json!([repo_json(1, "a")]),
+                Some(format!("{base}/orgs/acme/repos?per_page=100&type=all&page=2")),
+            ),
+            "/orgs/acme/repos?per_page=100&type=all&page=2" => {
+                page("W/\"p2\"", serde_json::json!([repo_json(2, "b")]), None)
+            }
+            _ => Reply::unexpected(seen),
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("listings.json");
+    let client = server.client_with(|c| c.listing_cache = Some(file.clone()));
+    let first = client.list_org_repos("acme").await.unwrap_or_else(|e| panic!("{e}"));
+    // A new client (the next run) reads the cache file and asks conditionally.
+    let client = server.client_with(|c| c.listing_cache = Some(file.clone()));
+    let second = client.list_org_repos("acme").await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first, second);
+    assert_eq!(second.len(), 2);
+    let seen = server.seen();
+    assert_eq!(seen.len(), 4);
+    assert_eq!(seen[0].header("if-none-match"), None);
+    assert_eq!(seen[2].header("if-none-match"), Some("W/\"p1\""));
+    assert_eq!(seen[3].header("if-none-match"), Some("W/\"p2\""));
+}
+
+#[tokio::test]
 async fn an_enterprise_server_base_path_is_kept_for_requests_and_links() {
     let server = serve("/api/v3", |seen, _, base| match seen.path.as_str() {
         "/api/v3/repos/acme/api/actions/secrets?per_page=100" => Reply::json(

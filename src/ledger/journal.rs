@@ -86,7 +86,8 @@ impl Ledger {
             state,
             lines,
         };
-        if ledger.lines > 1000 && ledger.lines > 4 * ledger.state.targets.len().max(1) {
+        let records = ledger.state.targets.len() + ledger.state.keys.len();
+        if ledger.lines > 1000 && ledger.lines > 4 * records.max(1) {
             ledger.compact()?;
         }
         Ok(ledger)
@@ -293,6 +294,33 @@ mod tests {
         assert_eq!(after.policies["p"].rotations, 50);
         let lines = fs::read_to_string(dir.path().join(JOURNAL)).unwrap().lines().count();
         assert_eq!(lines, 3);
+    }
+
+    #[test]
+    fn the_last_key_of_a_scope_is_kept_across_reopening_and_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let scope = SecretScope::Repo {
+            owner: "acme".into(),
+            repo: "a".into(),
+            app: App::Actions,
+        };
+        let key = |id: &str| {
+            Entry::Key(crate::ledger::record::KeyRecord {
+                scope: scope.clone(),
+                key_id: id.into(),
+                key: "hBT5WZEj8ZoOv6TYJsfWq7MxTEQopZO5/IT3ZCVQPzs=".into(),
+                at: chrono::Utc::now(),
+            })
+        };
+        {
+            let mut l = Ledger::open(dir.path()).unwrap();
+            l.append(key("k1")).unwrap();
+            l.append(key("k2")).unwrap();
+            l.compact().unwrap();
+        }
+        let l = Ledger::open(dir.path()).unwrap();
+        assert_eq!(l.state().key(&scope).map(|k| k.key_id.as_str()), Some("k2"));
+        assert_eq!(l.state().keys.len(), 1);
     }
 
     #[test]

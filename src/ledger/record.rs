@@ -17,6 +17,18 @@ pub enum Entry {
     Push(PushRecord),
     /// A push to a target failed.
     Failure(FailureRecord),
+    /// A scope's public key, kept so that later runs need not fetch it again (it is public).
+    Key(KeyRecord),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KeyRecord {
+    pub scope: SecretScope,
+    pub key_id: String,
+    /// Base64 of the 32-byte public key.
+    pub key: String,
+    /// When it was fetched from GitHub.
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -96,6 +108,9 @@ pub struct LedgerState {
     pub policies: BTreeMap<String, PolicyState>,
     #[serde(serialize_with = "serialize_targets")]
     pub targets: BTreeMap<TargetKey, TargetState>,
+    /// The last public key seen per scope, by scope key.
+    #[serde(skip)]
+    pub keys: BTreeMap<String, KeyRecord>,
 }
 
 fn serialize_targets<S: serde::Serializer>(
@@ -139,7 +154,15 @@ impl LedgerState {
                     message: r.message.clone(),
                 });
             }
+            Entry::Key(k) => {
+                self.keys.insert(k.scope.key(), k.clone());
+            }
         }
+    }
+
+    /// The public key last recorded for a scope.
+    pub fn key(&self, scope: &SecretScope) -> Option<&KeyRecord> {
+        self.keys.get(&scope.key())
     }
 
     fn target_mut(&mut self, policy: &str, scope: &SecretScope, secret: &str) -> &mut TargetState {
@@ -179,6 +202,7 @@ impl LedgerState {
                 }));
             }
         }
+        out.extend(self.keys.values().cloned().map(Entry::Key));
         for ((policy, _, _), t) in &self.targets {
             if let Some(p) = &t.pushed {
                 out.push(Entry::Push(PushRecord {

@@ -123,6 +123,7 @@ pub fn plan(
     Plan {
         generated_at: Some(now),
         policies,
+        estimate: None,
     }
 }
 

@@ -5,11 +5,13 @@
 //! plan as text or JSON. A plan never holds a value.
 
 pub mod build;
+pub mod estimate;
 pub mod model;
 pub mod render;
 pub mod resolve;
 
 pub use build::{decide_rotation, plan, Observed, PlanOptions};
+pub use estimate::{estimate, Budget, Estimate};
 pub use model::*;
 pub use resolve::{resolve, Listings, ResolvedTarget};
 

@@ -10,6 +10,10 @@ use crate::github::{OrgAccess, SecretScope};
 pub struct Plan {
     pub generated_at: Option<DateTime<Utc>>,
     pub policies: Vec<PolicyPlan>,
+    /// How long apply will take within GitHub's budget (set by the command line, which
+    /// knows the budget; `plan` leaves it empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<super::estimate::Estimate>,
 }
 
 #[derive(Debug, Clone, Serialize)]

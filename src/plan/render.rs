@@ -107,6 +107,9 @@ impl Plan {
             "Plan: {} to create, {} to rotate, {} to sync, {} drifted, {} unchanged, {} with problems.",
             c.create, c.rotate, c.sync, c.drift, c.unchanged, c.problems
         );
+        if let Some(e) = self.estimate.as_ref().filter(|e| e.requests > 0) {
+            let _ = writeln!(out, "{}", e.describe());
+        }
         out
     }
 }

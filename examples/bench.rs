@@ -1,0 +1,566 @@
+//! Fleet-scale benchmark: rotor (driven through the library, as `rotor apply` does) and a
+//! peer written the way users script it today, against the in-process GitHub emulator.
+//!
+//! `cargo run --release --example bench` prints, per scenario (1 secret -> 1,000
+//! repositories and 10 secrets -> 10,000, at 0 and 50 ms latency, limits off and on,
+//! time-scaled): wall time, requests per delivered secret, peak concurrency, rate-limit
+//! violations, peak memory, and the bound the limits allow. Options:
+//! `--only SUBSTRING` runs the scenarios whose name contains it; `--skip-large` leaves out
+//! 10 x 10,000.
+//!
+//! The emulator runs in this process; each measured run is a child process of this one
+//! (`bench --child ...`), so its peak memory (VmHWM) is its own.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use futures::stream::{self, StreamExt};
+use rotor::emulator::{Emulator, FleetSpec, LimitsSpec, OrgSpec, RepoSpec, DEFAULT_TOKEN};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+
+const ORG: &str = "acme";
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Who {
+    Rotor,
+    Peer,
+}
+
+#[derive(Clone, Debug)]
+struct Scenario {
+    who: Who,
+    secrets: usize,
+    repos: usize,
+    latency_ms: u64,
+    /// Time scale of the limits when on; `None`: limits off.
+    limits: Option<u32>,
+}
+
+impl Scenario {
+    fn name(&self) -> String {
+        format!(
+            "{} {}x{} {}ms {}",
+            match self.who {
+                Who::Rotor => "rotor",
+                Who::Peer => "peer",
+            },
+            self.secrets,
+            self.repos,
+            self.latency_ms,
+            match self.limits {
+                None => "limits-off".to_string(),
+                Some(s) => format!("limits-on/{s}"),
+            }
+        )
+    }
+}
+
+fn repo_name(i: usize) -> String {
+    format!("svc-{i:05}")
+}
+
+fn fleet(repos: usize, limits: Option<u32>) -> FleetSpec {
+    FleetSpec {
+        orgs: vec![OrgSpec {
+            name: ORG.into(),
+            id: None,
+            repos: (1..=repos).map(|i| RepoSpec::new(&repo_name(i))).collect(),
+        }],
+        tokens: vec![],
+        limits: match limits {
+            None => LimitsSpec::off(),
+            Some(scale) => LimitsSpec::github(scale),
+        },
+    }
+}
+
+/// Peak resident memory of this process (VmHWM), in MB.
+fn vm_hwm_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+// ---- the child: one measured run -----------------------------------------------------------
+
+fn write_policies(dir: &Path, secrets: usize) {
+    std::fs::create_dir_all(dir).expect("policy folder");
+    for s in 1..=secrets {
+        let yaml = format!(
+            "version: 1\nname: secret-{s}\nsource:\n  generate: {{ length: 32, charset: alphanumeric }}\nsecrets:\n  SECRET_{s}: value\ntargets:\n  - org: {ORG}\n    repos: [\"svc-*\"]\n"
+        );
+        std::fs::write(dir.join(format!("secret-{s}.yaml")), yaml).expect("write policy");
+    }
+}
+
+/// rotor through its library, as `rotor apply` (first run) or `rotor rotate` (steady) does:
+/// observe, plan, estimate, apply with the ledger in `state`.
+async fn child_rotor(
+    url: &str,
+    state: &Path,
+    secrets: usize,
+    limits: Option<u32>,
+    force: bool,
+) -> Value {
+    use rotor::apply::Applier;
+    use rotor::github::{Client, GitHubConfig, Limits};
+    use rotor::ledger::Ledger;
+
+    let policies = state.join("policies");
+    write_policies(&policies, secrets);
+    let set = rotor::policy::load_dir(&policies).unwrap_or_else(|d| panic!("policies: {d:?}"));
+    let config = GitHubConfig {
+        api_url: url.to_string(),
+        token: Some(SecretString::from(DEFAULT_TOKEN)),
+        limits: if limits.is_some() {
+            Limits::GitHub
+        } else {
+            Limits::Off
+        },
+        time_scale: limits.unwrap_or(1),
+        listing_cache: Some(state.join("listings.json")),
+        ..GitHubConfig::default()
+    };
+    let github = Client::new(config).expect("client");
+    let sources = rotor::source::Sources::new(None).expect("sources");
+    let started = Instant::now();
+    let ledger = Mutex::new(Ledger::open(&state.join("ledger")).expect("ledger"));
+    let ledger_state = ledger.lock().expect("fresh").state().clone();
+    let force: std::collections::BTreeSet<String> = if force {
+        set.policies.iter().map(|p| p.name.clone()).collect()
+    } else {
+        Default::default()
+    };
+    let now = chrono::Utc::now();
+    let observed =
+        rotor::observe::observe(&set, &github, &sources, &ledger_state, now, &force, 100).await;
+    let plan_started = Instant::now();
+    let opts = rotor::plan::PlanOptions {
+        force: force.clone(),
+    };
+    let plan = rotor::plan::plan(&set, &observed, &ledger_state, now, &opts);
+    let plan_ms = plan_started.elapsed().as_secs_f64() * 1000.0;
+    drop(observed);
+    let applier = Applier {
+        github: &github,
+        sources: &sources,
+        ledger: &ledger,
+        concurrency: 100,
+    };
+    let report = applier.apply(&set, &plan).await;
+    let wall = started.elapsed();
+    let g = github.governor_stats();
+    json!({
+        "wall_s": wall.as_secs_f64(),
+        "plan_ms": plan_ms,
+        "delivered": report.summary.pushed,
+        "failed": report.summary.failed,
+        "hwm_mb": vm_hwm_mb(),
+        "waited_points_s": g.waited_points.as_secs_f64(),
+        "waited_primary_s": g.waited_primary.as_secs_f64(),
+    })
+}
+
+/// What users script today (the pattern of google's secrets-sync-action): list the
+/// repositories, then per repository and secret one public-key GET and one PUT, ten at a
+/// time, no retries, no cache.
+async fn child_peer(url: &str, secrets: usize) -> Value {
+    let http = reqwest::Client::builder()
+        .user_agent("peer-script")
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let get = |u: String| {
+        http.get(u)
+            .bearer_auth(DEFAULT_TOKEN)
+            .header("accept", "application/vnd.github+json")
+            .header("x-github-api-version", "2022-11-28")
+    };
+    let started = Instant::now();
+    let mut repos: Vec<String> = Vec::new();
+    let mut next = Some(format!("{url}/orgs/{ORG}/repos?per_page=100"));
+    while let Some(u) = next.take() {
+        let resp = get(u).send().await.expect("listing");
+        next = resp
+            .headers()
+            .get("link")
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| {
+                l.split(", ").find_map(|part| {
+                    let (u, rel) = part.split_once("; ")?;
+                    (rel == "rel=\"next\"").then(|| u.trim_matches(['<', '>']).to_string())
+                })
+            });
+        let page: Vec<Value> = resp.json().await.expect("listing JSON");
+        repos.extend(
+            page.iter()
+                .filter_map(|r| r["name"].as_str().map(String::from)),
+        );
+    }
+    let work: Vec<(String, usize)> = repos
+        .iter()
+        .flat_map(|r| (1..=secrets).map(move |s| (r.clone(), s)))
+        .collect();
+    let results: Vec<bool> = stream::iter(work)
+        .map(|(repo, s)| {
+            let http = http.clone();
+            let get = &get;
+            async move {
+                let base = format!("{url}/repos/{ORG}/{repo}/actions/secrets");
+                let Ok(resp) = get(format!("{base}/public-key")).send().await else {
+                    return false;
+                };
+                if !resp.status().is_success() {
+                    return false;
+                }
+                let Ok(key) = resp.json::<Value>().await else {
+                    return false;
+                };
+                let b64 = base64::engine::general_purpose::STANDARD;
+                let Some(pk) = key["key"]
+                    .as_str()
+                    .and_then(|k| b64.decode(k).ok())
+                    .and_then(|b| crypto_box::PublicKey::from_slice(&b).ok())
+                else {
+                    return false;
+                };
+                let value = format!("peer-value-{s}");
+                let Ok(sealed) = pk.seal(&mut crypto_box::aead::OsRng, value.as_bytes()) else {
+                    return false;
+                };
+                let body = json!({"encrypted_value": b64.encode(sealed), "key_id": key["key_id"]});
+                http.put(format!("{base}/SECRET_{s}"))
+                    .bearer_auth(DEFAULT_TOKEN)
+                    .header("accept", "application/vnd.github+json")
+                    .header("x-github-api-version", "2022-11-28")
+                    .json(&body)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        })
+        .buffer_unordered(10)
+        .collect()
+        .await;
+    json!({
+        "wall_s": started.elapsed().as_secs_f64(),
+        "delivered": results.iter().filter(|ok| **ok).count(),
+        "failed": results.iter().filter(|ok| !**ok).count(),
+        "hwm_mb": vm_hwm_mb(),
+    })
+}
+
+/// `plan` alone, for `repos` x `secrets`, once the listing is in hand (no I/O).
+fn child_plan(repos: usize, secrets: usize) -> Value {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_policies(dir.path(), secrets);
+    let set = rotor::policy::load_dir(dir.path()).unwrap_or_else(|d| panic!("policies: {d:?}"));
+    let listing: Vec<rotor::github::Repo> = (1..=repos)
+        .map(|i| rotor::github::Repo {
+            id: 100_000 + i as u64,
+            name: repo_name(i),
+            full_name: format!("{ORG}/{}", repo_name(i)),
+            archived: false,
+            disabled: false,
+            private: false,
+            visibility: Some("public".into()),
+            topics: vec![],
+        })
+        .collect();
+    let observed = rotor::plan::Observed {
+        listings: rotor::plan::Listings {
+            orgs: BTreeMap::from([(ORG.to_string(), Ok(listing))]),
+        },
+        ..Default::default()
+    };
+    let ledger = rotor::ledger::LedgerState::default();
+    let now = chrono::Utc::now();
+    let started = Instant::now();
+    let plan = rotor::plan::plan(&set, &observed, &ledger, now, &Default::default());
+    let plan_s = started.elapsed().as_secs_f64();
+    let est = rotor::plan::estimate(&plan, &ledger, &rotor::plan::Budget::default());
+    json!({
+        "plan_s": plan_s,
+        "estimate_s": started.elapsed().as_secs_f64() - plan_s,
+        "writes": est.writes,
+        "estimate": est.describe(),
+        "hwm_mb": vm_hwm_mb(),
+    })
+}
+
+async fn child(args: &[String]) {
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let num = |name: &str| arg(name).parse::<usize>().unwrap_or(0);
+    let limits = arg("--limits").parse::<u32>().ok();
+    let out = match arg("--child").as_str() {
+        "rotor" => {
+            let state = PathBuf::from(arg("--state"));
+            child_rotor(
+                &arg("--url"),
+                &state,
+                num("--secrets"),
+                limits,
+                arg("--force") == "1",
+            )
+            .await
+        }
+        "peer" => child_peer(&arg("--url"), num("--secrets")).await,
+        "plan" => child_plan(num("--repos"), num("--secrets")),
+        other => panic!("unknown child {other:?}"),
+    };
+    println!("{out}");
+}
+
+// ---- the parent: emulator, children, table -------------------------------------------------
+
+async fn run_child(args: &[String]) -> Value {
+    let exe = std::env::current_exe().expect("own path");
+    let out = tokio::process::Command::new(exe)
+        .args(args)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .await
+        .expect("run child");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().unwrap_or("");
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("child {args:?} said {text:?}: {e}"))
+}
+
+struct Row {
+    name: String,
+    phase: &'static str,
+    wall_s: f64,
+    delivered: u64,
+    failed: u64,
+    requests: u64,
+    charged: u64,
+    peak: u64,
+    secondary: u64,
+    primary: u64,
+    hwm_mb: f64,
+    bound_s: Option<f64>,
+    note: String,
+}
+
+fn print_header() {
+    println!(
+        "| scenario | run | wall s | delivered | failed | req/secret | charged/secret | peak conc | 2nd-limit hits | primary hits | peak MB | bound s | wall/bound | note |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+}
+
+fn print_row(r: &Row) {
+    let per = |n: u64| {
+        if r.delivered == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.3}", n as f64 / r.delivered as f64)
+        }
+    };
+    let (bound, ratio) = match r.bound_s {
+        Some(b) if b > 0.0 => (format!("{b:.2}"), format!("{:.2}", r.wall_s / b)),
+        _ => ("-".into(), "-".into()),
+    };
+    println!(
+        "| {} | {} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} | {} |",
+        r.name,
+        r.phase,
+        r.wall_s,
+        r.delivered,
+        r.failed,
+        per(r.requests),
+        per(r.charged),
+        r.peak,
+        r.secondary,
+        r.primary,
+        r.hwm_mb,
+        bound,
+        ratio,
+        r.note
+    );
+}
+
+/// The least time the limits allow for the requests the emulator saw: listing pages one
+/// after another, the rest 100 at a time, and (limits on) the points and primary windows.
+fn bound(sc: &Scenario, c: &rotor::emulator::Counters) -> Option<f64> {
+    let lat = sc.latency_ms as f64 / 1000.0;
+    let pages = c.route("GET /orgs/{org}/repos");
+    let others = c.total - pages;
+    let concurrency = pages as f64 * lat + (others as f64 / 100.0).ceil() * lat;
+    let Some(scale) = sc.limits else {
+        return (lat > 0.0).then_some(concurrency);
+    };
+    let scale = f64::from(scale);
+    let reads: u64 = c
+        .by_route
+        .iter()
+        .filter(|(k, _)| k.starts_with("GET "))
+        .map(|(_, v)| v)
+        .sum();
+    let points = reads + 5 * (c.total - reads);
+    let points_bound = ((points as f64 / 900.0).ceil() - 1.0).max(0.0) * 60.0 / scale;
+    let charged = c.total - c.by_status.get(&304).copied().unwrap_or(0);
+    let primary_bound = ((charged as f64 / 5000.0).ceil() - 1.0).max(0.0) * 3600.0 / scale;
+    Some(concurrency.max(points_bound).max(primary_bound) + lat)
+}
+
+async fn measure(sc: &Scenario) -> Vec<Row> {
+    let emu = Emulator::new(fleet(sc.repos, sc.limits))
+        .with_latency(Duration::from_millis(sc.latency_ms));
+    let handle = emu
+        .serve("127.0.0.1:0".parse().expect("loopback"))
+        .await
+        .expect("serve");
+    let state = tempfile::tempdir().expect("state dir");
+    let phases: &[(&'static str, bool)] = match sc.who {
+        Who::Rotor => &[("first", false), ("steady", true)],
+        Who::Peer => &[("every", false)],
+    };
+    let mut rows = Vec::new();
+    for (phase, force) in phases {
+        emu.reset_counters();
+        let mut args: Vec<String> = vec![
+            "--child".into(),
+            match sc.who {
+                Who::Rotor => "rotor".into(),
+                Who::Peer => "peer".into(),
+            },
+            "--url".into(),
+            handle.url.clone(),
+            "--secrets".into(),
+            sc.secrets.to_string(),
+            "--state".into(),
+            state.path().display().to_string(),
+            "--force".into(),
+            if *force { "1" } else { "0" }.into(),
+        ];
+        if let Some(s) = sc.limits {
+            args.extend(["--limits".into(), s.to_string()]);
+        }
+        let out = run_child(&args).await;
+        let c = emu.counters();
+        let charged = c.total - c.by_status.get(&304).copied().unwrap_or(0);
+        let mut note = String::new();
+        if let Some(ms) = out["plan_ms"].as_f64() {
+            note.push_str(&format!("plan {ms:.0} ms"));
+        }
+        if let Some(w) = out["waited_points_s"].as_f64().filter(|w| *w > 0.0) {
+            note.push_str(&format!("; waited for points {w:.1} s"));
+        }
+        if let Some(w) = out["waited_primary_s"].as_f64().filter(|w| *w > 0.0) {
+            note.push_str(&format!("; waited for resets {w:.1} s"));
+        }
+        rows.push(Row {
+            name: sc.name(),
+            phase,
+            wall_s: out["wall_s"].as_f64().unwrap_or(f64::NAN),
+            delivered: out["delivered"].as_u64().unwrap_or(0),
+            failed: out["failed"].as_u64().unwrap_or(0),
+            requests: c.total,
+            charged,
+            peak: c.peak_concurrent,
+            secondary: c.secondary_limited,
+            primary: c.primary_limited,
+            hwm_mb: out["hwm_mb"].as_f64().unwrap_or(f64::NAN),
+            bound_s: bound(sc, &c),
+            note,
+        });
+        print_row(rows.last().expect("row"));
+    }
+    handle.stop().await;
+    rows
+}
+
+fn scenarios(skip_large: bool) -> Vec<Scenario> {
+    let mut out = Vec::new();
+    let sizes: &[(usize, usize, u32)] = if skip_large {
+        &[(1, 1_000, 60)]
+    } else {
+        // 10 x 10,000 needs 22 hours of GitHub's primary budget: compressed 600-fold.
+        &[(1, 1_000, 60), (10, 10_000, 600)]
+    };
+    for &(secrets, repos, scale) in sizes {
+        for latency_ms in [0, 50] {
+            for limits in [None, Some(scale)] {
+                out.push(Scenario {
+                    who: Who::Rotor,
+                    secrets,
+                    repos,
+                    latency_ms,
+                    limits,
+                });
+                // The peer at 50 ms over 110,000 requests would take over nine minutes.
+                let peer_too_slow = repos > 1_000 && (latency_ms > 0 || limits.is_some());
+                if !peer_too_slow {
+                    out.push(Scenario {
+                        who: Who::Peer,
+                        secrets,
+                        repos,
+                        latency_ms,
+                        limits,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--child") {
+        return child(&args).await;
+    }
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let skip_large = args.iter().any(|a| a == "--skip-large");
+    println!(
+        "rotor fleet benchmark: emulator in-process on loopback, each run a child process; {} cores",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    println!();
+    print_header();
+    for sc in scenarios(skip_large) {
+        if only.as_deref().is_some_and(|o| !sc.name().contains(o)) {
+            continue;
+        }
+        measure(&sc).await;
+    }
+    if only.as_deref().is_none_or(|o| "plan".contains(o)) {
+        let out = run_child(&[
+            "--child".into(),
+            "plan".into(),
+            "--repos".into(),
+            "10000".into(),
+            "--secrets".into(),
+            "10".into(),
+        ])
+        .await;
+        println!();
+        println!(
+            "plan, 10 secrets x 10,000 repositories, listing in hand: {:.3} s (estimate {:.4} s), peak {:.1} MB",
+            out["plan_s"].as_f64().unwrap_or(f64::NAN),
+            out["estimate_s"].as_f64().unwrap_or(f64::NAN),
+            out["hwm_mb"].as_f64().unwrap_or(f64::NAN)
+        );
+        println!("  {}", out["estimate"].as_str().unwrap_or(""));
+    }
+}

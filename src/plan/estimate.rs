@@ -1,0 +1,231 @@
+//! How long apply will take within GitHub's budget: the requests and points a plan needs,
+//! and the least time each limit allows for them. Pure, like the rest of planning.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::model::{Action, Plan};
+use crate::ledger::LedgerState;
+
+/// The budget apply runs within (from the GitHub client's settings and the last
+/// `x-ratelimit-*` headers seen).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Budget {
+    /// Points per minute (GET 1, writes 5); `None`: no points budget.
+    pub points_per_minute: Option<u64>,
+    /// Requests in flight at once.
+    pub max_concurrency: usize,
+    /// Least time between two writes.
+    pub min_write_gap: Duration,
+    /// The primary budget: requests left now, the hourly limit, and seconds until the
+    /// reset; `None` when unknown or not followed.
+    pub primary: Option<(u64, u64, f64)>,
+    /// Typical time of one request (GitHub: a few hundred milliseconds).
+    pub latency: Duration,
+    /// Divides GitHub's windows (1 against GitHub).
+    pub time_scale: u32,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            points_per_minute: Some(900),
+            max_concurrency: 100,
+            min_write_gap: Duration::ZERO,
+            primary: None,
+            latency: Duration::from_millis(300),
+            time_scale: 1,
+        }
+    }
+}
+
+/// What apply will cost and the least time it can take.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Estimate {
+    /// Secret writes (PUTs).
+    pub writes: u64,
+    /// Public keys to fetch (scopes the ledger holds no key for).
+    pub key_fetches: u64,
+    pub requests: u64,
+    pub points: u64,
+    /// The least time apply can take within the budget, in seconds.
+    pub seconds: f64,
+    /// The limit that sets that time: `points`, `primary`, `concurrency` or `write_gap`.
+    pub bound_by: &'static str,
+    /// The points budget it was estimated for.
+    pub points_per_minute: Option<u64>,
+}
+
+/// Estimates `plan` under `budget`; keys already in `ledger` cost nothing.
+pub fn estimate(plan: &Plan, ledger: &LedgerState, budget: &Budget) -> Estimate {
+    let mut writes = 0u64;
+    let mut scopes = BTreeSet::new();
+    for p in plan.policies.iter().filter(|p| p.problem.is_none()) {
+        for t in p.targets.iter().filter(|t| t.needs_push()) {
+            writes += t
+                .secrets
+                .iter()
+                .filter(|s| s.action != Action::Unchanged)
+                .count() as u64;
+            if ledger.key(&t.scope).is_none() {
+                scopes.insert(t.scope.key());
+            }
+        }
+    }
+    let key_fetches = scopes.len() as u64;
+    let requests = writes + key_fetches;
+    let points = key_fetches + 5 * writes;
+    let scale = f64::from(budget.time_scale.max(1));
+    let mut bounds: Vec<(&'static str, f64)> = Vec::new();
+    let rounds = requests.div_ceil(budget.max_concurrency.max(1) as u64);
+    bounds.push(("concurrency", rounds as f64 * budget.latency.as_secs_f64()));
+    if let Some(ppm) = budget.points_per_minute.filter(|p| *p > 0) {
+        // A sliding minute: the first minute's points go at once, then a minute per budget.
+        let minutes = points.div_ceil(ppm).saturating_sub(1);
+        bounds.push(("points", minutes as f64 * 60.0 / scale));
+    }
+    if let Some((remaining, limit, to_reset)) = budget.primary {
+        if requests > remaining && limit > 0 {
+            let more_hours = (requests - remaining - 1) / limit;
+            let secs = to_reset.max(0.0) + more_hours as f64 * 3600.0 / scale;
+            bounds.push(("primary", secs));
+        }
+    }
+    if !budget.min_write_gap.is_zero() && writes > 1 {
+        bounds.push((
+            "write_gap",
+            (writes - 1) as f64 * budget.min_write_gap.as_secs_f64(),
+        ));
+    }
+    let (bound_by, seconds) =
+        bounds.into_iter().fold(
+            ("concurrency", 0.0),
+            |best, b| if b.1 > best.1 { b } else { best },
+        );
+    Estimate {
+        writes,
+        key_fetches,
+        requests,
+        points,
+        seconds,
+        bound_by,
+        points_per_minute: budget.points_per_minute.filter(|p| *p > 0),
+    }
+}
+
+/// `1h05m`, `4m00s`, `12s`, `0.4s`.
+pub fn human_secs(secs: f64) -> String {
+    if secs < 10.0 {
+        return format!("{secs:.1}s");
+    }
+    let s = secs.round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+impl Estimate {
+    /// One line for the text plan.
+    pub fn describe(&self) -> String {
+        let within = match self.points_per_minute {
+            Some(p) => format!("within {p} points a minute"),
+            None => "with no points budget".to_string(),
+        };
+        format!(
+            "Estimate: {} write(s) and {} key fetch(es) = {} request(s), {} point(s); at least {} {within} (bound by {}).",
+            self.writes,
+            self.key_fetches,
+            self.requests,
+            self.points,
+            human_secs(self.seconds),
+            self.bound_by.replace('_', " "),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::github::SecretScope;
+    use crate::plan::model::{PolicyPlan, SecretPlan, TargetPlan};
+    use crate::policy::App;
+
+    fn plan(repos: usize, secrets: usize) -> Plan {
+        let targets = (0..repos)
+            .map(|i| {
+                let scope = SecretScope::Repo {
+                    owner: "acme".into(),
+                    repo: format!("svc-{i}"),
+                    app: App::Actions,
+                };
+                TargetPlan {
+                    target: scope.key(),
+                    scope,
+                    access: None,
+                    problem: None,
+                    secrets: (0..secrets)
+                        .map(|s| SecretPlan {
+                            name: format!("S{s}"),
+                            field: "value".into(),
+                            action: Action::Rotate,
+                            reason: String::new(),
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        Plan {
+            generated_at: None,
+            policies: vec![PolicyPlan {
+                policy: "p".into(),
+                owner: None,
+                source: String::new(),
+                rotate: None,
+                version: Some(1),
+                last_rotated_at: None,
+                next_due: None,
+                problem: None,
+                targets,
+            }],
+            estimate: None,
+        }
+    }
+
+    #[test]
+    fn a_thousand_writes_are_bound_by_the_points_budget() {
+        let e = estimate(&plan(1_000, 1), &LedgerState::default(), &Budget::default());
+        assert_eq!(
+            (e.writes, e.key_fetches, e.requests, e.points),
+            (1_000, 1_000, 2_000, 6_000)
+        );
+        // 6,000 points at 900 a minute: the first 900 at once, then six more minutes.
+        assert_eq!((e.bound_by, e.seconds), ("points", 360.0));
+        assert!(e
+            .describe()
+            .contains("at least 6m00s within 900 points a minute"));
+    }
+
+    #[test]
+    fn without_limits_concurrency_binds_and_a_spent_primary_budget_waits_for_resets() {
+        let off = Budget {
+            points_per_minute: None,
+            latency: Duration::from_millis(50),
+            ..Budget::default()
+        };
+        let e = estimate(&plan(1_000, 1), &LedgerState::default(), &off);
+        assert_eq!(e.bound_by, "concurrency");
+        assert!((e.seconds - 1.0).abs() < 1e-9, "{}", e.seconds);
+        let spent = Budget {
+            primary: Some((100, 5_000, 1_800.0)),
+            ..off
+        };
+        let e = estimate(&plan(10_000, 1), &LedgerState::default(), &spent);
+        // 20,000 requests: 100 now, 5,000 after the reset in 30 min, then 3 more hours.
+        assert_eq!(e.bound_by, "primary");
+        assert_eq!(e.seconds, 1_800.0 + 3.0 * 3_600.0);
+    }
+}
