@@ -11,7 +11,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
-use super::auth::Auth;
+use super::app::{AppAuth, AuthIdentity};
+use super::auth::TokenSource;
 use super::config::{normalize_api_url, ConfigError, GitHubConfig};
 use super::error::{ErrorKind, GitHubError};
 use super::link;
@@ -39,7 +40,7 @@ struct Inner {
     /// API base, no trailing slash; paths are appended to it.
     base: String,
     base_url: Url,
-    auth: Option<Auth>,
+    auth: TokenSource,
     timeout: Duration,
     retry: RetryPolicy,
     permits: Semaphore,
@@ -47,10 +48,10 @@ struct Inner {
 }
 
 /// A successful response, read in full.
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
+pub(super) struct Reply {
+    pub(super) status: StatusCode,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Vec<u8>,
 }
 
 impl Client {
@@ -61,10 +62,16 @@ impl Client {
             url: base.clone(),
             reason: e.to_string(),
         })?;
-        let auth = config.auth();
-        if let Some(auth) = &auth {
-            auth.header_value()?;
-        }
+        let auth = match &config.app {
+            Some(app) => TokenSource::App(Arc::new(AppAuth::new(app)?)),
+            None => {
+                let auth = config.auth();
+                if let Some(auth) = &auth {
+                    auth.header_value()?;
+                }
+                TokenSource::Static(auth)
+            }
+        };
         let mut headers = HeaderMap::new();
         headers.insert(
             ACCEPT,
@@ -100,6 +107,21 @@ impl Client {
     /// The API base URL requests go to.
     pub fn api_url(&self) -> &str {
         &self.inner.base
+    }
+
+    /// The GitHub App credentials requests are made with, if App auth is in use.
+    pub fn app_auth(&self) -> Option<&AppAuth> {
+        match &self.inner.auth {
+            TokenSource::App(app) => Some(app),
+            TokenSource::Static(_) => None,
+        }
+    }
+
+    /// Who a request to `path` (relative to the API base) is sent as: `token`, or with App
+    /// auth the installation of the owner the path names (looked up on first use). The key
+    /// a rate governor groups requests by.
+    pub async fn auth_identity(&self, path: &str) -> Result<AuthIdentity> {
+        self.inner.auth.identity(self, path).await
     }
 
     /// The `x-ratelimit-*` values of the most recent response that carried them.
@@ -258,6 +280,34 @@ impl Client {
         Ok(())
     }
 
+    /// `GET /orgs/{org}/{app}/secrets/{name}/repositories`, every page: the ids of the
+    /// repositories a `selected` organization secret is shared with.
+    pub async fn list_selected_repos(&self, org: &str, app: App, name: &str) -> Result<Vec<u64>> {
+        #[derive(Deserialize)]
+        struct Page {
+            total_count: usize,
+            repositories: Vec<Id>,
+        }
+        #[derive(Deserialize)]
+        struct Id {
+            id: u64,
+        }
+        let path = routes::selected_repos(&Method::GET, org, app, name)?;
+        // GitHub declares no `Link` header here: pages are asked for by number.
+        let mut ids = Vec::new();
+        for page in 1.. {
+            let p: Page = self.get_json(&format!("{path}?per_page=100&page={page}")).await?;
+            let got = p.repositories.len();
+            ids.extend(p.repositories.into_iter().map(|r| r.id));
+            if got == 0 || ids.len() >= p.total_count {
+                break;
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
+
     /// `GET /rate_limit`: the `core` window (this call does not count against it).
     pub async fn rate_limit(&self) -> Result<RateLimitSnapshot> {
         let path = "/rate_limit";
@@ -274,13 +324,18 @@ impl Client {
 
     // ---- plumbing --------------------------------------------------------------------
 
-    async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+    pub(super) async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         let url = self.url_for(&Method::GET, path)?;
         let reply = self.send(Method::GET, url, None).await?;
         decode(Method::GET, path, &reply, |b| serde_json::from_slice(b))
     }
 
-    async fn send_json<B: Serialize>(&self, method: Method, path: &str, body: &B) -> Result<Reply> {
+    pub(super) async fn send_json<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<Reply> {
         let url = self.url_for(&method, path)?;
         let bytes = serde_json::to_vec(body).map_err(|e| {
             GitHubError::local(
@@ -295,7 +350,7 @@ impl Client {
 
     /// Fetches `first` and every page after it, following `Link: rel="next"` exactly as
     /// given. Refuses links to another origin (the token would go with them) and loops.
-    async fn paginate<T>(
+    pub(super) async fn paginate<T>(
         &self,
         first: String,
         extract: impl Fn(&[u8]) -> serde_json::Result<Vec<T>>,
@@ -367,6 +422,7 @@ impl Client {
     async fn send(&self, method: Method, url: Url, body: Option<Vec<u8>>) -> Result<Reply> {
         let path = self.display_path(&url);
         let mut attempt = 0u32;
+        let mut reauthorized = false;
         loop {
             attempt += 1;
             let mut err = match self.send_once(&method, &url, &path, body.clone()).await {
@@ -374,6 +430,15 @@ impl Client {
                 Err(err) => err,
             };
             err.attempts = attempt;
+            // An installation token GitHub no longer takes: mint a new one, once.
+            if err.kind == ErrorKind::Unauthorized
+                && !reauthorized
+                && self.inner.auth.invalidate(&path)
+            {
+                reauthorized = true;
+                tracing::info!(method = %method, path = %path, "installation token refused; minting a new one");
+                continue;
+            }
             match self
                 .inner
                 .retry
@@ -399,26 +464,26 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<Reply> {
-        let _permit = self
-            .inner
-            .permits
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
+        // Credentials first, then a permit: minting a token sends requests of its own,
+        // which must never wait for permits held by requests waiting for that token.
+        let (authorization, _permit) = loop {
+            let authorization = self.inner.auth.authorize(self, method, path).await?;
+            let permit = self
+                .inner
+                .permits
+                .acquire()
+                .await
+                .expect("the semaphore is never closed");
+            if authorization.is_fresh() {
+                break (authorization, permit);
+            }
+        };
         let mut request = self
             .inner
             .http
             .request(method.clone(), url.clone())
             .timeout(self.inner.timeout);
-        if let Some(auth) = &self.inner.auth {
-            let value = auth.header_value().map_err(|e| {
-                GitHubError::local(
-                    ErrorKind::InvalidInput,
-                    method.clone(),
-                    path.to_string(),
-                    e.to_string(),
-                )
-            })?;
+        if let Some(value) = authorization.header {
             request = request.header(AUTHORIZATION, value);
         }
         if let Some(body) = body {
