@@ -453,23 +453,17 @@ impl AppAuth {
     }
 
     /// The installation of `owner`, or `None` when the App is not installed there.
+    /// `repo_hint`: a repository of `owner`, asked about when `owner` is no organization.
     pub async fn installation_for(
         &self,
         client: &Client,
         owner: &str,
+        repo_hint: Option<&str>,
     ) -> Result<Option<Installation>, GitHubError> {
-        Ok(match self.installation(client, owner, None).await? {
+        Ok(match self.installation(client, owner, repo_hint).await? {
             Lookup::Found(i) => Some(i),
             Lookup::Missing(_) => None,
         })
-    }
-
-    /// Why `owner` cannot be reached, when the App has no usable installation there.
-    pub async fn missing_reason(&self, client: &Client, owner: &str) -> Option<String> {
-        match self.installation(client, owner, None).await {
-            Ok(Lookup::Missing(why)) => Some(why),
-            _ => None,
-        }
     }
 
     /// A current token for installation `id`: the cached one, or a new one. Requests for
@@ -506,6 +500,67 @@ impl AppAuth {
             refresh_at,
         });
         Ok((header, refresh_at))
+    }
+}
+
+/// The App permissions rotor needs, at `write`, to manage the secrets of `scope`
+/// (GitHub's `app-permissions` names). `None`: GitHub lets no installation token manage
+/// them (organization Codespaces secrets).
+///
+/// Repository Actions: `secrets`; environments: `secrets` and `environments`; organization
+/// Actions: `organization_secrets`; Dependabot: `dependabot_secrets` (for organizations too,
+/// per GitHub's older description); repository Codespaces: `codespaces_secrets`.
+pub fn permissions_for(scope: &super::types::SecretScope) -> Option<Vec<&'static str>> {
+    use super::types::SecretScope;
+    use crate::policy::App;
+    Some(match scope {
+        SecretScope::Repo { app: App::Actions, .. } => vec!["secrets"],
+        SecretScope::Environment { .. } => vec!["secrets", "environments"],
+        SecretScope::Org { app: App::Actions, .. } => vec!["organization_secrets"],
+        SecretScope::Repo { app: App::Dependabot, .. }
+        | SecretScope::Org { app: App::Dependabot, .. } => vec!["dependabot_secrets"],
+        SecretScope::Repo { app: App::Codespaces, .. } => vec!["codespaces_secrets"],
+        SecretScope::Org { app: App::Codespaces, .. } => return None,
+    })
+}
+
+/// A failure told in the terms of the target it happened on, with what to do about it:
+/// the permission to grant for GitHub's 403 with `X-Accepted-GitHub-Permissions`, what a
+/// 404 means for an environment or repository.
+pub fn explain(scope: &super::types::SecretScope, err: &GitHubError) -> String {
+    use super::types::SecretScope;
+    let base = err.to_string();
+    match (&err.kind, scope) {
+        (
+            ErrorKind::Forbidden {
+                accepted_permissions: Some(p),
+            },
+            _,
+        ) if !p.is_empty() => {
+            let wanted = p
+                .split(';')
+                .next()
+                .unwrap_or(p)
+                .split(',')
+                .map(|kv| kv.trim().replacen('=', ": ", 1))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("{base}: grant the GitHub App (or fine-grained token) {wanted}")
+        }
+        (ErrorKind::Forbidden { .. }, SecretScope::Org { app: crate::policy::App::Codespaces, .. })
+            if err.message.contains("integration") =>
+        {
+            format!("{base}: GitHub does not let a GitHub App manage organization Codespaces secrets; use a token with admin:org for this target")
+        }
+        (ErrorKind::NotFound, SecretScope::Environment { owner, repo, environment })
+            if err.status.is_some() =>
+        {
+            format!("{base}: environment {environment} does not exist in {owner}/{repo}, or these credentials cannot see the repository")
+        }
+        (ErrorKind::NotFound, SecretScope::Repo { owner, repo, .. }) if err.status.is_some() => {
+            format!("{base}: repository {owner}/{repo} does not exist, or these credentials cannot see it")
+        }
+        _ => base,
     }
 }
 
@@ -578,9 +633,12 @@ impl Client {
     /// The repositories the App's installation on `owner` can reach
     /// (`GET /installation/repositories` with that installation's token, every page).
     /// `Ok(None)` when the App is not installed there; an error without App auth.
+    /// `repo_hint`: a repository of `owner`, to find the installation by when `owner` is no
+    /// organization (`GET /repos/{owner}/{repo}/installation`).
     pub async fn installation_repos(
         &self,
         owner: &str,
+        repo_hint: Option<&str>,
     ) -> Result<Option<InstallationRepos>, GitHubError> {
         let Some(app) = self.app_auth() else {
             return Err(local_error(
@@ -590,7 +648,7 @@ impl Client {
                 "listing an installation's repositories needs GitHub App auth".into(),
             ));
         };
-        let Some(installation) = app.installation_for(self, owner).await? else {
+        let Some(installation) = app.installation_for(self, owner, repo_hint).await? else {
             return Ok(None);
         };
         #[derive(Deserialize)]

@@ -4,8 +4,10 @@
 //! `build` decides per policy and secret what apply will do and why, `render` prints a
 //! plan as text or JSON. A plan never holds a value.
 
+pub mod access;
 pub mod build;
 pub mod model;
+pub mod preflight;
 pub mod render;
 pub mod resolve;
 
