@@ -8,3 +8,5 @@ mod policy;
 mod source;
 mod github;
 mod rotation;
+mod scopes;
+mod app_auth;

@@ -109,7 +109,7 @@ fn two_selectors_meeting_on_one_repository_stop_that_target_in_both_policies() {
     let plan = run(
         vec![
             policy("a", "TOKEN", vec![org_repos(&["a*"])]),
-            policy("b", "token", vec![repo_target("api"), repo_target("web")]),
+            policy("b", "token", vec![org_repos(&["*i", "web"])]),
         ],
         &observed,
     );
