@@ -270,6 +270,8 @@ struct Issued {
 pub(crate) struct AppRegistry {
     pub apps: Vec<AppEntry>,
     issued: Mutex<HashMap<String, Issued>>,
+    /// Tokens handed out per installation id.
+    minted: Mutex<BTreeMap<u64, u64>>,
     /// Milliseconds; 0: each App's own lifetime.
     lifetime_override_ms: AtomicU64,
 }
@@ -374,6 +376,7 @@ impl AppRegistry {
         Ok(AppRegistry {
             apps,
             issued: Mutex::new(HashMap::new()),
+            minted: Mutex::new(BTreeMap::new()),
             lifetime_override_ms: AtomicU64::new(0),
         })
     }
@@ -411,6 +414,12 @@ impl AppRegistry {
         let expires_at = now
             + chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::hours(1));
         let shown = DateTime::from_timestamp(expires_at.timestamp(), 0).unwrap_or(expires_at);
+        *self
+            .minted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(grant.installation_id)
+            .or_default() += 1;
         let mut issued = self.issued.lock().unwrap_or_else(|p| p.into_inner());
         let at = Instant::now();
         issued.retain(|_, t| t.expires + Duration::from_secs(3_600) > at);
@@ -432,9 +441,9 @@ impl AppRegistry {
             .remove(token);
     }
 
-    /// Tokens handed out and still known (expired ones included until swept).
-    pub fn issued_count(&self) -> usize {
-        self.issued.lock().unwrap_or_else(|p| p.into_inner()).len()
+    /// Tokens handed out so far, per installation id.
+    pub fn minted(&self) -> BTreeMap<u64, u64> {
+        self.minted.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Identifies App callers: a JWT (checked) or an installation token (checked for

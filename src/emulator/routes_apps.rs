@@ -400,8 +400,19 @@ impl super::server::Emulator {
         self.shared.apps.set_token_lifetime(lifetime);
     }
 
-    /// Installation tokens handed out so far (expired ones are forgotten an hour later).
-    pub fn tokens_issued(&self) -> usize {
-        self.shared.apps.issued_count()
+    /// Installation tokens handed out so far, per installation id.
+    pub fn tokens_issued(&self) -> BTreeMap<u64, u64> {
+        self.shared.apps.minted()
+    }
+
+    /// The id of `app_id`'s installation on `org`.
+    pub fn installation_id(&self, app_id: u64, org: &str) -> Option<u64> {
+        self.shared
+            .apps
+            .app(app_id)?
+            .installations
+            .iter()
+            .find(|i| i.org.eq_ignore_ascii_case(org))
+            .map(|i| i.id)
     }
 }

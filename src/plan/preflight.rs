@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::build::Observed;
 use super::model::{Action, Plan, PlanWarning};
+use super::resolve::is_listing_problem;
 use crate::github::app::permissions_for;
 use crate::github::limits::{holder, secret_limit, MAX_VALUE_BYTES};
 use crate::github::{Repo, SecretScope};
@@ -33,6 +34,12 @@ pub fn check(plan: &mut Plan, set: &PolicySet, observed: &Observed) -> Vec<PlanW
     shadows(plan, observed)
 }
 
+/// Sets `why` as the problem, over whatever was found before (a root cause).
+fn set(problem: &mut Option<String>, why: String) {
+    *problem = Some(why);
+}
+
+/// Sets `why` as the problem unless there is one already.
 fn block(problem: &mut Option<String>, why: String) {
     if problem.is_none() {
         *problem = Some(why);
@@ -86,16 +93,17 @@ fn value_sizes(plan: &mut Plan, set: &PolicySet) {
 }
 
 /// With App auth: the owner's installation exists, reaches the repository, and carries
-/// the permissions the target needs.
+/// the permissions the target needs. These are root causes: they replace what observing
+/// the target ran into (GitHub's 403 or 404 on the listing).
 fn installations(plan: &mut Plan, observed: &Observed) {
     for pp in &mut plan.policies {
         for t in &mut pp.targets {
-            if t.problem.is_some() {
+            if t.problem.as_deref().is_some_and(is_listing_problem) {
                 continue;
             }
             let owner = owner_of(&t.scope).to_ascii_lowercase();
             let Some(needed) = permissions_for(&t.scope) else {
-                block(
+                set(
                     &mut t.problem,
                     "GitHub does not let a GitHub App manage organization Codespaces secrets: use a token with admin:org for this target".into(),
                 );
@@ -104,11 +112,11 @@ fn installations(plan: &mut Plan, observed: &Observed) {
             let inst = match observed.installations.get(&owner) {
                 None => continue,
                 Some(Err(e)) => {
-                    block(&mut t.problem, e.clone());
+                    set(&mut t.problem, e.clone());
                     continue;
                 }
                 Some(Ok(None)) => {
-                    block(
+                    set(
                         &mut t.problem,
                         format!("the GitHub App is not installed on {owner}: install it there, or remove the target"),
                     );
@@ -119,7 +127,7 @@ fn installations(plan: &mut Plan, observed: &Observed) {
             let id = inst.installation.id;
             if let Some(repo) = repo_of(&t.scope) {
                 if !inst.repos.iter().any(|r| r.name.eq_ignore_ascii_case(repo)) {
-                    block(
+                    set(
                         &mut t.problem,
                         format!(
                             "the GitHub App's installation {id} on {owner} does not reach {owner}/{repo} (repository selection: {}): add the repository to the installation",
@@ -142,7 +150,7 @@ fn installations(plan: &mut Plan, observed: &Observed) {
                 .collect();
             if !missing.is_empty() {
                 let grant: Vec<String> = missing.iter().map(|p| format!("{p}: write")).collect();
-                block(
+                set(
                     &mut t.problem,
                     format!(
                         "the GitHub App's installation {id} on {owner} lacks a permission this target needs: grant the GitHub App {}",
