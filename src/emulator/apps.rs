@@ -367,7 +367,10 @@ impl AppRegistry {
                     .client_id
                     .clone()
                     .unwrap_or_else(|| format!("Iv1.emulator{}", spec.id)),
-                slug: spec.slug.clone().unwrap_or_else(|| format!("app-{}", spec.id)),
+                slug: spec
+                    .slug
+                    .clone()
+                    .unwrap_or_else(|| format!("app-{}", spec.id)),
                 key,
                 lifetime: Duration::from_secs(spec.token_lifetime_secs),
                 installations,
@@ -411,8 +414,8 @@ impl AppRegistry {
                 .replace(['-', '_'], "x")
         );
         let now = Utc::now();
-        let expires_at = now
-            + chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::hours(1));
+        let expires_at =
+            now + chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::hours(1));
         let shown = DateTime::from_timestamp(expires_at.timestamp(), 0).unwrap_or(expires_at);
         *self
             .minted
@@ -443,7 +446,10 @@ impl AppRegistry {
 
     /// Tokens handed out so far, per installation id.
     pub fn minted(&self) -> BTreeMap<u64, u64> {
-        self.minted.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.minted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Identifies App callers: a JWT (checked) or an installation token (checked for
@@ -586,15 +592,34 @@ mod tests {
         let caller = ok(serde_json::json!({"iat": now - 60, "exp": now + 540, "iss": 7}))
             .expect("a JWT by the book");
         assert_eq!(caller.key, "app:7");
-        assert!(ok(serde_json::json!({"iat": now - 60, "exp": now + 600, "iss": "Iv23liTEST"})).is_ok());
+        assert!(
+            ok(serde_json::json!({"iat": now - 60, "exp": now + 600, "iss": "Iv23liTEST"})).is_ok()
+        );
         assert!(ok(serde_json::json!({"iat": now - 60, "exp": now + 60, "iss": "7"})).is_ok());
-        assert!(msg(ok(serde_json::json!({"iat": now - 60, "exp": now + 601, "iss": 7}))).contains("too far in the future"));
-        assert!(msg(ok(serde_json::json!({"iat": now - 700, "exp": now - 100, "iss": 7}))).contains("'exp'"));
-        assert!(msg(ok(serde_json::json!({"iat": now + 30, "exp": now + 300, "iss": 7}))).contains("'iat'"));
-        assert_eq!(msg(ok(serde_json::json!({"iat": now - 60, "exp": now + 300, "iss": 8}))), "Integration not found");
+        assert!(msg(ok(
+            serde_json::json!({"iat": now - 60, "exp": now + 601, "iss": 7})
+        ))
+        .contains("too far in the future"));
+        assert!(msg(ok(
+            serde_json::json!({"iat": now - 700, "exp": now - 100, "iss": 7})
+        ))
+        .contains("'exp'"));
+        assert!(msg(ok(
+            serde_json::json!({"iat": now + 30, "exp": now + 300, "iss": 7})
+        ))
+        .contains("'iat'"));
+        assert_eq!(
+            msg(ok(
+                serde_json::json!({"iat": now - 60, "exp": now + 300, "iss": 8})
+            )),
+            "Integration not found"
+        );
 
         let other = AppKeyPair::generate();
-        let forged = jwt(&other, serde_json::json!({"iat": now - 60, "exp": now + 300, "iss": 7}));
+        let forged = jwt(
+            &other,
+            serde_json::json!({"iat": now - 60, "exp": now + 300, "iss": 7}),
+        );
         assert_eq!(
             reg.check_jwt(&forged, now).expect_err("wrong key").message,
             "A JSON web token could not be decoded"
@@ -617,7 +642,10 @@ mod tests {
         assert!(caller.access.manages_repo("acme", "api"));
         std::thread::sleep(Duration::from_millis(200));
         let err = reg.identify(&headers).expect("known").expect_err("expired");
-        assert_eq!((err.status.as_u16(), err.message.as_str()), (401, "Bad credentials"));
+        assert_eq!(
+            (err.status.as_u16(), err.message.as_str()),
+            (401, "Bad credentials")
+        );
     }
 
     #[test]
@@ -633,7 +661,15 @@ mod tests {
             installations: vec![inst],
         };
         assert!(AppRegistry::build(&[spec(InstallationSpec::all("globex"))], &orgs).is_err());
-        assert!(AppRegistry::build(&[spec(InstallationSpec::all("acme").selected(&["web"]))], &orgs).is_err());
-        assert!(AppRegistry::build(&[spec(InstallationSpec::all("acme").selected(&["API"]))], &orgs).is_ok());
+        assert!(AppRegistry::build(
+            &[spec(InstallationSpec::all("acme").selected(&["web"]))],
+            &orgs
+        )
+        .is_err());
+        assert!(AppRegistry::build(
+            &[spec(InstallationSpec::all("acme").selected(&["API"]))],
+            &orgs
+        )
+        .is_ok());
     }
 }

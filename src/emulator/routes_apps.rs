@@ -26,7 +26,10 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/app", get(get_app))
         .route("/app/installations", get(list_installations))
-        .route("/app/installations/{installation_id}", get(get_installation))
+        .route(
+            "/app/installations/{installation_id}",
+            get(get_installation),
+        )
         .route(
             "/app/installations/{installation_id}/access_tokens",
             post(create_token),
@@ -244,9 +247,9 @@ fn narrow(
             ApiError::invalid_request("For 'properties/repositories', it is not an array.")
         })?;
         for n in names {
-            let n = n.as_str().ok_or_else(|| {
-                ApiError::invalid_request("For 'items', it is not a string.")
-            })?;
+            let n = n
+                .as_str()
+                .ok_or_else(|| ApiError::invalid_request("For 'items', it is not a string."))?;
             wanted.insert(n.to_ascii_lowercase());
         }
         narrowed = true;
@@ -256,9 +259,9 @@ fn narrow(
             ApiError::invalid_request("For 'properties/repository_ids', it is not an array.")
         })?;
         for id in ids {
-            let id = id.as_u64().ok_or_else(|| {
-                ApiError::invalid_request("For 'items', it is not an integer.")
-            })?;
+            let id = id
+                .as_u64()
+                .ok_or_else(|| ApiError::invalid_request("For 'items', it is not an integer."))?;
             match st.repo_by_id(id) {
                 Some((o, r)) if o.login.eq_ignore_ascii_case(&inst.org) => {
                     wanted.insert(r.name.to_ascii_lowercase());
@@ -314,7 +317,9 @@ fn narrow(
             }
             perms.insert(name.clone(), lvl.to_string());
         }
-        perms.entry("metadata".into()).or_insert_with(|| "read".into());
+        perms
+            .entry("metadata".into())
+            .or_insert_with(|| "read".into());
         grant.permissions = perms;
     }
     Ok(narrowed)

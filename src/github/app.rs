@@ -309,7 +309,8 @@ impl AppAuth {
             &self.key,
         )
         .map_err(|e| e.to_string())?;
-        let header = sensitive_bearer(&jwt).map_err(|_| "the JWT is not a header value".to_string())?;
+        let header =
+            sensitive_bearer(&jwt).map_err(|_| "the JWT is not a header value".to_string())?;
         Ok((header, exp))
     }
 
@@ -492,9 +493,17 @@ impl AppAuth {
                 "the installation token is not a valid header value".into(),
             )
         })?;
-        let refresh_at = Instant::now() + minted.lifetime.saturating_sub(refresh_margin(minted.lifetime));
-        self.minted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::debug!(installation = id, lifetime_ms = minted.lifetime.as_millis() as u64, "minted an installation token");
+        let refresh_at = Instant::now()
+            + minted
+                .lifetime
+                .saturating_sub(refresh_margin(minted.lifetime));
+        self.minted
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::debug!(
+            installation = id,
+            lifetime_ms = minted.lifetime.as_millis() as u64,
+            "minted an installation token"
+        );
         *guard = Some(CachedToken {
             header: header.clone(),
             refresh_at,
@@ -514,13 +523,29 @@ pub fn permissions_for(scope: &super::types::SecretScope) -> Option<Vec<&'static
     use super::types::SecretScope;
     use crate::policy::App;
     Some(match scope {
-        SecretScope::Repo { app: App::Actions, .. } => vec!["secrets"],
+        SecretScope::Repo {
+            app: App::Actions, ..
+        } => vec!["secrets"],
         SecretScope::Environment { .. } => vec!["secrets", "environments"],
-        SecretScope::Org { app: App::Actions, .. } => vec!["organization_secrets"],
-        SecretScope::Repo { app: App::Dependabot, .. }
-        | SecretScope::Org { app: App::Dependabot, .. } => vec!["dependabot_secrets"],
-        SecretScope::Repo { app: App::Codespaces, .. } => vec!["codespaces_secrets"],
-        SecretScope::Org { app: App::Codespaces, .. } => return None,
+        SecretScope::Org {
+            app: App::Actions, ..
+        } => vec!["organization_secrets"],
+        SecretScope::Repo {
+            app: App::Dependabot,
+            ..
+        }
+        | SecretScope::Org {
+            app: App::Dependabot,
+            ..
+        } => vec!["dependabot_secrets"],
+        SecretScope::Repo {
+            app: App::Codespaces,
+            ..
+        } => vec!["codespaces_secrets"],
+        SecretScope::Org {
+            app: App::Codespaces,
+            ..
+        } => return None,
     })
 }
 
@@ -547,14 +572,23 @@ pub fn explain(scope: &super::types::SecretScope, err: &GitHubError) -> String {
                 .join(", ");
             format!("{base}: grant the GitHub App (or fine-grained token) {wanted}")
         }
-        (ErrorKind::Forbidden { .. }, SecretScope::Org { app: crate::policy::App::Codespaces, .. })
-            if err.message.contains("integration") =>
-        {
+        (
+            ErrorKind::Forbidden { .. },
+            SecretScope::Org {
+                app: crate::policy::App::Codespaces,
+                ..
+            },
+        ) if err.message.contains("integration") => {
             format!("{base}: GitHub does not let a GitHub App manage organization Codespaces secrets; use a token with admin:org for this target")
         }
-        (ErrorKind::NotFound, SecretScope::Environment { owner, repo, environment })
-            if err.status.is_some() =>
-        {
+        (
+            ErrorKind::NotFound,
+            SecretScope::Environment {
+                owner,
+                repo,
+                environment,
+            },
+        ) if err.status.is_some() => {
             format!("{base}: environment {environment} does not exist in {owner}/{repo}, or these credentials cannot see the repository")
         }
         (ErrorKind::NotFound, SecretScope::Repo { owner, repo, .. }) if err.status.is_some() => {
@@ -614,7 +648,13 @@ async fn mint_token(client: &Client, id: u64) -> Result<Minted, GitHubError> {
         .send_json(Method::POST, &path, &serde_json::json!({}))
         .await?;
     let bad = |msg: String| {
-        GitHubError::decode(Method::POST, path.clone(), reply.status, &reply.headers, msg)
+        GitHubError::decode(
+            Method::POST,
+            path.clone(),
+            reply.status,
+            &reply.headers,
+            msg,
+        )
     };
     let body: Body = serde_json::from_slice(&reply.body).map_err(|e| bad(e.to_string()))?;
     let expires_at = DateTime::parse_from_rfc3339(&body.expires_at)
@@ -686,7 +726,10 @@ mod tests {
             Principal::for_path("/app/installations/7/access_tokens"),
             Principal::App
         );
-        assert_eq!(Principal::for_path("/orgs/Acme/installation"), Principal::App);
+        assert_eq!(
+            Principal::for_path("/orgs/Acme/installation"),
+            Principal::App
+        );
         assert_eq!(
             Principal::for_path("/repos/acme/api/installation"),
             Principal::App
@@ -705,7 +748,9 @@ mod tests {
     #[tokio::test]
     async fn installation_paths_take_the_installation_set_around_the_call() {
         let inside = AS_INSTALLATION
-            .scope(42, async { Principal::for_path("/installation/repositories?page=2") })
+            .scope(42, async {
+                Principal::for_path("/installation/repositories?page=2")
+            })
             .await;
         assert_eq!(inside, Principal::Installation(42));
         assert_eq!(
@@ -744,19 +789,40 @@ mod tests {
         let before = Utc::now().timestamp();
         let header = auth.jwt_header().expect("signs");
         assert!(header.is_sensitive());
-        let jwt = header.to_str().expect("ASCII").trim_start_matches("Bearer ").to_string();
-        let key = jsonwebtoken::DecodingKey::from_rsa_pem(pair.public_pem.as_bytes()).expect("SPKI");
+        let jwt = header
+            .to_str()
+            .expect("ASCII")
+            .trim_start_matches("Bearer ")
+            .to_string();
+        let key =
+            jsonwebtoken::DecodingKey::from_rsa_pem(pair.public_pem.as_bytes()).expect("SPKI");
         let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
         validation.required_spec_claims = Default::default();
         validation.validate_exp = false;
         let data = jsonwebtoken::decode::<serde_json::Value>(&jwt, &key, &validation)
             .expect("signed with the App's key");
-        let (iat, exp) = (data.claims["iat"].as_i64().unwrap(), data.claims["exp"].as_i64().unwrap());
-        assert!((before - 61..=before - 59).contains(&iat), "iat {iat}, now {before}");
-        assert!(exp > before && exp <= before + 600, "exp {exp}, now {before}");
-        assert_eq!(data.claims["iss"], serde_json::json!(12345), "a numeric app id is a number");
+        let (iat, exp) = (
+            data.claims["iat"].as_i64().unwrap(),
+            data.claims["exp"].as_i64().unwrap(),
+        );
+        assert!(
+            (before - 61..=before - 59).contains(&iat),
+            "iat {iat}, now {before}"
+        );
+        assert!(
+            exp > before && exp <= before + 600,
+            "exp {exp}, now {before}"
+        );
+        assert_eq!(
+            data.claims["iss"],
+            serde_json::json!(12345),
+            "a numeric app id is a number"
+        );
         // Reused while young.
-        assert_eq!(auth.jwt_header().expect("signs").to_str().unwrap(), header.to_str().unwrap());
+        assert_eq!(
+            auth.jwt_header().expect("signs").to_str().unwrap(),
+            header.to_str().unwrap()
+        );
     }
 
     #[test]

@@ -82,13 +82,18 @@ mod tests {
     fn a_changed_repository_set_is_an_access_update_and_an_equal_one_is_nothing() {
         let want = selected(&[1, 2, 3]);
         let same = Ok(vec![3, 2, 1]);
-        assert_eq!(compare(Some(&want), Some(&meta("selected")), Some(&same)), None);
+        assert_eq!(
+            compare(Some(&want), Some(&meta("selected")), Some(&same)),
+            None
+        );
         let grown = Ok(vec![1, 2]);
-        let (action, reason) = compare(Some(&want), Some(&meta("selected")), Some(&grown)).expect("differs");
+        let (action, reason) =
+            compare(Some(&want), Some(&meta("selected")), Some(&grown)).expect("differs");
         assert_eq!(action, Action::Access);
         assert!(reason.contains("1 added, 0 removed (3 in all)"), "{reason}");
         let shrunk = Ok(vec![1, 2, 3, 4]);
-        let (_, reason) = compare(Some(&want), Some(&meta("selected")), Some(&shrunk)).expect("differs");
+        let (_, reason) =
+            compare(Some(&want), Some(&meta("selected")), Some(&shrunk)).expect("differs");
         assert!(reason.contains("0 added, 1 removed"), "{reason}");
     }
 
@@ -107,7 +112,10 @@ mod tests {
     #[test]
     fn nothing_observed_means_nothing_to_do() {
         assert_eq!(compare(Some(&selected(&[1])), None, None), None);
-        assert_eq!(compare(Some(&selected(&[1])), Some(&meta("selected")), None), None);
+        assert_eq!(
+            compare(Some(&selected(&[1])), Some(&meta("selected")), None),
+            None
+        );
         assert_eq!(compare(None, Some(&meta("selected")), None), None);
     }
 }

@@ -207,8 +207,10 @@ fn limits(plan: &mut Plan, observed: &Observed) {
             let Some(Ok(existing)) = observed.secrets.get(&t.target) else {
                 continue;
             };
-            let have: BTreeSet<String> =
-                existing.iter().map(|m| m.name.to_ascii_uppercase()).collect();
+            let have: BTreeSet<String> = existing
+                .iter()
+                .map(|m| m.name.to_ascii_uppercase())
+                .collect();
             for s in t.secrets.iter().filter(|s| s.action != Action::Unchanged) {
                 let name = s.name.to_ascii_uppercase();
                 if !have.contains(&name) {
@@ -252,9 +254,8 @@ fn limits(plan: &mut Plan, observed: &Observed) {
 fn reaches(visibility: &str, ids: Option<&[u64]>, repo: Option<&Repo>) -> Option<bool> {
     match visibility {
         "all" => Some(true),
-        "private" => repo.map(|r| {
-            r.private || matches!(r.visibility.as_deref(), Some("private" | "internal"))
-        }),
+        "private" => repo
+            .map(|r| r.private || matches!(r.visibility.as_deref(), Some("private" | "internal"))),
         "selected" => match (ids, repo) {
             (Some(ids), Some(r)) => Some(ids.contains(&r.id)),
             _ => None,
@@ -263,23 +264,31 @@ fn reaches(visibility: &str, ids: Option<&[u64]>, repo: Option<&Repo>) -> Option
     }
 }
 
+/// An organization secret, planned or on GitHub: (visibility, selected ids when known,
+/// where it comes from).
+type OrgSecretSeen = (String, Option<Vec<u64>>, String);
+
 /// A repository secret named like an organization secret its repository can use wins over
 /// it: say so, whether the organization secret is in this plan or already on GitHub.
 fn shadows(plan: &Plan, observed: &Observed) -> Vec<PlanWarning> {
     let mut repos: HashMap<(String, String), &Repo> = HashMap::new();
     for list in observed.listings.orgs.values().flatten() {
         for r in list {
-            repos.insert((r.owner().to_ascii_lowercase(), r.name.to_ascii_lowercase()), r);
+            repos.insert(
+                (r.owner().to_ascii_lowercase(), r.name.to_ascii_lowercase()),
+                r,
+            );
         }
     }
     for inst in observed.installations.values().flatten().flatten() {
         for r in &inst.repos {
-            repos.insert((r.owner().to_ascii_lowercase(), r.name.to_ascii_lowercase()), r);
+            repos.insert(
+                (r.owner().to_ascii_lowercase(), r.name.to_ascii_lowercase()),
+                r,
+            );
         }
     }
-    // (org, app, NAME) -> (visibility, selected ids when known, where it comes from)
-    let mut org_secrets: BTreeMap<(String, App, String), (String, Option<Vec<u64>>, String)> =
-        BTreeMap::new();
+    let mut org_secrets: BTreeMap<(String, App, String), OrgSecretSeen> = BTreeMap::new();
     for (key, list) in &observed.secrets {
         let Ok(list) = list else { continue };
         let Some(scope) = plan
@@ -291,7 +300,9 @@ fn shadows(plan: &Plan, observed: &Observed) -> Vec<PlanWarning> {
         else {
             continue;
         };
-        let SecretScope::Org { org, app } = scope else { continue };
+        let SecretScope::Org { org, app } = scope else {
+            continue;
+        };
         for m in list {
             let name = m.name.to_ascii_uppercase();
             let ids = observed

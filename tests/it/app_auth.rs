@@ -92,9 +92,15 @@ async fn app_auth_across_three_orgs_refreshes_expiring_tokens_mid_run_without_a_
     ws.write_policy("partner.yaml", THREE_ORGS);
 
     let started = Instant::now();
-    let run = ws.run(&["apply", "--concurrency", "4"]).await.expect_code(0);
+    let run = ws
+        .run(&["apply", "--concurrency", "4"])
+        .await
+        .expect_code(0);
     let took = started.elapsed();
-    assert!(took > Duration::from_secs(3), "the run must outlive a token: {took:?}");
+    assert!(
+        took > Duration::from_secs(3),
+        "the run must outlive a token: {took:?}"
+    );
 
     let (_, data) = bao.kv_get("secret", "partner/token").await;
     let value = data["value"].as_str().expect("value").to_string();
@@ -117,7 +123,11 @@ async fn app_auth_across_three_orgs_refreshes_expiring_tokens_mid_run_without_a_
         reached += usize::from(got.is_some());
     }
     assert_eq!(reached, 27 + 27 + 3);
-    assert!(run.stdout.contains(&format!("{reached} pushed")), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!("{reached} pushed")),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("0 failed"), "{}", run.stdout);
 
     // Each installation had its own tokens, and the busy ones were refreshed mid-run,
@@ -125,21 +135,39 @@ async fn app_auth_across_three_orgs_refreshes_expiring_tokens_mid_run_without_a_
     let minted = emu.tokens_issued();
     for org in ["acme", "globex", "initech"] {
         let id = emu.installation_id(APP_ID, org).expect("installed");
-        assert!(minted.get(&id).copied().unwrap_or(0) >= 1, "{org}: {minted:?}");
+        assert!(
+            minted.get(&id).copied().unwrap_or(0) >= 1,
+            "{org}: {minted:?}"
+        );
     }
     for org in ["acme", "globex"] {
         let id = emu.installation_id(APP_ID, org).expect("installed");
         assert!(minted[&id] >= 2, "{org}'s token was refreshed: {minted:?}");
     }
     let counters = emu.counters();
-    assert_eq!(counters.by_status.get(&401), None, "no request was refused: {counters:?}");
-    assert_eq!(counters.route(MINT) as usize, minted.values().sum::<u64>() as usize);
-    assert_eq!(counters.route("GET /orgs/{org}/installation"), 3, "each installation looked up once");
+    assert_eq!(
+        counters.by_status.get(&401),
+        None,
+        "no request was refused: {counters:?}"
+    );
+    assert_eq!(
+        counters.route(MINT) as usize,
+        minted.values().sum::<u64>() as usize
+    );
+    assert_eq!(
+        counters.route("GET /orgs/{org}/installation"),
+        3,
+        "each installation looked up once"
+    );
 
     // A second apply converges with fresh tokens and pushes nothing.
     emu.set_latency(Duration::ZERO);
     let again = ws.run(&["apply"]).await.expect_code(0);
-    assert!(again.stdout.contains("0 rotated, 0 pushed"), "{}", again.stdout);
+    assert!(
+        again.stdout.contains("0 rotated, 0 pushed"),
+        "{}",
+        again.stdout
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,14 +190,33 @@ async fn a_missing_permission_an_unreached_repository_and_a_missing_installation
     );
 
     let plan = ws.run(&["plan"]).await.expect_code(0);
-    assert!(plan.stdout.contains("grant the GitHub App environments: write"), "{}", plan.stdout);
-    assert!(plan.stdout.contains("does not reach initech/svc-0002"), "{}", plan.stdout);
-    assert!(plan.stdout.contains("not installed on umbrella"), "{}", plan.stdout);
+    assert!(
+        plan.stdout
+            .contains("grant the GitHub App environments: write"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("does not reach initech/svc-0002"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("not installed on umbrella"),
+        "{}",
+        plan.stdout
+    );
 
     let run = ws.run(&["apply", "--output", "json"]).await.expect_code(1);
     let out: Value = serde_json::from_str(&run.stdout).expect("JSON");
-    let failures = out["report"]["policies"][0]["failures"].as_array().expect("failures").clone();
-    let mut failed: Vec<&str> = failures.iter().map(|f| f["target"].as_str().expect("target")).collect();
+    let failures = out["report"]["policies"][0]["failures"]
+        .as_array()
+        .expect("failures")
+        .clone();
+    let mut failed: Vec<&str> = failures
+        .iter()
+        .map(|f| f["target"].as_str().expect("target"))
+        .collect();
     failed.sort();
     assert_eq!(
         failed,
@@ -182,13 +229,24 @@ async fn a_missing_permission_an_unreached_repository_and_a_missing_installation
     );
     for f in &failures {
         if f["target"].as_str().unwrap().starts_with("globex") {
-            assert!(f["message"].as_str().unwrap().contains("environments: write"), "{f}");
+            assert!(
+                f["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("environments: write"),
+                "{f}"
+            );
         }
     }
     // Everything else got the one value.
-    let value = emu.decrypted(&repo("acme", "svc-0001"), "TOKEN").expect("acme reached");
+    let value = emu
+        .decrypted(&repo("acme", "svc-0001"), "TOKEN")
+        .expect("acme reached");
     for i in 2..=4 {
-        assert_eq!(emu.decrypted(&repo("acme", &svc(i)), "TOKEN").as_deref(), Some(value.as_str()));
+        assert_eq!(
+            emu.decrypted(&repo("acme", &svc(i)), "TOKEN").as_deref(),
+            Some(value.as_str())
+        );
     }
     let env = SecretScope::Environment {
         owner: "globex".into(),
@@ -226,7 +284,10 @@ async fn githubs_403_names_the_missing_permission_and_rotor_says_what_to_grant()
         repo: "svc-0001".into(),
         environment: "production".into(),
     };
-    let err = client.list_secrets(&env).await.expect_err("no environments permission");
+    let err = client
+        .list_secrets(&env)
+        .await
+        .expect_err("no environments permission");
     assert_eq!(
         err.kind,
         ErrorKind::Forbidden {
@@ -234,20 +295,41 @@ async fn githubs_403_names_the_missing_permission_and_rotor_says_what_to_grant()
         }
     );
     let told = rotor::github::app::explain(&env, &err);
-    assert!(told.contains("grant the GitHub App (or fine-grained token) secrets: read, environments: read"), "{told}");
+    assert!(
+        told.contains(
+            "grant the GitHub App (or fine-grained token) secrets: read, environments: read"
+        ),
+        "{told}"
+    );
     // Reading repository secrets needs only `secrets: read`, which it has; writing needs more.
     let scope = repo("acme", "svc-0001");
-    client.list_secrets(&scope).await.expect("secrets: read is enough to list");
-    let k = client.public_key(&scope).await.expect("and to read the key");
+    client
+        .list_secrets(&scope)
+        .await
+        .expect("secrets: read is enough to list");
+    let k = client
+        .public_key(&scope)
+        .await
+        .expect("and to read the key");
     let sealed = rotor::seal::seal(&k.key, &secrecy::SecretString::from("v")).expect("seals");
     let err = client
         .put_secret(&scope, "TOKEN", &sealed, &k.key_id, None)
         .await
         .expect_err("secrets: write is missing");
-    assert!(rotor::github::app::explain(&scope, &err).contains("secrets: write"), "{err}");
+    assert!(
+        rotor::github::app::explain(&scope, &err).contains("secrets: write"),
+        "{err}"
+    );
     assert_eq!(
-        client.auth_identity("/repos/acme/svc-0001/actions/secrets").await.expect("known").to_string(),
-        format!("installation:{}", emu.installation_id(APP_ID, "acme").expect("id"))
+        client
+            .auth_identity("/repos/acme/svc-0001/actions/secrets")
+            .await
+            .expect("known")
+            .to_string(),
+        format!(
+            "installation:{}",
+            emu.installation_id(APP_ID, "acme").expect("id")
+        )
     );
 }
 
@@ -279,7 +361,10 @@ async fn the_emulator_checks_jwts_and_installation_tokens_as_github_does() {
         }],
         ..Default::default()
     };
-    spec.apps = vec![app(&key, vec![InstallationSpec::all("acme").selected(&["api"]).id(9001)])];
+    spec.apps = vec![app(
+        &key,
+        vec![InstallationSpec::all("acme").selected(&["api"]).id(9001)],
+    )];
     let (emu, handle) = emu::start(spec).await;
     let now = chrono::Utc::now().timestamp();
     let as_jwt = |t: String| Gh::with_token(&handle, Some(&t));
@@ -288,26 +373,57 @@ async fn the_emulator_checks_jwts_and_installation_tokens_as_github_does() {
     let (status, body) = status_of(&good, Method::GET, "/app").await;
     assert_eq!((status, body["slug"].as_str()), (200, Some("rotor-test")));
     let by_client_id = as_jwt(jwt(&key, now - 60, now + 540, json!("Iv23liEMULATOR")));
-    assert_eq!(status_of(&by_client_id, Method::GET, "/orgs/acme/installation").await.0, 200);
+    assert_eq!(
+        status_of(&by_client_id, Method::GET, "/orgs/acme/installation")
+            .await
+            .0,
+        200
+    );
 
     let too_far = as_jwt(jwt(&key, now - 60, now + 660, json!(APP_ID)));
     let (status, body) = status_of(&too_far, Method::GET, "/app").await;
     assert_eq!(status, 401);
-    assert!(body["message"].as_str().unwrap().contains("too far in the future"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("too far in the future"),
+        "{body}"
+    );
     let expired = as_jwt(jwt(&key, now - 700, now - 10, json!(APP_ID)));
     assert_eq!(status_of(&expired, Method::GET, "/app").await.0, 401);
-    let forged = as_jwt(jwt(&AppKeyPair::generate(), now - 60, now + 300, json!(APP_ID)));
+    let forged = as_jwt(jwt(
+        &AppKeyPair::generate(),
+        now - 60,
+        now + 300,
+        json!(APP_ID),
+    ));
     assert_eq!(status_of(&forged, Method::GET, "/app").await.0, 401);
 
     // A JWT reaches only App endpoints; the installation is found by org or by repository.
     let (status, inst) = status_of(&good, Method::GET, "/repos/acme/api/installation").await;
     assert_eq!((status, inst["id"].as_u64()), (200, Some(9001)));
     assert_eq!(inst["repository_selection"], "selected");
-    assert_eq!(status_of(&good, Method::GET, "/repos/acme/web/installation").await.0, 404);
-    assert_eq!(status_of(&good, Method::GET, "/repos/acme/api/actions/secrets").await.0, 403);
+    assert_eq!(
+        status_of(&good, Method::GET, "/repos/acme/web/installation")
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        status_of(&good, Method::GET, "/repos/acme/api/actions/secrets")
+            .await
+            .0,
+        403
+    );
     let pat = Gh::new(&handle);
     assert_eq!(status_of(&pat, Method::GET, "/app").await.0, 401);
-    assert_eq!(status_of(&pat, Method::GET, "/installation/repositories").await.0, 403);
+    assert_eq!(
+        status_of(&pat, Method::GET, "/installation/repositories")
+            .await
+            .0,
+        403
+    );
 
     // Tokens: 201 with expires_at; they see the installation's repositories only, and
     // stop working when they expire.
@@ -320,20 +436,62 @@ async fn the_emulator_checks_jwts_and_installation_tokens_as_github_does() {
     assert_eq!(resp.status(), 201);
     let minted: Value = resp.json().await.expect("JSON");
     let token = minted["token"].as_str().expect("token").to_string();
-    let expires = chrono::DateTime::parse_from_rfc3339(minted["expires_at"].as_str().expect("expires_at"))
-        .expect("a time");
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(minted["expires_at"].as_str().expect("expires_at"))
+            .expect("a time");
     assert!(expires.timestamp() <= now + 3, "{minted}");
     let inst_token = Gh::with_token(&handle, Some(&token));
     let (status, listing) = status_of(&inst_token, Method::GET, "/installation/repositories").await;
     assert_eq!(status, 200);
     assert_eq!(listing["total_count"], 1);
     assert_eq!(listing["repositories"][0]["name"], "api");
-    assert_eq!(status_of(&inst_token, Method::GET, "/repos/acme/api/actions/secrets").await.0, 200);
-    assert_eq!(status_of(&inst_token, Method::GET, "/repos/acme/web/actions/secrets").await.0, 403);
+    assert_eq!(
+        status_of(&inst_token, Method::GET, "/repos/acme/api/actions/secrets")
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        status_of(&inst_token, Method::GET, "/repos/acme/web/actions/secrets")
+            .await
+            .0,
+        403
+    );
     assert_eq!(status_of(&inst_token, Method::GET, "/app").await.0, 401);
     let (status, _) = status_of(&good, Method::POST, "/app/installations/1/access_tokens").await;
     assert_eq!(status, 404, "not this App's installation");
     tokio::time::sleep(Duration::from_millis(1600)).await;
     let (status, body) = status_of(&inst_token, Method::GET, "/installation/repositories").await;
-    assert_eq!((status, body["message"].as_str()), (401, Some("Bad credentials")));
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (401, Some("Bad credentials"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_the_app_does_not_have_is_a_clear_error_and_rotates_nothing() {
+    let key = AppKeyPair::generate();
+    let mut spec = FleetSpec::generate(&["acme"], 3);
+    spec.apps = vec![app(&key, vec![InstallationSpec::all("acme")])];
+    let (emu, handle) = emu::start(spec).await;
+    let ws = app_workspace(
+        &handle.url,
+        &AppKeyPair::generate(),
+        None,
+        &APP_ID.to_string(),
+    );
+    ws.write_policy(
+        "p.yaml",
+        "version: 1\nname: p\nsource:\n  generate: { length: 32 }\nsecrets:\n  TOKEN: value\ntargets:\n  - org: acme\n",
+    );
+    let run = ws.run(&["apply"]).await.expect_code(1);
+    assert!(
+        run.stdout.contains("A JSON web token could not be decoded"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(run.stdout.contains("0 rotated, 0 pushed"), "{}", run.stdout);
+    assert!(emu.secrets().is_empty());
+    assert!(emu.tokens_issued().is_empty());
 }

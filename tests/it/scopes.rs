@@ -94,7 +94,7 @@ async fn setup(spec: FleetSpec) -> Setup {
     Setup {
         bao,
         emu,
-        handle: handle,
+        handle,
         ws,
     }
 }
@@ -117,14 +117,26 @@ async fn repository_actions_secrets_hold_the_vault_value_in_every_selected_repos
     s.value("actions", "actions-v1").await;
     s.ws.write_policy(
         "p.yaml",
-        &policy("actions", "CI_TOKEN", "  - org: acme\n    repos: [\"svc-*\"]\n  - repo: acme/api\n"),
+        &policy(
+            "actions",
+            "CI_TOKEN",
+            "  - org: acme\n    repos: [\"svc-*\"]\n  - repo: acme/api\n",
+        ),
     );
     s.ws.run(&["apply"]).await.expect_code(0);
     for r in ["svc-1", "svc-2", "svc-3", "api"] {
-        assert_eq!(s.holds(&repo(r, App::Actions), "CI_TOKEN").as_deref(), Some("actions-v1"), "{r}");
+        assert_eq!(
+            s.holds(&repo(r, App::Actions), "CI_TOKEN").as_deref(),
+            Some("actions-v1"),
+            "{r}"
+        );
     }
     assert_eq!(s.holds(&repo("web", App::Actions), "CI_TOKEN"), None);
-    assert_eq!(s.holds(&repo("svc-1", App::Dependabot), "CI_TOKEN"), None, "Actions only");
+    assert_eq!(
+        s.holds(&repo("svc-1", App::Dependabot), "CI_TOKEN"),
+        None,
+        "Actions only"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,24 +152,45 @@ async fn environment_secrets_land_in_the_environment_and_not_in_the_repository()
         ),
     );
     let plan = s.ws.run(&["plan"]).await.expect_code(0);
-    assert!(plan.stdout.contains("acme/api env:staging"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("acme/api env:staging"),
+        "{}",
+        plan.stdout
+    );
     s.ws.run(&["apply"]).await.expect_code(0);
-    for scope in [env("api", "staging"), env("api", "production"), env("web", "production")] {
-        assert_eq!(s.holds(&scope, "DEPLOY_KEY").as_deref(), Some("env-v1"), "{scope:?}");
+    for scope in [
+        env("api", "staging"),
+        env("api", "production"),
+        env("web", "production"),
+    ] {
+        assert_eq!(
+            s.holds(&scope, "DEPLOY_KEY").as_deref(),
+            Some("env-v1"),
+            "{scope:?}"
+        );
     }
     assert_eq!(s.holds(&repo("api", App::Actions), "DEPLOY_KEY"), None);
     // Environment keys are their own: the value was sealed to each environment's key.
-    let info = s.emu.secret_info(&env("api", "staging"), "DEPLOY_KEY").expect("stored");
+    let info = s
+        .emu
+        .secret_info(&env("api", "staging"), "DEPLOY_KEY")
+        .expect("stored");
     let key = s.emu.public_key(&env("api", "staging")).expect("key");
     assert_eq!(info.key_id, key.key_id);
     assert_ne!(
-        s.emu.public_key(&repo("api", App::Actions)).expect("repo key").key_id,
+        s.emu
+            .public_key(&repo("api", App::Actions))
+            .expect("repo key")
+            .key_id,
         key.key_id
     );
 
     s.value("deploy", "env-v2").await;
     s.ws.run(&["apply"]).await.expect_code(0);
-    assert_eq!(s.holds(&env("web", "production"), "DEPLOY_KEY").as_deref(), Some("env-v2"));
+    assert_eq!(
+        s.holds(&env("web", "production"), "DEPLOY_KEY").as_deref(),
+        Some("env-v2")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -175,17 +208,22 @@ async fn a_missing_environment_is_reported_at_plan_time_for_its_target_while_the
     );
     let plan = s.ws.run(&["plan"]).await.expect_code(0);
     assert!(
-        plan.stdout.contains("environment staging does not exist in acme/web"),
+        plan.stdout
+            .contains("environment staging does not exist in acme/web"),
         "{}",
         plan.stdout
     );
     assert!(
-        plan.stdout.contains("environment production does not exist in acme/svc-1"),
+        plan.stdout
+            .contains("environment production does not exist in acme/svc-1"),
         "{}",
         plan.stdout
     );
     let before = s.emu.counters();
-    let run = s.ws.run(&["apply", "--output", "json"]).await.expect_code(1);
+    let run =
+        s.ws.run(&["apply", "--output", "json"])
+            .await
+            .expect_code(1);
     let out: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
     let mut failed: Vec<String> = out["report"]["policies"][0]["failures"]
         .as_array()
@@ -194,13 +232,27 @@ async fn a_missing_environment_is_reported_at_plan_time_for_its_target_while_the
         .map(|f| f["target"].as_str().expect("target").to_string())
         .collect();
     failed.sort();
-    assert_eq!(failed, vec!["acme/svc-1 env:production", "acme/web env:staging"]);
-    assert_eq!(s.holds(&env("api", "staging"), "DEPLOY_KEY").as_deref(), Some("env-v1"));
-    assert_eq!(s.holds(&repo("api", App::Actions), "DEPLOY_KEY").as_deref(), Some("env-v1"));
+    assert_eq!(
+        failed,
+        vec!["acme/svc-1 env:production", "acme/web env:staging"]
+    );
+    assert_eq!(
+        s.holds(&env("api", "staging"), "DEPLOY_KEY").as_deref(),
+        Some("env-v1")
+    );
+    assert_eq!(
+        s.holds(&repo("api", App::Actions), "DEPLOY_KEY").as_deref(),
+        Some("env-v1")
+    );
     // Nothing was sent to the missing environments' key or secret endpoints by apply.
     let after = s.emu.counters();
-    let env_puts = "PUT /repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}";
-    assert_eq!(after.route(env_puts) - before.route(env_puts), 1, "only api's staging");
+    let env_puts =
+        "PUT /repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}";
+    assert_eq!(
+        after.route(env_puts) - before.route(env_puts),
+        1,
+        "only api's staging"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -211,11 +263,19 @@ async fn organization_actions_secrets_carry_all_private_and_selected_visibility(
     s.value("org-selected", "selected-v1").await;
     s.ws.write_policy(
         "all.yaml",
-        &policy("org-all", "ORG_ALL", "  - org: acme\n    scope: organization\n    visibility: all\n"),
+        &policy(
+            "org-all",
+            "ORG_ALL",
+            "  - org: acme\n    scope: organization\n    visibility: all\n",
+        ),
     );
     s.ws.write_policy(
         "private.yaml",
-        &policy("org-private", "ORG_PRIVATE", "  - org: acme\n    scope: organization\n    visibility: private\n"),
+        &policy(
+            "org-private",
+            "ORG_PRIVATE",
+            "  - org: acme\n    scope: organization\n    visibility: private\n",
+        ),
     );
     s.ws.write_policy(
         "selected.yaml",
@@ -237,7 +297,10 @@ async fn organization_actions_secrets_carry_all_private_and_selected_visibility(
         assert_eq!(info.visibility, Some(visibility), "{name}");
     }
     let ids = |names: &[&str]| -> Vec<u64> {
-        let mut v: Vec<u64> = names.iter().map(|n| s.emu.repo_id("acme", n).expect("id")).collect();
+        let mut v: Vec<u64> = names
+            .iter()
+            .map(|n| s.emu.repo_id("acme", n).expect("id"))
+            .collect();
         v.sort_unstable();
         v
     };
@@ -249,7 +312,9 @@ async fn organization_actions_secrets_carry_all_private_and_selected_visibility(
         let gh = gh.clone();
         let r = r.to_string();
         async move {
-            let v = gh.get_json(&format!("/repos/acme/{r}/actions/organization-secrets")).await;
+            let v = gh
+                .get_json(&format!("/repos/acme/{r}/actions/organization-secrets"))
+                .await;
             let mut names: Vec<String> = v["secrets"]
                 .as_array()
                 .expect("secrets")
@@ -286,7 +351,11 @@ async fn a_selected_org_secret_follows_repositories_added_to_and_removed_from_it
     s.ws.run(&["apply"]).await.expect_code(0);
     let scope = org(App::Dependabot);
     let current = || {
-        let mut ids = s.emu.secret_info(&scope, "SHARED").expect("stored").selected_repository_ids;
+        let mut ids = s
+            .emu
+            .secret_info(&scope, "SHARED")
+            .expect("stored")
+            .selected_repository_ids;
         ids.sort_unstable();
         ids
     };
@@ -298,12 +367,27 @@ async fn a_selected_org_secret_follows_repositories_added_to_and_removed_from_it
     let new_id = s.emu.add_repo("acme", RepoSpec::new("svc-4"));
     let plan = s.ws.run(&["plan"]).await.expect_code(0);
     assert!(plan.stdout.contains("access"), "{}", plan.stdout);
-    assert!(plan.stdout.contains("1 added, 0 removed (4 in all)"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("1 added, 0 removed (4 in all)"),
+        "{}",
+        plan.stdout
+    );
     let run = s.ws.run(&["apply"]).await.expect_code(0);
     assert!(run.stdout.contains("0 pushed"), "{}", run.stdout);
-    assert!(run.stdout.contains("Access: 1 organization secret"), "{}", run.stdout);
-    assert_eq!(current(), vec![id("svc-1"), id("svc-2"), id("svc-3"), new_id]);
-    assert_eq!(s.emu.secret_info(&scope, "SHARED").expect("stored").writes, writes, "no new value");
+    assert!(
+        run.stdout.contains("Access: 1 organization secret"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        current(),
+        vec![id("svc-1"), id("svc-2"), id("svc-3"), new_id]
+    );
+    assert_eq!(
+        s.emu.secret_info(&scope, "SHARED").expect("stored").writes,
+        writes,
+        "no new value"
+    );
 
     // A repository leaves the matching set: the list shrinks.
     s.ws.write_policy("p.yaml", &write(", \"!svc-2\""));
@@ -346,7 +430,8 @@ async fn a_selected_org_secret_whose_visibility_changed_on_github_gets_409_and_i
     );
     let run = s.ws.run(&["apply"]).await.expect_code(1);
     assert!(
-        run.stdout.contains("visibility is no longer `selected` on GitHub"),
+        run.stdout
+            .contains("visibility is no longer `selected` on GitHub"),
         "{}",
         run.stdout
     );
@@ -354,15 +439,29 @@ async fn a_selected_org_secret_whose_visibility_changed_on_github_gets_409_and_i
     // Someone really sets it to `all`: the next plan sees it and writes the secret in full.
     let gh = emu::Gh::new(&s.handle);
     let resp = gh
-        .put_secret_with("/orgs/acme/actions/secrets", "SHARED", "outside", json!({"visibility": "all"}))
+        .put_secret_with(
+            "/orgs/acme/actions/secrets",
+            "SHARED",
+            "outside",
+            json!({"visibility": "all"}),
+        )
         .await;
     assert_eq!(resp.status(), 204);
     let plan = s.ws.run(&["plan"]).await.expect_code(0);
-    assert!(plan.stdout.contains("visibility is all on GitHub, the policy says selected"), "{}", plan.stdout);
+    assert!(
+        plan.stdout
+            .contains("visibility is all on GitHub, the policy says selected"),
+        "{}",
+        plan.stdout
+    );
     s.ws.run(&["apply"]).await.expect_code(0);
     let info = s.emu.secret_info(&scope, "SHARED").expect("stored");
     assert_eq!(info.visibility, Some(Visibility::Selected));
-    assert_eq!(info.selected_repository_ids.len(), 4, "svc-1, svc-2, svc-3 and svc-9");
+    assert_eq!(
+        info.selected_repository_ids.len(),
+        4,
+        "svc-1, svc-2, svc-3 and svc-9"
+    );
     assert_eq!(s.holds(&scope, "SHARED").as_deref(), Some("shared-v1"));
 }
 
@@ -381,17 +480,33 @@ async fn dependabot_secrets_reach_repositories_and_the_organization_with_their_o
     s.ws.run(&["apply"]).await.expect_code(0);
     for r in ["svc-1", "svc-2", "svc-3"] {
         let scope = repo(r, App::Dependabot);
-        assert_eq!(s.holds(&scope, "REGISTRY_TOKEN").as_deref(), Some("dependabot-v1"), "{r}");
         assert_eq!(
-            s.emu.secret_info(&scope, "REGISTRY_TOKEN").expect("stored").key_id,
+            s.holds(&scope, "REGISTRY_TOKEN").as_deref(),
+            Some("dependabot-v1"),
+            "{r}"
+        );
+        assert_eq!(
+            s.emu
+                .secret_info(&scope, "REGISTRY_TOKEN")
+                .expect("stored")
+                .key_id,
             s.emu.public_key(&scope).expect("key").key_id,
             "sealed to the Dependabot key"
         );
         assert_eq!(s.holds(&repo(r, App::Actions), "REGISTRY_TOKEN"), None);
     }
     let o = org(App::Dependabot);
-    assert_eq!(s.holds(&o, "REGISTRY_TOKEN").as_deref(), Some("dependabot-v1"));
-    assert_eq!(s.emu.secret_info(&o, "REGISTRY_TOKEN").expect("stored").visibility, Some(Visibility::Private));
+    assert_eq!(
+        s.holds(&o, "REGISTRY_TOKEN").as_deref(),
+        Some("dependabot-v1")
+    );
+    assert_eq!(
+        s.emu
+            .secret_info(&o, "REGISTRY_TOKEN")
+            .expect("stored")
+            .visibility,
+        Some(Visibility::Private)
+    );
     assert_eq!(s.holds(&org(App::Actions), "REGISTRY_TOKEN"), None);
 }
 
@@ -409,16 +524,28 @@ async fn codespaces_secrets_reach_repositories_and_the_organization_with_their_o
     );
     s.ws.run(&["apply"]).await.expect_code(0);
     let r = repo("api", App::Codespaces);
-    assert_eq!(s.holds(&r, "DEVBOX_TOKEN").as_deref(), Some("codespaces-v1"));
     assert_eq!(
-        s.emu.secret_info(&r, "DEVBOX_TOKEN").expect("stored").key_id,
+        s.holds(&r, "DEVBOX_TOKEN").as_deref(),
+        Some("codespaces-v1")
+    );
+    assert_eq!(
+        s.emu
+            .secret_info(&r, "DEVBOX_TOKEN")
+            .expect("stored")
+            .key_id,
         s.emu.public_key(&r).expect("key").key_id
     );
     let o = org(App::Codespaces);
-    assert_eq!(s.holds(&o, "DEVBOX_TOKEN").as_deref(), Some("codespaces-v1"));
+    assert_eq!(
+        s.holds(&o, "DEVBOX_TOKEN").as_deref(),
+        Some("codespaces-v1")
+    );
     let info = s.emu.secret_info(&o, "DEVBOX_TOKEN").expect("stored");
     assert_eq!(info.visibility, Some(Visibility::Selected));
-    let mut want = vec![s.emu.repo_id("acme", "api").unwrap(), s.emu.repo_id("acme", "web").unwrap()];
+    let mut want = vec![
+        s.emu.repo_id("acme", "api").unwrap(),
+        s.emu.repo_id("acme", "web").unwrap(),
+    ];
     want.sort_unstable();
     assert_eq!(info.selected_repository_ids, want);
     assert_eq!(s.holds(&repo("api", App::Actions), "DEVBOX_TOKEN"), None);
@@ -437,27 +564,45 @@ async fn selection_honours_repository_visibility_topics_and_skips_archived_and_d
         ),
     );
     s.ws.run(&["apply"]).await.expect_code(0);
-    let actions: Vec<&str> = ["api", "web", "svc-1", "svc-2", "svc-3", "old", "off", "intra"]
-        .into_iter()
-        .filter(|r| s.holds(&repo(r, App::Actions), "SEL_TOKEN").is_some())
-        .collect();
-    assert_eq!(actions, vec!["api", "svc-3", "intra"], "private and internal, not archived or disabled");
+    let actions: Vec<&str> = [
+        "api", "web", "svc-1", "svc-2", "svc-3", "old", "off", "intra",
+    ]
+    .into_iter()
+    .filter(|r| s.holds(&repo(r, App::Actions), "SEL_TOKEN").is_some())
+    .collect();
+    assert_eq!(
+        actions,
+        vec!["api", "svc-3", "intra"],
+        "private and internal, not archived or disabled"
+    );
     let tools = SecretScope::Repo {
         owner: "globex".into(),
         repo: "tools".into(),
         app: App::Actions,
     };
     assert_eq!(s.holds(&tools, "SEL_TOKEN").as_deref(), Some("sel-v1"));
-    assert_eq!(s.holds(&repo("svc-2", App::Dependabot), "SEL_TOKEN").as_deref(), Some("sel-v1"));
+    assert_eq!(
+        s.holds(&repo("svc-2", App::Dependabot), "SEL_TOKEN")
+            .as_deref(),
+        Some("sel-v1")
+    );
     assert_eq!(s.holds(&repo("svc-1", App::Dependabot), "SEL_TOKEN"), None);
 
     // Asking for archived repositories reaches them, and GitHub refuses the write (403).
     s.ws.write_policy(
         "p.yaml",
-        &policy("sel", "SEL_TOKEN", "  - org: acme\n    repos: [old]\n    include_archived: true\n"),
+        &policy(
+            "sel",
+            "SEL_TOKEN",
+            "  - org: acme\n    repos: [old]\n    include_archived: true\n",
+        ),
     );
     let run = s.ws.run(&["apply"]).await.expect_code(1);
-    assert!(run.stdout.contains("archived so is read-only"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("archived so is read-only"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -474,18 +619,83 @@ async fn a_repository_secret_shadowing_an_org_secret_is_a_warning_in_text_and_js
     );
     s.ws.run(&["apply"]).await.expect_code(0);
     s.value("repo-npm", "v2").await;
-    s.ws.write_policy("q.yaml", &policy("repo-npm", "NPM_TOKEN", "  - repo: acme/web\n"));
+    s.ws.write_policy(
+        "q.yaml",
+        &policy("repo-npm", "NPM_TOKEN", "  - repo: acme/web\n"),
+    );
     let plan = s.ws.run(&["plan"]).await.expect_code(0);
     assert!(
-        plan.stdout.contains("warning: policy repo-npm target acme/web secret NPM_TOKEN"),
+        plan.stdout
+            .contains("warning: policy repo-npm target acme/web secret NPM_TOKEN"),
         "{}",
         plan.stdout
     );
     let json = s.ws.run(&["plan", "--output", "json"]).await.expect_code(0);
     let json: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
     assert_eq!(json["summary"]["warnings"], 1, "{json}");
-    assert!(json["warnings"][0]["message"].as_str().unwrap().contains("shadows"));
+    assert!(json["warnings"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("shadows"));
     // A warning blocks nothing.
     s.ws.run(&["apply"]).await.expect_code(0);
-    assert_eq!(s.holds(&repo("web", App::Actions), "NPM_TOKEN").as_deref(), Some("v2"));
+    assert_eq!(
+        s.holds(&repo("web", App::Actions), "NPM_TOKEN").as_deref(),
+        Some("v2")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vault_value_over_48_kb_is_refused_before_sealing_and_nothing_is_sent() {
+    let s = setup(fleet()).await;
+    s.value("big", &"x".repeat(48 * 1024 + 1)).await;
+    s.ws.write_policy("p.yaml", &policy("big", "BIG", "  - repo: acme/api\n"));
+    let puts = "PUT /repos/{owner}/{repo}/actions/secrets/{secret_name}";
+    let run = s.ws.run(&["apply"]).await.expect_code(1);
+    assert!(
+        run.stdout
+            .contains("is 49153 bytes; GitHub accepts at most 49152"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(s.emu.counters().route(puts), 0);
+    s.value("big", &"x".repeat(48 * 1024)).await;
+    s.ws.run(&["apply"]).await.expect_code(0);
+    assert_eq!(
+        s.holds(&repo("api", App::Actions), "BIG").map(|v| v.len()),
+        Some(49152)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_at_githubs_100_secret_limit_is_stopped_at_plan_time_alone() {
+    let s = setup(fleet()).await;
+    s.value("more", "v1").await;
+    for i in 0..100 {
+        assert!(s
+            .emu
+            .insert_secret(&repo("web", App::Actions), &format!("OLD_{i}"), "x"));
+    }
+    s.ws.write_policy(
+        "p.yaml",
+        &policy(
+            "more",
+            "ONE_MORE",
+            "  - repo: acme/web\n  - repo: acme/api\n",
+        ),
+    );
+    let plan = s.ws.run(&["plan"]).await.expect_code(0);
+    assert!(
+        plan.stdout.contains(
+            "GitHub allows at most 100 secrets per repository; acme/web holds 100 and this plan would add 1 (ONE_MORE)"
+        ),
+        "{}",
+        plan.stdout
+    );
+    s.ws.run(&["apply"]).await.expect_code(1);
+    assert_eq!(
+        s.holds(&repo("api", App::Actions), "ONE_MORE").as_deref(),
+        Some("v1")
+    );
+    assert_eq!(s.holds(&repo("web", App::Actions), "ONE_MORE"), None);
 }

@@ -115,9 +115,16 @@ fn two_selectors_meeting_on_one_repository_stop_that_target_in_both_policies() {
     );
     for p in ["a", "b"] {
         let why = problem(&plan, p, "acme/api").expect("blocked");
-        assert!(why.contains("policies a, b all write TOKEN to acme/api"), "{why}");
+        assert!(
+            why.contains("policies a, b all write TOKEN to acme/api"),
+            "{why}"
+        );
     }
-    assert_eq!(problem(&plan, "b", "acme/web"), None, "web is written by b alone");
+    assert_eq!(
+        problem(&plan, "b", "acme/web"),
+        None,
+        "web is written by b alone"
+    );
 }
 
 #[test]
@@ -137,11 +144,21 @@ fn a_repository_at_githubs_limit_refuses_a_new_name_but_not_a_known_one() {
     };
     observed.secrets.insert(scope("api").key(), Ok(full));
     observed.secrets.insert(scope("web").key(), Ok(with_token));
-    let plan = run(vec![policy("a", "TOKEN", vec![org_repos(&["*"])])], &observed);
+    let plan = run(
+        vec![policy("a", "TOKEN", vec![org_repos(&["*"])])],
+        &observed,
+    );
     let why = problem(&plan, "a", "acme/api").expect("over the limit");
     assert!(why.contains("at most 100 secrets per repository"), "{why}");
-    assert!(why.contains("holds 100 and this plan would add 1 (TOKEN)"), "{why}");
-    assert_eq!(problem(&plan, "a", "acme/web"), None, "TOKEN exists there already");
+    assert!(
+        why.contains("holds 100 and this plan would add 1 (TOKEN)"),
+        "{why}"
+    );
+    assert_eq!(
+        problem(&plan, "a", "acme/web"),
+        None,
+        "TOKEN exists there already"
+    );
 }
 
 #[test]
@@ -173,15 +190,28 @@ fn a_repository_secret_named_like_an_org_secret_it_can_use_is_a_warning() {
     let plan = run(
         vec![
             policy("org", "TOKEN", vec![org_private]),
-            policy("repos", "TOKEN", vec![repo_target("api"), repo_target("web")]),
+            policy(
+                "repos",
+                "TOKEN",
+                vec![repo_target("api"), repo_target("web")],
+            ),
         ],
         &observed,
     );
     assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
     let w = &plan.warnings[0];
-    assert_eq!((w.policy.as_str(), w.target.as_str()), ("repos", "acme/web"));
-    assert!(w.message.contains("shadows the organization secret TOKEN"), "{}", w.message);
-    assert!(plan.to_text().contains("warning: policy repos target acme/web secret TOKEN"));
+    assert_eq!(
+        (w.policy.as_str(), w.target.as_str()),
+        ("repos", "acme/web")
+    );
+    assert!(
+        w.message.contains("shadows the organization secret TOKEN"),
+        "{}",
+        w.message
+    );
+    assert!(plan
+        .to_text()
+        .contains("warning: policy repos target acme/web secret TOKEN"));
     let json: serde_json::Value = serde_json::from_str(&plan.to_json()).expect("JSON");
     assert_eq!(json["summary"]["warnings"], 1);
     assert_eq!(json["warnings"][0]["target"], "acme/web");
@@ -214,7 +244,9 @@ fn an_org_secret_already_on_github_is_shadowed_too() {
         &observed,
     );
     assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
-    assert!(plan.warnings[0].message.contains("already on GitHub in org:acme"));
+    assert!(plan.warnings[0]
+        .message
+        .contains("already on GitHub in org:acme"));
 }
 
 fn installed(selection: &str, repos: Vec<Repo>, permissions: &[(&str, &str)]) -> InstallationRepos {
@@ -270,15 +302,27 @@ fn with_app_auth_an_installation_must_reach_the_repository_and_hold_the_permissi
         vec![policy(
             "p",
             "TOKEN",
-            vec![repo_target("api"), repo_target("web"), env, globex, codespaces],
+            vec![
+                repo_target("api"),
+                repo_target("web"),
+                env,
+                globex,
+                codespaces,
+            ],
         )],
         &observed,
     );
     assert_eq!(problem(&plan, "p", "acme/api"), None);
     let web = problem(&plan, "p", "acme/web").expect("not reached");
-    assert!(web.contains("installation 77 on acme does not reach acme/web"), "{web}");
+    assert!(
+        web.contains("installation 77 on acme does not reach acme/web"),
+        "{web}"
+    );
     let env = problem(&plan, "p", "acme/api env:production").expect("missing permission");
-    assert!(env.contains("grant the GitHub App environments: write"), "{env}");
+    assert!(
+        env.contains("grant the GitHub App environments: write"),
+        "{env}"
+    );
     let globex = problem(&plan, "p", "globex/api").expect("not installed");
     assert!(globex.contains("not installed on globex"), "{globex}");
     let cs = problem(&plan, "p", "org:acme (codespaces)").expect("not for Apps");
