@@ -29,7 +29,8 @@ type Result<T> = std::result::Result<T, GitHubError>;
 ///
 /// Every request carries `Accept: application/vnd.github+json`, `X-GitHub-Api-Version`,
 /// `User-Agent` and (with a token) `Authorization: Bearer`, has its own timeout, and is
-/// retried per [`RetryPolicy`].
+/// retried per [`RetryPolicy`]. With GitHub App auth the bearer is the installation token
+/// of the owner the request is about, or the App's JWT (see [`super::app`]).
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -330,12 +331,7 @@ impl Client {
         decode(Method::GET, path, &reply, |b| serde_json::from_slice(b))
     }
 
-    pub(super) async fn send_json<B: Serialize>(
-        &self,
-        method: Method,
-        path: &str,
-        body: &B,
-    ) -> Result<Reply> {
+    pub(super) async fn send_json<B: Serialize>(&self, method: Method, path: &str, body: &B) -> Result<Reply> {
         let url = self.url_for(&method, path)?;
         let bytes = serde_json::to_vec(body).map_err(|e| {
             GitHubError::local(
