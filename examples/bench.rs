@@ -75,6 +75,7 @@ fn fleet(repos: usize, limits: Option<u32>) -> FleetSpec {
             None => LimitsSpec::off(),
             Some(scale) => LimitsSpec::github(scale),
         },
+        ..FleetSpec::default()
     }
 }
 

@@ -13,7 +13,9 @@ use chrono::Utc;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-use crate::github::{Client, GitHubError, PublicKey, SecretScope};
+use crate::github::app::explain;
+use crate::github::limits::MAX_VALUE_BYTES;
+use crate::github::{Client, ErrorKind, GitHubError, PublicKey, SecretScope};
 use crate::ledger::{Entry, FailureRecord, KeyRecord, Ledger, PushRecord, RotationRecord};
 use crate::plan::{Action, Plan, PolicyPlan, TargetPlan};
 use crate::policy::{Policy, PolicySet};
@@ -45,6 +47,9 @@ pub struct Summary {
     pub updated: usize,
     pub unchanged: usize,
     pub failed: usize,
+    /// Organization secrets whose selected repositories were replaced (no value sent).
+    #[serde(default)]
+    pub access_updated: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -58,6 +63,8 @@ pub struct PolicyReport {
     pub created: usize,
     pub updated: usize,
     pub unchanged: usize,
+    /// Organization secrets whose selected repositories were replaced.
+    pub access_updated: usize,
     pub failures: Vec<Failure>,
     /// A problem that stopped the whole policy.
     pub error: Option<String>,
@@ -115,6 +122,7 @@ impl Applier<'_> {
             s.created += pr.created;
             s.updated += pr.updated;
             s.unchanged += pr.unchanged;
+            s.access_updated += pr.access_updated;
             s.failed += pr.failures.len();
             report.policies.push(pr);
         }
@@ -171,7 +179,16 @@ impl Applier<'_> {
             let msg = t.problem.clone().unwrap_or_default();
             self.fail(&mut pr, &t.scope, None, pp.version, None, msg);
         }
-        let work: Vec<&TargetPlan> = pp.targets.iter().filter(|t| t.needs_push()).collect();
+        // Selected-repository lists that changed while the value did not: no value needed.
+        let access_only: Vec<&TargetPlan> = pp
+            .targets
+            .iter()
+            .filter(|t| t.problem.is_none() && t.secrets.iter().any(|s| s.action == Action::Access))
+            .collect();
+        if !access_only.is_empty() {
+            self.update_access(&mut pr, pp, &access_only).await;
+        }
+        let work: Vec<&TargetPlan> = pp.targets.iter().filter(|t| t.needs_value()).collect();
         if work.is_empty() {
             return pr;
         }
@@ -193,7 +210,7 @@ impl Applier<'_> {
                 Ok(k) => deliverable.push((*t, k.clone())),
                 Err(e) => {
                     progress.target_done(false);
-                    self.fail(&mut pr, &t.scope, None, pp.version, e.status, e.to_string())
+                    self.fail(&mut pr, &t.scope, None, pp.version, e.status, explain(&t.scope, e))
                 }
             }
         }
@@ -312,9 +329,52 @@ impl Applier<'_> {
         }
     }
 
+    /// `PUT .../repositories` for each organization secret whose value is current but whose
+    /// selected repositories are not. GitHub's 409 means its visibility is no longer
+    /// `selected`: the next plan sees that and writes the secret again in full.
+    async fn update_access(&self, pr: &mut PolicyReport, pp: &PolicyPlan, targets: &[&TargetPlan]) {
+        let calls = targets.iter().flat_map(|t| {
+            t.secrets
+                .iter()
+                .filter(|s| s.action == Action::Access)
+                .map(move |s| (*t, s.name.clone()))
+        });
+        let results: Vec<(&TargetPlan, String, Result<(), GitHubError>)> = stream::iter(calls)
+            .map(|(t, name)| async move {
+                let r = match (&t.scope, &t.access) {
+                    (SecretScope::Org { org, app }, Some(access)) => {
+                        self.github
+                            .set_selected_repos(org, *app, &name, &access.selected_repository_ids)
+                            .await
+                    }
+                    _ => Ok(()),
+                };
+                (t, name, r)
+            })
+            .buffer_unordered(self.concurrency.max(1))
+            .collect()
+            .await;
+        for (t, name, r) in results {
+            match r {
+                Ok(()) => {
+                    tracing::info!(policy = %pr.policy, target = %t.target, secret = %name, "selected repositories updated");
+                    pr.access_updated += 1;
+                }
+                Err(e) => {
+                    let message = if e.kind == ErrorKind::Conflict {
+                        format!("{e}: the secret's visibility is no longer `selected` on GitHub; the next apply writes it again with the policy's visibility")
+                    } else {
+                        explain(&t.scope, &e)
+                    };
+                    self.fail(pr, &t.scope, Some(&name), pp.version, e.status, message);
+                }
+            }
+        }
+    }
+
     async fn push_target(&self, policy: &Policy, t: &TargetPlan, mut key: PublicKey, value: &SourceValue) -> TargetOutcome {
         let mut out = TargetOutcome::default();
-        for s in t.secrets.iter().filter(|s| s.action != Action::Unchanged) {
+        for s in t.secrets.iter().filter(|s| !matches!(s.action, Action::Unchanged | Action::Access)) {
             let Some(plaintext) = value.fields.get(&s.field) else {
                 out.failures.push((
                     t.scope.clone(),
@@ -324,6 +384,19 @@ impl Applier<'_> {
                 ));
                 continue;
             };
+            let size = secrecy::ExposeSecret::expose_secret(plaintext).len();
+            if size > MAX_VALUE_BYTES {
+                out.failures.push((
+                    t.scope.clone(),
+                    Some(s.name.clone()),
+                    None,
+                    format!(
+                        "the value of `{}` (version {}) is {size} bytes; GitHub accepts at most {MAX_VALUE_BYTES} (48 KB)",
+                        s.field, value.version
+                    ),
+                ));
+                continue;
+            }
             let mut attempt = 0;
             let result = loop {
                 attempt += 1;
@@ -340,9 +413,9 @@ impl Applier<'_> {
                     // GitHub refuses a key id that is no longer current: fetch the key again once.
                     Err(e) if e.status == Some(422) && attempt == 1 => match self.fetch_key(&t.scope).await {
                         Ok(k) if k.key_id != key.key_id => key = k,
-                        _ => break Err((e.status, e.to_string())),
+                        _ => break Err((e.status, explain(&t.scope, &e))),
                     },
-                    Err(e) => break Err((e.status, e.to_string())),
+                    Err(e) => break Err((e.status, explain(&t.scope, &e))),
                 }
             };
             match result {

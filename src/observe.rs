@@ -1,12 +1,15 @@
 //! Observation: the network reads the planner needs — source versions, repository
-//! listings, existing secrets. The only place besides `apply` that does I/O for a plan.
+//! listings (with GitHub App auth: what each installation reaches), existing secrets, and
+//! the repositories `selected` organization secrets are shared with. The only place
+//! besides `apply` that does I/O for a plan.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 
-use crate::github::{Client, SecretScope};
+use crate::github::app::explain;
+use crate::github::{Client, ErrorKind, SecretScope};
 use crate::ledger::LedgerState;
 use crate::plan::{self, build::is_stored, Listings, Observed};
 use crate::policy::PolicySet;
@@ -15,8 +18,9 @@ use crate::source::Sources;
 /// Gather what `plan::plan` needs. Errors are kept per item (GitHub's or Vault's message),
 /// so one failing repository or source never hides the others.
 ///
-/// Secrets are listed only for policies that will not rotate: a rotation writes every
-/// target anyway, so listing them would cost a request per target for nothing.
+/// Secrets are listed for policies that will not rotate, and for targets a rotating policy
+/// has never written (to find a missing environment and count against GitHub's limits
+/// before anything is written); a rotation rewrites the targets it knows anyway.
 pub async fn observe(
     set: &PolicySet,
     github: &Client,
@@ -42,15 +46,56 @@ pub async fn observe(
     .await;
 
     let orgs = Listings::orgs_needed(&set.policies);
-    let listings = Listings {
-        orgs: stream::iter(orgs)
-            .map(|org| async move {
-                let r = github.list_org_repos(&org).await.map_err(|e| e.to_string());
-                (org, r)
+    let app_auth = github.app_auth().is_some();
+    let mut installations = BTreeMap::new();
+    let listings = if app_auth {
+        // Candidates come from each installation; every owner a target names is looked at.
+        // owner -> a repository of it, asked about when the owner is no organization
+        let mut owners: BTreeMap<String, Option<String>> =
+            orgs.iter().map(|o| (o.to_ascii_lowercase(), None)).collect();
+        for t in set.policies.iter().flat_map(|p| &p.targets) {
+            let (owner, repo) = owner_of(t);
+            let hint = owners.entry(owner.to_ascii_lowercase()).or_default();
+            if hint.is_none() {
+                *hint = repo;
+            }
+        }
+        installations = stream::iter(owners)
+            .map(|(owner, hint)| async move {
+                let r = github
+                    .installation_repos(&owner, hint.as_deref())
+                    .await
+                    .map_err(|e| e.to_string());
+                (owner, r)
             })
             .buffer_unordered(concurrency)
             .collect()
-            .await,
+            .await;
+        Listings {
+            orgs: orgs
+                .iter()
+                .map(|org| {
+                    let r = match installations.get(&org.to_ascii_lowercase()) {
+                        Some(Ok(Some(i))) => Ok(i.repos.clone()),
+                        Some(Ok(None)) => Err(format!("the GitHub App is not installed on {org}")),
+                        Some(Err(e)) => Err(e.clone()),
+                        None => Err(format!("{org} was not looked at")),
+                    };
+                    (org.clone(), r)
+                })
+                .collect(),
+        }
+    } else {
+        Listings {
+            orgs: stream::iter(orgs)
+                .map(|org| async move {
+                    let r = github.list_org_repos(&org).await.map_err(|e| e.to_string());
+                    (org, r)
+                })
+                .buffer_unordered(concurrency)
+                .collect()
+                .await,
+        }
     };
 
     let mut scopes: BTreeSet<SecretScope> = BTreeSet::new();
@@ -59,27 +104,114 @@ pub async fn observe(
             Ok(v) => v,
             Err(_) => continue,
         };
-        if plan::decide_rotation(p, ledger, current, now, force.contains(&p.name)).is_some() {
-            continue;
-        }
+        let rotates = plan::decide_rotation(p, ledger, current, now, force.contains(&p.name)).is_some();
         for t in plan::resolve(p, &listings) {
-            if t.problem.is_none() {
+            let known = p
+                .secrets
+                .keys()
+                .all(|name| ledger.target(&p.name, &t.scope, name).is_some_and(|s| s.pushed.is_some()));
+            // A rotation writes every target anyway, so its targets are listed only where a
+            // listing tells what a PUT cannot: whether an environment exists, how many
+            // secrets an organization holds. Repository targets are left to GitHub's answer
+            // to the PUT (a full repository fails alone with 422), so a first rotation
+            // across a fleet costs one request per delivered secret, not two.
+            let repo_scope = matches!(t.scope, SecretScope::Repo { .. });
+            if t.problem.is_none() && !(rotates && (known || repo_scope)) {
                 scopes.insert(t.scope);
             }
         }
     }
-    let secrets = stream::iter(scopes)
+    let secrets: BTreeMap<String, Result<Vec<crate::github::SecretMeta>, String>> = stream::iter(scopes)
         .map(|scope| async move {
-            let r = github.list_secrets(&scope).await.map_err(|e| e.to_string());
+            let r = match github.list_secrets(&scope).await {
+                Ok(list) => Ok(list),
+                Err(e) => Err(describe_listing_error(github, &scope, &e).await),
+            };
             (scope.key(), r)
         })
         .buffer_unordered(concurrency)
         .collect()
         .await;
 
+    let selected_repos = observe_selected(set, github, &listings, &secrets, concurrency).await;
+
     Observed {
         listings,
         secrets,
         source_versions,
+        app_auth,
+        installations,
+        selected_repos,
     }
+}
+
+/// The owner a target names (`org`, or the owner of `repo`), and the repository if named.
+fn owner_of(t: &crate::policy::TargetSpec) -> (String, Option<String>) {
+    use crate::policy::TargetSpec;
+    match t {
+        TargetSpec::Repo { owner, repo, .. } => (owner.clone(), Some(repo.clone())),
+        TargetSpec::OrgRepos { org, .. } | TargetSpec::OrgSecret { org, .. } => (org.clone(), None),
+    }
+}
+
+/// A listing failure told in the target's terms. A 404 on an environment's secrets is
+/// looked into: is it the environment that is missing, or the repository?
+async fn describe_listing_error(github: &Client, scope: &SecretScope, err: &crate::github::GitHubError) -> String {
+    if let (SecretScope::Environment { owner, repo, environment }, ErrorKind::NotFound) = (scope, &err.kind) {
+        match github.list_environments(owner, repo).await {
+            Ok(envs) if !envs.iter().any(|e| e.eq_ignore_ascii_case(environment)) => {
+                return format!("environment {environment} does not exist in {owner}/{repo}: create it in the repository's settings, or remove the target");
+            }
+            Err(e) if e.kind == ErrorKind::NotFound => {
+                return format!("repository {owner}/{repo} does not exist, or these credentials cannot see it ({e})");
+            }
+            _ => {}
+        }
+    }
+    explain(scope, err)
+}
+
+/// For organization secrets that are `selected` on GitHub and in a policy: the
+/// repositories they are shared with now (`GET .../{name}/repositories`).
+async fn observe_selected(
+    set: &PolicySet,
+    github: &Client,
+    listings: &Listings,
+    secrets: &BTreeMap<String, Result<Vec<crate::github::SecretMeta>, String>>,
+    concurrency: usize,
+) -> BTreeMap<(String, String), Result<Vec<u64>, String>> {
+    let mut wanted: BTreeSet<(String, crate::policy::App, String, String)> = BTreeSet::new();
+    for p in &set.policies {
+        for t in plan::resolve(p, listings) {
+            let (SecretScope::Org { org, app }, Some(access)) = (&t.scope, &t.access) else {
+                continue;
+            };
+            if access.visibility != crate::policy::Visibility::Selected {
+                continue;
+            }
+            let Some(Ok(existing)) = secrets.get(&t.scope.key()) else {
+                continue;
+            };
+            for name in p.secrets.keys() {
+                let on_github = existing
+                    .iter()
+                    .find(|m| m.name.eq_ignore_ascii_case(name))
+                    .is_some_and(|m| m.visibility.as_deref() == Some("selected"));
+                if on_github {
+                    wanted.insert((org.clone(), *app, name.to_ascii_uppercase(), t.scope.key()));
+                }
+            }
+        }
+    }
+    stream::iter(wanted)
+        .map(|(org, app, name, key)| async move {
+            let r = github
+                .list_selected_repos(&org, app, &name)
+                .await
+                .map_err(|e| e.to_string());
+            ((key, name), r)
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await
 }

@@ -203,6 +203,13 @@ fn render_report(r: &Report) -> String {
         "Applied: {} rotated, {} pushed ({} created, {} updated), {} unchanged, {} failed.",
         s.rotated, s.pushed, s.created, s.updated, s.unchanged, s.failed
     );
+    if s.access_updated > 0 {
+        let _ = writeln!(
+            out,
+            "Access: {} organization secret(s) got a new list of selected repositories.",
+            s.access_updated
+        );
+    }
     out
 }
 

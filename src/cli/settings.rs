@@ -1,5 +1,6 @@
 //! Settings for commands that reach GitHub and Vault, from the environment
-//! (`GITHUB_API_URL`, `GITHUB_TOKEN`/`GH_TOKEN`, `VAULT_ADDR`, `VAULT_TOKEN`, ...).
+//! (`GITHUB_API_URL`, `GITHUB_TOKEN`/`GH_TOKEN` or `GITHUB_APP_ID` with
+//! `GITHUB_APP_PRIVATE_KEY_FILE`, `VAULT_ADDR`, `VAULT_TOKEN`, ...).
 
 use crate::github::{Client, GitHubConfig};
 use crate::source::{Sources, VaultConfig};
@@ -13,8 +14,11 @@ pub fn connect() -> Result<(Client, Sources), String> {
 pub fn connect_tuned(tune: impl FnOnce(&mut GitHubConfig)) -> Result<(Client, Sources), String> {
     let mut config = GitHubConfig::from_env().map_err(|e| format!("GitHub settings: {e}"))?;
     tune(&mut config);
-    if config.token.is_none() {
-        return Err("GITHUB_TOKEN (or GH_TOKEN) is not set: rotor needs a token to reach GitHub".into());
+    if config.token.is_none() && config.app.is_none() {
+        return Err("neither GITHUB_TOKEN (or GH_TOKEN) nor GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY_FILE is set: rotor needs credentials to reach GitHub".into());
+    }
+    if config.app.is_some() && config.token.is_some() {
+        tracing::info!("GitHub App settings are present: using the App's installation tokens, not GITHUB_TOKEN");
     }
     let github = Client::new(config).map_err(|e| format!("GitHub client: {e}"))?;
     let sources = Sources::new(VaultConfig::from_env()).map_err(|e| format!("Vault client: {e}"))?;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::http::{header, HeaderMap, StatusCode};
 
+use super::apps::Grant;
 use super::errors::ApiError;
 use super::fleet::{RepoVisibility, TokenSpec};
 
@@ -21,6 +22,11 @@ pub(crate) enum Access {
     },
     /// No token: public repositories only, and no secrets.
     Anonymous,
+    /// A GitHub App's JWT: only the App endpoints.
+    App { app_id: u64 },
+    /// An installation token: its organization's repositories (all or selected), within
+    /// its permissions.
+    Installation(Arc<Grant>),
 }
 
 impl Access {
@@ -43,7 +49,8 @@ impl Access {
         match self {
             Access::All => true,
             Access::Limited { orgs, .. } => orgs.contains(&org.to_ascii_lowercase()),
-            Access::Anonymous => false,
+            Access::Installation(g) => g.org.eq_ignore_ascii_case(org),
+            Access::Anonymous | Access::App { .. } => false,
         }
     }
 
@@ -55,8 +62,14 @@ impl Access {
                 orgs.contains(&org.to_ascii_lowercase())
                     || repos.contains(&format!("{org}/{repo}").to_ascii_lowercase())
             }
-            Access::Anonymous => false,
+            Access::Installation(g) => g.reaches_repo(org, repo),
+            Access::Anonymous | Access::App { .. } => false,
         }
+    }
+
+    /// An App or installation (fine-grained permissions; "integration" in GitHub's words).
+    pub fn is_integration(&self) -> bool {
+        matches!(self, Access::App { .. } | Access::Installation(_))
     }
 
     /// May read this repository's metadata: anyone for public repositories.

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::apps::AppSpec;
 use super::errors::FleetError;
 
 /// The token a fleet gets when it names none; it sees everything.
@@ -24,6 +25,9 @@ pub struct FleetSpec {
     /// Primary and secondary rate limits (GitHub's numbers unless changed).
     #[serde(default)]
     pub limits: LimitsSpec,
+    /// GitHub Apps, their public keys and their installations (see `docs/github-app.md`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<AppSpec>,
 }
 
 /// One organization.
@@ -280,6 +284,7 @@ impl FleetSpec {
             orgs,
             tokens: Vec::new(),
             limits: LimitsSpec::default(),
+            apps: Vec::new(),
         }
     }
 

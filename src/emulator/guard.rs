@@ -1,13 +1,73 @@
 //! Whether a caller may reach a repository, environment or organization, answered the way
 //! GitHub answers: 404 where existence is hidden, 403 where it is not.
 
+use axum::http::HeaderName;
+
 use crate::github::SecretScope;
+use crate::policy::App;
 
 use super::auth::Access;
 use super::errors::ApiError;
 use super::state::{OrgState, RepoState, State};
 
 const NOT_ACCESSIBLE: &str = "Resource not accessible by personal access token";
+const NOT_ACCESSIBLE_INTEGRATION: &str = "Resource not accessible by integration";
+
+fn not_accessible(access: &Access) -> ApiError {
+    ApiError::forbidden(if access.is_integration() {
+        NOT_ACCESSIBLE_INTEGRATION
+    } else {
+        NOT_ACCESSIBLE
+    })
+}
+
+/// The App permissions a secret endpoint needs (all of them), at `read` or `write`.
+/// `None`: installation tokens cannot use it at all (organization Codespaces secrets).
+///
+/// Repository Actions: `secrets`; environments: `secrets` and `environments`; organization
+/// Actions: `organization_secrets`; Dependabot (repository and, per GitHub's older
+/// description, organization): `dependabot_secrets`; repository Codespaces:
+/// `codespaces_secrets`, at `write` even to read.
+pub(crate) fn required_permissions(
+    scope: &SecretScope,
+    write: bool,
+) -> Option<Vec<(&'static str, &'static str)>> {
+    let level = if write { "write" } else { "read" };
+    Some(match scope {
+        SecretScope::Repo { app: App::Actions, .. } => vec![("secrets", level)],
+        SecretScope::Environment { .. } => vec![("secrets", level), ("environments", level)],
+        SecretScope::Org { app: App::Actions, .. } => vec![("organization_secrets", level)],
+        SecretScope::Repo { app: App::Dependabot, .. }
+        | SecretScope::Org { app: App::Dependabot, .. } => vec![("dependabot_secrets", level)],
+        SecretScope::Repo { app: App::Codespaces, .. } => vec![("codespaces_secrets", "write")],
+        SecretScope::Org { app: App::Codespaces, .. } => return None,
+    })
+}
+
+/// An installation token must carry every permission the endpoint needs: 403 with
+/// `X-Accepted-GitHub-Permissions` naming them otherwise. Other callers pass.
+pub(crate) fn check_permissions(
+    access: &Access,
+    scope: &SecretScope,
+    write: bool,
+) -> Result<(), ApiError> {
+    let grant = match access {
+        Access::Installation(g) => g,
+        Access::App { .. } => return Err(not_accessible(access)),
+        _ => return Ok(()),
+    };
+    let Some(needed) = required_permissions(scope, write) else {
+        return Err(not_accessible(access));
+    };
+    if needed.iter().all(|(p, l)| grant.has(p, l)) {
+        return Ok(());
+    }
+    let accepted: Vec<String> = needed.iter().map(|(p, l)| format!("{p}={l}")).collect();
+    Err(not_accessible(access).with_header(
+        HeaderName::from_static("x-accepted-github-permissions"),
+        accepted.join(","),
+    ))
+}
 
 /// A repository whose metadata the caller may read: public ones, or ones it manages.
 /// Others are 404, as GitHub hides private repositories.
@@ -43,8 +103,9 @@ pub(crate) fn check_scope(
         SecretScope::Repo { owner, repo, .. } | SecretScope::Environment { owner, repo, .. } => {
             let (org, r) = readable_repo(st, access, owner, repo)?;
             if !access.manages_repo(&org.login, &r.name) {
-                return Err(ApiError::forbidden(NOT_ACCESSIBLE));
+                return Err(not_accessible(access));
             }
+            check_permissions(access, scope, write)?;
             if r.disabled {
                 return Err(ApiError::forbidden("Repository access blocked"));
             }
@@ -63,9 +124,9 @@ pub(crate) fn check_scope(
         SecretScope::Org { org, .. } => {
             let o = st.org(org).ok_or_else(ApiError::not_found)?;
             if access.manages_org(&o.login) {
-                Ok(())
+                check_permissions(access, scope, write)
             } else {
-                Err(ApiError::forbidden(NOT_ACCESSIBLE))
+                Err(not_accessible(access))
             }
         }
     }

@@ -198,7 +198,11 @@ fn admit(sh: &Arc<Shared>, req: &Request) -> Result<Admission, Box<Response>> {
     let headers = req.headers();
     require_user_agent(headers).map_err(refuse)?;
     let version = ApiVersion::from_headers(headers).map_err(refuse)?;
-    let caller = sh.tokens.identify(headers).map_err(refuse)?;
+    let caller = match sh.apps.identify(headers) {
+        Some(app_caller) => app_caller,
+        None => sh.tokens.identify(headers),
+    }
+    .map_err(refuse)?;
     let base = req
         .extensions()
         .get::<BaseUrl>()

@@ -3,6 +3,7 @@
 //! of every pushed value, GitHub's status codes, error bodies, pagination and rate limits,
 //! and inspection routes to see what it holds. See `docs/emulator.md`.
 
+mod apps;
 mod auth;
 pub mod cli;
 mod counters;
@@ -16,6 +17,7 @@ mod keys;
 mod middleware;
 mod pagination;
 mod ratelimit;
+mod routes_apps;
 mod routes_org_secrets;
 mod routes_repos;
 mod routes_secrets;
@@ -24,6 +26,10 @@ mod state;
 mod validate;
 mod views;
 
+pub use apps::{
+    rotor_permissions, AppKeyPair, AppSpec, InstallationSpec, RepositorySelection,
+    DEFAULT_TOKEN_LIFETIME_SECS,
+};
 pub use cli::{run, EmulateArgs};
 pub use counters::{Counters, RequestRecord};
 pub use errors::FleetError;

@@ -11,6 +11,7 @@ use axum::Router;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use super::apps::AppRegistry;
 use super::auth::{Tokens, API_V3};
 use super::counters::CounterSet;
 use super::errors::FleetError;
@@ -19,12 +20,13 @@ use super::fleet::FleetSpec;
 use super::middleware::{gate, method_not_allowed, not_found, track};
 use super::ratelimit::RateLimiter;
 use super::state::State;
-use super::{inspect, routes_org_secrets, routes_repos, routes_secrets};
+use super::{inspect, routes_apps, routes_org_secrets, routes_repos, routes_secrets};
 
 /// What every handler shares.
 pub(crate) struct Shared {
     pub state: Mutex<State>,
     pub tokens: Tokens,
+    pub apps: AppRegistry,
     pub limiter: Arc<RateLimiter>,
     pub faults: Faults,
     pub counters: CounterSet,
@@ -87,10 +89,12 @@ impl Emulator {
     /// Builds an emulator holding `spec`, or says why the fleet is not valid.
     pub fn try_new(spec: FleetSpec) -> Result<Self, FleetError> {
         let state = State::build(&spec)?;
+        let apps = AppRegistry::build(&spec.apps, &state.repo_names())?;
         let started = chrono::Utc::now().timestamp().unsigned_abs();
         let shared = Shared {
             state: Mutex::new(state),
             tokens: Tokens::new(&spec.effective_tokens()),
+            apps,
             limiter: Arc::new(RateLimiter::new(spec.limits.clone())),
             faults: Faults::default(),
             counters: CounterSet::default(),
@@ -121,6 +125,7 @@ impl Emulator {
         let api = routes_repos::routes()
             .merge(routes_secrets::routes())
             .merge(routes_org_secrets::routes())
+            .merge(routes_apps::routes())
             .method_not_allowed_fallback(method_not_allowed)
             .route_layer(from_fn_with_state(Arc::clone(&shared), gate));
         Router::new()

@@ -277,6 +277,14 @@ impl State {
         Some(repo.id)
     }
 
+    /// Organization -> its repository names, all lower-case.
+    pub fn repo_names(&self) -> HashMap<String, HashSet<String>> {
+        self.orgs
+            .iter()
+            .map(|(k, o)| (k.clone(), o.repos.keys().cloned().collect()))
+            .collect()
+    }
+
     pub fn org(&self, org: &str) -> Option<&OrgState> {
         self.orgs.get(&lower(org))
     }

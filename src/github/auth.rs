@@ -1,7 +1,15 @@
-//! How requests authenticate; the seam where GitHub App installation tokens will plug in.
+//! How requests authenticate: one constant token, or a GitHub App whose installation
+//! tokens are chosen per request by the owner the request is about.
+
+use std::sync::Arc;
 
 use reqwest::header::HeaderValue;
+use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
+
+use super::app::{AppAuth, AuthIdentity, Authorization};
+use super::client::Client;
+use super::error::{ErrorKind, GitHubError};
 
 /// The credential sent with every request.
 ///
@@ -29,6 +37,69 @@ impl Auth {
                 v.set_sensitive(true);
                 Ok(v)
             }
+        }
+    }
+}
+
+/// Where each request's `Authorization` header comes from.
+///
+/// A token (or nothing) is the same for every request. A GitHub App maps each request to
+/// the installation of the owner it is about (`/repos/{owner}/...`, `/orgs/{org}/...`), or
+/// to the App's own JWT for App endpoints; see [`super::app`].
+#[derive(Debug)]
+pub enum TokenSource {
+    Static(Option<Auth>),
+    App(Arc<AppAuth>),
+}
+
+impl TokenSource {
+    /// The header and identity for a request to `path` (relative to the API base).
+    pub async fn authorize(
+        &self,
+        client: &Client,
+        method: &Method,
+        path: &str,
+    ) -> Result<Authorization, GitHubError> {
+        match self {
+            TokenSource::Static(None) => Ok(Authorization {
+                header: None,
+                identity: AuthIdentity::Anonymous,
+                valid_until: None,
+            }),
+            TokenSource::Static(Some(auth)) => {
+                let header = auth.header_value().map_err(|e| {
+                    GitHubError::local(
+                        ErrorKind::InvalidInput,
+                        method.clone(),
+                        path.to_string(),
+                        e.to_string(),
+                    )
+                })?;
+                Ok(Authorization {
+                    header: Some(header),
+                    identity: AuthIdentity::Token,
+                    valid_until: None,
+                })
+            }
+            TokenSource::App(app) => app.authorize(client, method, path).await,
+        }
+    }
+
+    /// Who a request to `path` is sent as (an App may look the installation up first).
+    pub async fn identity(&self, client: &Client, path: &str) -> Result<AuthIdentity, GitHubError> {
+        match self {
+            TokenSource::Static(None) => Ok(AuthIdentity::Anonymous),
+            TokenSource::Static(Some(_)) => Ok(AuthIdentity::Token),
+            TokenSource::App(app) => app.identity(client, path).await,
+        }
+    }
+
+    /// After a 401: forget the installation token used for `path`. True when a retry with
+    /// a fresh token makes sense (never for a constant token).
+    pub fn invalidate(&self, path: &str) -> bool {
+        match self {
+            TokenSource::Static(_) => false,
+            TokenSource::App(app) => app.invalidate(path),
         }
     }
 }

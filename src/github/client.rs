@@ -10,7 +10,8 @@ use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::auth::Auth;
+use super::app::{AppAuth, AuthIdentity};
+use super::auth::TokenSource;
 use super::cache::{CachedPage, ListingStore};
 use super::config::{normalize_api_url, ConfigError, GitHubConfig};
 use super::error::{ErrorKind, GitHubError};
@@ -29,7 +30,8 @@ type Result<T> = std::result::Result<T, GitHubError>;
 ///
 /// Every request carries `Accept: application/vnd.github+json`, `X-GitHub-Api-Version`,
 /// `User-Agent` and (with a token) `Authorization: Bearer`, has its own timeout, and is
-/// retried per [`RetryPolicy`].
+/// retried per [`RetryPolicy`]. With GitHub App auth the bearer is the installation token
+/// of the owner the request is about, or the App's JWT (see [`super::app`]).
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -40,7 +42,7 @@ struct Inner {
     /// API base, no trailing slash; paths are appended to it.
     base: String,
     base_url: Url,
-    auth: Option<Auth>,
+    auth: TokenSource,
     timeout: Duration,
     retry: RetryPolicy,
     /// Concurrency, points, primary budget and pauses, per credential.
@@ -51,10 +53,10 @@ struct Inner {
 }
 
 /// A successful response, read in full.
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
+pub(super) struct Reply {
+    pub(super) status: StatusCode,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Vec<u8>,
 }
 
 impl Client {
@@ -65,10 +67,16 @@ impl Client {
             url: base.clone(),
             reason: e.to_string(),
         })?;
-        let auth = config.auth();
-        if let Some(auth) = &auth {
-            auth.header_value()?;
-        }
+        let auth = match &config.app {
+            Some(app) => TokenSource::App(Arc::new(AppAuth::new(app)?)),
+            None => {
+                let auth = config.auth();
+                if let Some(auth) = &auth {
+                    auth.header_value()?;
+                }
+                TokenSource::Static(auth)
+            }
+        };
         let mut headers = HeaderMap::new();
         headers.insert(
             ACCEPT,
@@ -107,6 +115,21 @@ impl Client {
         &self.inner.base
     }
 
+    /// The GitHub App credentials requests are made with, if App auth is in use.
+    pub fn app_auth(&self) -> Option<&AppAuth> {
+        match &self.inner.auth {
+            TokenSource::App(app) => Some(app),
+            TokenSource::Static(_) => None,
+        }
+    }
+
+    /// Who a request to `path` (relative to the API base) is sent as: `token`, or with App
+    /// auth the installation of the owner the path names (looked up on first use). The key
+    /// a rate governor groups requests by.
+    pub async fn auth_identity(&self, path: &str) -> Result<AuthIdentity> {
+        self.inner.auth.identity(self, path).await
+    }
+
     /// The `x-ratelimit-*` values of the most recent response that carried them.
     pub fn last_rate_limit(&self) -> Option<RateLimitSnapshot> {
         self.inner
@@ -118,11 +141,14 @@ impl Client {
 
     /// The budget a request draws from. GitHub counts its limits per token (per
     /// installation with App auth): each distinct credential gets its own governor bucket.
-    /// One client holds one credential today, so this is one identity per client.
+    /// With a single token that is one identity per client; with App auth, each
+    /// installation's requests are governed under `installation:{id}` (see `send_once`) and
+    /// this names the App's own bucket.
     fn budget_identity(&self) -> String {
         match &self.inner.auth {
-            Some(_) => "token".to_string(),
-            None => "anonymous".to_string(),
+            TokenSource::Static(Some(_)) => AuthIdentity::Token.to_string(),
+            TokenSource::Static(None) => AuthIdentity::Anonymous.to_string(),
+            TokenSource::App(_) => AuthIdentity::App.to_string(),
         }
     }
 
@@ -326,6 +352,34 @@ impl Client {
         Ok(())
     }
 
+    /// `GET /orgs/{org}/{app}/secrets/{name}/repositories`, every page: the ids of the
+    /// repositories a `selected` organization secret is shared with.
+    pub async fn list_selected_repos(&self, org: &str, app: App, name: &str) -> Result<Vec<u64>> {
+        #[derive(Deserialize)]
+        struct Page {
+            total_count: usize,
+            repositories: Vec<Id>,
+        }
+        #[derive(Deserialize)]
+        struct Id {
+            id: u64,
+        }
+        let path = routes::selected_repos(&Method::GET, org, app, name)?;
+        // GitHub declares no `Link` header here: pages are asked for by number.
+        let mut ids = Vec::new();
+        for page in 1.. {
+            let p: Page = self.get_json(&format!("{path}?per_page=100&page={page}")).await?;
+            let got = p.repositories.len();
+            ids.extend(p.repositories.into_iter().map(|r| r.id));
+            if got == 0 || ids.len() >= p.total_count {
+                break;
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
+
     /// `GET /rate_limit`: the `core` window (this call does not count against it).
     pub async fn rate_limit(&self) -> Result<RateLimitSnapshot> {
         let path = "/rate_limit";
@@ -342,13 +396,13 @@ impl Client {
 
     // ---- plumbing --------------------------------------------------------------------
 
-    async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+    pub(super) async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         let url = self.url_for(&Method::GET, path)?;
         let reply = self.send(Method::GET, url, None).await?;
         decode(Method::GET, path, &reply, |b| serde_json::from_slice(b))
     }
 
-    async fn send_json<B: Serialize>(&self, method: Method, path: &str, body: &B) -> Result<Reply> {
+    pub(super) async fn send_json<B: Serialize>(&self, method: Method, path: &str, body: &B) -> Result<Reply> {
         let url = self.url_for(&method, path)?;
         let bytes = serde_json::to_vec(body).map_err(|e| {
             GitHubError::local(
@@ -363,7 +417,7 @@ impl Client {
 
     /// Fetches `first` and every page after it, following `Link: rel="next"` exactly as
     /// given. Refuses links to another origin (the token would go with them) and loops.
-    async fn paginate<T>(
+    pub(super) async fn paginate<T>(
         &self,
         first: String,
         extract: impl Fn(&[u8]) -> serde_json::Result<Vec<T>>,
@@ -465,6 +519,7 @@ impl Client {
     ) -> Result<Reply> {
         let path = self.display_path(&url);
         let mut attempt = 0u32;
+        let mut reauthorized = false;
         loop {
             attempt += 1;
             let sent = self.send_once(&method, &url, &path, body.clone(), etag).await;
@@ -473,6 +528,15 @@ impl Client {
                 Err(err) => err,
             };
             err.attempts = attempt;
+            // An installation token GitHub no longer takes: mint a new one, once.
+            if err.kind == ErrorKind::Unauthorized
+                && !reauthorized
+                && self.inner.auth.invalidate(&path)
+            {
+                reauthorized = true;
+                tracing::info!(method = %method, path = %path, "installation token refused; minting a new one");
+                continue;
+            }
             match self
                 .inner
                 .retry
@@ -481,7 +545,11 @@ impl Client {
                 Decision::Retry(wait) => {
                     if matches!(err.kind, ErrorKind::RateLimited { .. }) {
                         // GitHub asked this credential to wait: every request of it waits.
-                        self.inner.governor.pause(&self.budget_identity(), wait);
+                        let identity = match self.auth_identity(&path).await {
+                            Ok(identity) => identity.to_string(),
+                            Err(_) => self.budget_identity(),
+                        };
+                        self.inner.governor.pause(&identity, wait);
                     }
                     tracing::warn!(
                         method = %method, path = %path, attempt, wait_ms = wait.as_millis() as u64,
@@ -511,21 +579,26 @@ impl Client {
         body: Option<Vec<u8>>,
         etag: Option<&str>,
     ) -> Result<Reply> {
-        let ticket = self.inner.governor.admit(&self.budget_identity(), method).await;
+        // Credentials first, then the governor's ticket: minting a token sends requests of
+        // its own, which must never wait for tickets held by requests waiting for that token.
+        // The ticket draws from the budget of the credential the request is sent with.
+        let (authorization, ticket) = loop {
+            let authorization = self.inner.auth.authorize(self, method, path).await?;
+            let ticket = self
+                .inner
+                .governor
+                .admit(&authorization.identity.to_string(), method)
+                .await;
+            if authorization.is_fresh() {
+                break (authorization, ticket);
+            }
+        };
         let mut request = self
             .inner
             .http
             .request(method.clone(), url.clone())
             .timeout(self.inner.timeout);
-        if let Some(auth) = &self.inner.auth {
-            let value = auth.header_value().map_err(|e| {
-                GitHubError::local(
-                    ErrorKind::InvalidInput,
-                    method.clone(),
-                    path.to_string(),
-                    e.to_string(),
-                )
-            })?;
+        if let Some(value) = authorization.header {
             request = request.header(AUTHORIZATION, value);
         }
         if let Some(body) = body {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use super::app::{AppConfig, AppKey};
 use super::auth::Auth;
 use super::governor::{self, GovernorSettings};
 use super::retry::RetryPolicy;
@@ -21,6 +22,9 @@ pub struct GitHubConfig {
     pub api_url: String,
     /// Bearer token (`GITHUB_TOKEN`, else `GH_TOKEN`); requests go unauthenticated without it.
     pub token: Option<SecretString>,
+    /// GitHub App credentials (`GITHUB_APP_ID` or `GITHUB_APP_CLIENT_ID`, with
+    /// `GITHUB_APP_PRIVATE_KEY_FILE`). When set, they are used instead of `token`.
+    pub app: Option<AppConfig>,
     /// Deadline of one request, from connecting until its body has been read
     /// (`ROTOR_GITHUB_TIMEOUT`, default 30 s).
     pub timeout: Duration,
@@ -81,6 +85,10 @@ pub enum ConfigError {
     ApiUrl { url: String, reason: String },
     #[error(transparent)]
     Token(#[from] super::auth::InvalidToken),
+    #[error(transparent)]
+    AppKey(#[from] super::app::AppKeyError),
+    #[error("{0}")]
+    AppSettings(String),
     #[error("the HTTP client could not be built: {0}")]
     Http(String),
     #[error("{name}: {reason}")]
@@ -93,6 +101,7 @@ impl Default for GitHubConfig {
         GitHubConfig {
             api_url: DEFAULT_API_URL.to_string(),
             token: None,
+            app: None,
             timeout: Duration::from_secs(30),
             user_agent: concat!("rotor/", env!("CARGO_PKG_VERSION")).to_string(),
             api_version: DEFAULT_API_VERSION.to_string(),
@@ -153,6 +162,25 @@ impl GitHubConfig {
                 .filter(|n| *n >= 1)
                 .ok_or_else(|| bad("ROTOR_TIME_SCALE")(format!("{v:?} is not a whole number >= 1")))?;
         }
+        let issuer = set("GITHUB_APP_CLIENT_ID").or_else(|| set("GITHUB_APP_ID"));
+        let key_file = set("GITHUB_APP_PRIVATE_KEY_FILE");
+        config.app = match (issuer, key_file) {
+            (Some(issuer), Some(file)) => Some(AppConfig {
+                issuer: issuer.trim().to_string(),
+                key: AppKey::File(file.into()),
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::AppSettings(
+                    "GITHUB_APP_ID is set but GITHUB_APP_PRIVATE_KEY_FILE is not: App auth needs the App's private key".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::AppSettings(
+                    "GITHUB_APP_PRIVATE_KEY_FILE is set but neither GITHUB_APP_ID nor GITHUB_APP_CLIENT_ID is".into(),
+                ))
+            }
+        };
         Ok(config)
     }
 
@@ -224,6 +252,7 @@ impl std::fmt::Debug for GitHubConfig {
         f.debug_struct("GitHubConfig")
             .field("api_url", &self.api_url)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("app", &self.app)
             .field("timeout", &self.timeout)
             .field("user_agent", &self.user_agent)
             .field("api_version", &self.api_version)
@@ -337,6 +366,30 @@ mod tests {
             let err = from(&[(k, v)]).unwrap_err();
             assert!(err.to_string().starts_with(k), "{err}");
         }
+    }
+
+    #[test]
+    fn app_settings_come_in_pairs_and_the_client_id_wins_over_the_app_id() {
+        let c = from(&[
+            ("GITHUB_APP_ID", "123"),
+            ("GITHUB_APP_CLIENT_ID", "Iv23liABC"),
+            ("GITHUB_APP_PRIVATE_KEY_FILE", "/keys/app.pem"),
+        ])
+        .unwrap();
+        let app = c.app.expect("app settings");
+        assert_eq!(app.issuer, "Iv23liABC");
+        assert!(matches!(app.key, AppKey::File(ref p) if p.to_str() == Some("/keys/app.pem")));
+        let c = from(&[("GITHUB_APP_ID", "123"), ("GITHUB_APP_PRIVATE_KEY_FILE", "k.pem")]).unwrap();
+        assert_eq!(c.app.expect("app").issuer, "123");
+        assert!(matches!(
+            from(&[("GITHUB_APP_ID", "123")]),
+            Err(ConfigError::AppSettings(_))
+        ));
+        assert!(matches!(
+            from(&[("GITHUB_APP_PRIVATE_KEY_FILE", "k.pem")]),
+            Err(ConfigError::AppSettings(_))
+        ));
+        assert!(from(&[]).unwrap().app.is_none());
     }
 
     #[test]

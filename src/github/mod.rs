@@ -4,6 +4,7 @@
 // once per failed network call, so boxing it would only make matching on it clumsier.
 #![allow(clippy::result_large_err)]
 
+pub mod app;
 pub mod auth;
 pub mod cache;
 pub mod client;
@@ -11,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod governor;
 pub mod headers;
+pub mod limits;
 pub mod link;
 pub mod rate_limit;
 pub mod retry;
@@ -20,7 +22,8 @@ pub mod types;
 #[cfg(test)]
 mod tests;
 
-pub use auth::Auth;
+pub use app::{AppConfig, AppKey, AuthIdentity, Installation, InstallationRepos};
+pub use auth::{Auth, TokenSource};
 pub use client::Client;
 pub use config::{ConfigError, GitHubConfig, Limits};
 pub use error::{ErrorKind, GitHubError};

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::model::*;
 use super::resolve::{resolve, Listings};
-use crate::github::SecretMeta;
+use crate::github::{InstallationRepos, SecretMeta};
 use crate::ledger::LedgerState;
 use crate::policy::{Policy, PolicySet, SourceSpec};
 use crate::schedule::next_due;
@@ -24,6 +24,14 @@ pub struct Observed {
     pub secrets: BTreeMap<String, Result<Vec<SecretMeta>, String>>,
     /// The source's current version per policy (KV-backed sources), or the error reading it.
     pub source_versions: BTreeMap<String, Result<Option<u64>, String>>,
+    /// Whether GitHub is reached as a GitHub App (installation tokens).
+    pub app_auth: bool,
+    /// With App auth, per owner (lower-case): its installation and the repositories it
+    /// reaches (`None`: the App is not installed there).
+    pub installations: BTreeMap<String, Result<Option<InstallationRepos>, String>>,
+    /// The repositories a `selected` organization secret is shared with on GitHub, per
+    /// (scope key, upper-case secret name).
+    pub selected_repos: BTreeMap<(String, String), Result<Vec<u64>, String>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -120,11 +128,14 @@ pub fn plan(
         .iter()
         .map(|p| plan_policy(p, observed, ledger, now, opts.force.contains(&p.name)))
         .collect();
-    Plan {
+    let mut plan = Plan {
         generated_at: Some(now),
         policies,
         estimate: None,
-    }
+        warnings: Vec::new(),
+    };
+    plan.warnings = super::preflight::check(&mut plan, set, observed);
+    plan
 }
 
 fn plan_policy(
@@ -201,7 +212,14 @@ fn plan_policy(
                     }
                 }
                 (None, None) => (Action::Create, "no version yet".into()),
-                (None, Some(v)) => decide_target(record, meta, existing.is_some(), v, vault_kv_forced),
+                (None, Some(v)) => {
+                    let (action, reason) = decide_target(record, meta, existing.is_some(), v, vault_kv_forced);
+                    let current_ids = observed.selected_repos.get(&(rt.scope.key(), name.to_ascii_uppercase()));
+                    match super::access::compare(rt.access.as_ref(), meta, current_ids) {
+                        Some(changed) if action == Action::Unchanged => changed,
+                        _ => (action, reason),
+                    }
+                }
             };
             tp.secrets.push(SecretPlan {
                 name: name.clone(),
@@ -215,7 +233,7 @@ fn plan_policy(
 
     // A value that is not stored cannot be pushed again later: any target that needs it
     // makes the whole policy rotate, so that every target ends up with one value.
-    if pp.rotate.is_none() && !is_stored(&policy.source) && pp.targets.iter().any(|t| t.needs_push()) {
+    if pp.rotate.is_none() && !is_stored(&policy.source) && pp.targets.iter().any(|t| t.needs_value()) {
         let reason = RotateReason::Unconvergeable;
         for t in &mut pp.targets {
             for s in &mut t.secrets {

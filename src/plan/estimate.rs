@@ -192,6 +192,7 @@ mod tests {
                 targets,
             }],
             estimate: None,
+            warnings: Vec::new(),
         }
     }
 

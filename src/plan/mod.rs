@@ -4,9 +4,11 @@
 //! `build` decides per policy and secret what apply will do and why, `render` prints a
 //! plan as text or JSON. A plan never holds a value.
 
+pub mod access;
 pub mod build;
 pub mod estimate;
 pub mod model;
+pub mod preflight;
 pub mod render;
 pub mod resolve;
 

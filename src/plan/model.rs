@@ -14,6 +14,19 @@ pub struct Plan {
     /// knows the budget; `plan` leaves it empty).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub estimate: Option<super::estimate::Estimate>,
+    /// Things worth knowing that block nothing (e.g. a repository secret that shadows an
+    /// organization secret of the same name).
+    #[serde(default)]
+    pub warnings: Vec<PlanWarning>,
+}
+
+/// A pre-flight finding that does not stop apply.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PlanWarning {
+    pub policy: String,
+    pub target: String,
+    pub secret: Option<String>,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -99,6 +112,15 @@ impl TargetPlan {
     pub fn needs_push(&self) -> bool {
         self.problem.is_none() && self.secrets.iter().any(|s| s.action != Action::Unchanged)
     }
+
+    /// Whether apply must seal and PUT a value here (not only update who may use it).
+    pub fn needs_value(&self) -> bool {
+        self.problem.is_none()
+            && self
+                .secrets
+                .iter()
+                .any(|s| !matches!(s.action, Action::Unchanged | Action::Access))
+    }
 }
 
 fn ser_access<S: serde::Serializer>(a: &Option<OrgAccess>, s: S) -> Result<S::Ok, S::Error> {
@@ -132,6 +154,9 @@ pub enum Action {
     Sync,
     /// Someone changed the secret outside rotor; it is written again.
     Drift,
+    /// The value is current, but the repositories a `selected` organization secret is
+    /// shared with differ from the policy's: the list is replaced (no value is sent).
+    Access,
     Unchanged,
 }
 
@@ -142,6 +167,7 @@ impl Action {
             Action::Rotate => "rotate",
             Action::Sync => "sync",
             Action::Drift => "drift",
+            Action::Access => "access",
             Action::Unchanged => "unchanged",
         }
     }

@@ -11,13 +11,19 @@ pub struct Counts {
     pub rotate: usize,
     pub sync: usize,
     pub drift: usize,
+    /// Organization secrets whose selected repositories are updated.
+    pub access: usize,
     pub unchanged: usize,
     pub problems: usize,
+    pub warnings: usize,
 }
 
 impl Plan {
     pub fn counts(&self) -> Counts {
-        let mut c = Counts::default();
+        let mut c = Counts {
+            warnings: self.warnings.len(),
+            ..Counts::default()
+        };
         for p in &self.policies {
             if p.problem.is_some() {
                 c.problems += 1;
@@ -33,6 +39,7 @@ impl Plan {
                         Action::Rotate => c.rotate += 1,
                         Action::Sync => c.sync += 1,
                         Action::Drift => c.drift += 1,
+                        Action::Access => c.access += 1,
                         Action::Unchanged => c.unchanged += 1,
                     }
                 }
@@ -86,7 +93,7 @@ impl Plan {
                 for s in &t.secrets {
                     let sign = match s.action {
                         Action::Create => '+',
-                        Action::Rotate | Action::Sync | Action::Drift => '~',
+                        Action::Rotate | Action::Sync | Action::Drift | Action::Access => '~',
                         Action::Unchanged => '=',
                     };
                     let _ = writeln!(
@@ -101,7 +108,24 @@ impl Plan {
             }
             out.push('\n');
         }
+        for w in &self.warnings {
+            let _ = writeln!(
+                out,
+                "warning: policy {} target {}{}: {}",
+                w.policy,
+                w.target,
+                w.secret.as_deref().map(|s| format!(" secret {s}")).unwrap_or_default(),
+                w.message
+            );
+        }
         let c = self.counts();
+        if c.access > 0 {
+            let _ = writeln!(
+                out,
+                "Access: {} organization secret(s) get a new list of selected repositories.",
+                c.access
+            );
+        }
         let _ = writeln!(
             out,
             "Plan: {} to create, {} to rotate, {} to sync, {} drifted, {} unchanged, {} with problems.",

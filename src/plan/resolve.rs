@@ -194,6 +194,12 @@ pub fn resolve(policy: &Policy, listings: &Listings) -> Vec<ResolvedTarget> {
     out
 }
 
+/// Whether a target's problem is that its organization could not be listed (such a
+/// target stands for the whole selection, under the organization's scope).
+pub fn is_listing_problem(problem: &str) -> bool {
+    problem.starts_with("listing the repositories of ") || problem.starts_with("the repositories of ")
+}
+
 fn listing_problem(org: &str, got: Option<&Result<Vec<Repo>, String>>) -> String {
     match got {
         Some(Err(e)) => format!("listing the repositories of {org} failed: {e}"),

@@ -9,3 +9,5 @@ mod source;
 mod github;
 mod rotation;
 mod scale;
+mod scopes;
+mod app_auth;
