@@ -195,6 +195,7 @@ impl Bao {
             token: SecretString::from(token),
             namespace: None,
             cacert: self.cacert.clone(),
+            approle: None,
         }
     }
 
