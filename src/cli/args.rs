@@ -63,6 +63,19 @@ pub struct CommonArgs {
     /// Targets handled at once.
     #[arg(long, env = "ROTOR_CONCURRENCY", default_value_t = 32)]
     pub concurrency: usize,
+    /// Audit log (JSON lines, one record per rotation and push; never a value).
+    /// Default: `audit.jsonl` in the state folder.
+    #[arg(long, env = "ROTOR_AUDIT_LOG")]
+    pub audit_log: Option<PathBuf>,
+}
+
+impl CommonArgs {
+    /// `--audit-log`, or `audit.jsonl` in the state folder.
+    pub fn audit_path(&self) -> PathBuf {
+        self.audit_log
+            .clone()
+            .unwrap_or_else(|| self.state_dir.join(crate::audit::AUDIT_FILE))
+    }
 }
 
 #[derive(Debug, Args, Clone)]

@@ -5,18 +5,17 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Mutex;
 
-use chrono::Utc;
-
 use super::args::{Output, PolicyArgs, RotateArgs, RunArgs, StatusArgs};
 use super::exit;
-use crate::apply::{Applier, Report};
+use crate::apply::Report;
+use crate::audit::AuditLog;
 use crate::ledger::{Ledger, LedgerState};
-use crate::observe::observe;
-use crate::plan::{self, Plan, PlanOptions};
+use crate::pass::{plan_with_state, Pass};
+use crate::plan::Plan;
 use crate::policy::{self, PolicySet};
 
 /// Load the policies, printing every diagnostic to stderr.
-fn load(dir: &Path) -> Result<PolicySet, u8> {
+pub(crate) fn load(dir: &Path) -> Result<PolicySet, u8> {
     match policy::load_dir(dir) {
         Ok(set) => Ok(set),
         Err(diags) => {
@@ -72,9 +71,7 @@ fn prepare(dir: &Path, only: Option<&str>) -> Result<Prepared, u8> {
 }
 
 async fn make_plan(p: &Prepared, ledger: &LedgerState, force: &BTreeSet<String>, concurrency: usize) -> Plan {
-    let now = Utc::now();
-    let observed = observe(&p.set, &p.github, &p.sources, ledger, now, force, concurrency).await;
-    plan::plan(&p.set, &observed, ledger, now, &PlanOptions { force: force.clone() })
+    plan_with_state(&p.set, &p.github, &p.sources, ledger, force, concurrency).await
 }
 
 pub async fn plan(args: &RunArgs) -> u8 {
@@ -118,18 +115,26 @@ async fn run_apply(common: &super::args::CommonArgs, only: Option<&str>, force: 
             return exit::FAILED;
         }
     };
-    let state = ledger.lock().expect("fresh mutex").state().clone();
-    let plan = make_plan(&p, &state, &force, common.concurrency).await;
-    if common.output == Output::Text {
-        print!("{}", plan.to_text());
-    }
-    let applier = Applier {
+    let audit = match AuditLog::open(&common.audit_path()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return exit::FAILED;
+        }
+    };
+    let pass = Pass {
         github: &p.github,
         sources: &p.sources,
         ledger: &ledger,
         concurrency: common.concurrency,
+        audit: Some(&audit),
+        stop: None,
     };
-    let report = applier.apply(&p.set, &plan).await;
+    let plan = pass.plan(&p.set, &force).await;
+    if common.output == Output::Text {
+        print!("{}", plan.to_text());
+    }
+    let report = pass.apply(&p.set, &plan).await;
     match common.output {
         Output::Text => print!("{}", render_report(&report)),
         Output::Json => println!(

@@ -19,7 +19,7 @@ pub mod types;
 mod tests;
 
 pub use auth::Auth;
-pub use client::Client;
+pub use client::{Client, PutReceipt};
 pub use config::{ConfigError, GitHubConfig};
 pub use error::{ErrorKind, GitHubError};
 pub use rate_limit::RateLimitSnapshot;
