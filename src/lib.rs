@@ -19,5 +19,6 @@ pub mod ledger;
 pub mod audit;
 pub mod apply;
 pub mod pass;
+pub mod daemon;
 pub mod cli;
 pub mod emulator;

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Mutex;
 
-use super::args::{Output, PolicyArgs, RotateArgs, RunArgs, StatusArgs};
+use super::args::{Output, PolicyArgs, RotateArgs, RunArgs, RunDaemonArgs, StatusArgs};
 use super::exit;
 use crate::apply::Report;
 use crate::audit::AuditLog;
@@ -147,6 +147,35 @@ async fn run_apply(common: &super::args::CommonArgs, only: Option<&str>, force: 
         exit::OK
     } else {
         exit::FAILED
+    }
+}
+
+/// `rotor run`: the daemon, until SIGTERM/SIGINT (exit 0). Policies or settings that do not
+/// load are bad input (2); a ledger held by another rotor, or a port in use, is 1.
+pub async fn run_daemon(args: &RunDaemonArgs) -> u8 {
+    let p = match prepare(&args.common.policy_dir.policies, None) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let config = crate::daemon::DaemonConfig {
+        policies_dir: args.common.policy_dir.policies.clone(),
+        state_dir: args.common.state_dir.clone(),
+        audit_log: args.common.audit_path(),
+        concurrency: args.common.concurrency,
+        listen: args.listen,
+        shutdown_timeout: args.shutdown_timeout,
+        vault_poll_interval: args.vault_poll_interval,
+        retry_backoff: args.retry_backoff,
+        alert_webhook: args.alert_webhook.clone(),
+        alert_after: args.alert_after,
+    };
+    match crate::daemon::run(config, p.set, p.github, p.sources).await {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("rotor run: {e}");
+            tracing::error!(error = %e, "the daemon could not start");
+            exit::FAILED
+        }
     }
 }
 
