@@ -168,6 +168,7 @@ async fn run_local(config: DaemonConfig, set: PolicySet, github: Client, sources
         slots: Slots::new(&set),
         guards: HashMap::new(),
         polling: false,
+        vault_seen: None,
         config: config.clone(),
     };
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<PassDone>();
@@ -180,6 +181,7 @@ async fn run_local(config: DaemonConfig, set: PolicySet, github: Client, sources
 
     loop {
         let now = Utc::now();
+        lp.vault_back();
         lp.alert_unconverged(now);
         let due = lp.slots.take_due(now);
         if !due.is_empty() {
@@ -246,6 +248,8 @@ struct Loop {
     /// One lock per policy name, held by the pass that runs it.
     guards: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
     polling: bool,
+    /// Vault's state as the loop last saw it.
+    vault_seen: Option<bool>,
     config: DaemonConfig,
 }
 
@@ -316,12 +320,12 @@ impl Loop {
         for name in &done.policies {
             let pp = done.plan.policies.iter().find(|p| &p.policy == name);
             let pr = done.report.policies.iter().find(|p| &p.policy == name);
-            let outcome = PolicyOutcome::from_pass(pp, pr);
+            let mut outcome = PolicyOutcome::from_pass(pp, pr);
             let last = recorded.get(name).copied().flatten().max(pp.and_then(|p| p.last_rotated_at));
             let Some(slot) = self.slots.slots.get_mut(name) else {
                 continue; // removed by a reload while its pass ran
             };
-            let alert = slot.finish(&outcome, last, now, self.config.retry_backoff);
+            let alert = slot.finish(&mut outcome, last, now, self.config.retry_backoff);
             let (next_run, unconverged) = (slot.next_run, slot.unconverged);
             let owner = slot.policy.owner.clone();
             if let Some(p) = self.shared.status().policies.get_mut(name) {
@@ -403,6 +407,18 @@ impl Loop {
             Some(e) => status.set_vault_up(false, Some(&e)),
             None => status.set_vault_up(true, None),
         }
+    }
+
+    /// When Vault answers again (whoever noticed: a poll, the token keeper, a readiness
+    /// probe), what failed for want of it runs now rather than at its backoff.
+    fn vault_back(&mut self) {
+        let up = self.shared.status().vault_up;
+        if self.vault_seen == Some(false) && up == Some(true) {
+            for slot in self.slots.slots.values_mut().filter(|s| s.attempt > 0 && !s.in_flight) {
+                slot.run_now = true;
+            }
+        }
+        self.vault_seen = up;
     }
 
     fn reload(&mut self) {

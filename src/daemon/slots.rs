@@ -152,15 +152,21 @@ impl Slot {
 
     /// Records a finished pass: the next cadence time counts from `last_rotation` (the
     /// later of the ledger's record and the source's write time); a pass that left targets
-    /// behind is retried with backoff, at the same source version. Returns the alert to
-    /// send, if the pass starts a failure streak.
+    /// behind is retried with backoff, at the same source version. A pass that could not
+    /// read the source while the policy was due to rotate counts as a failed rotation.
+    /// Returns the alert to send, if the pass starts a failure streak.
     pub fn finish(
         &mut self,
-        outcome: &PolicyOutcome,
+        outcome: &mut PolicyOutcome,
         last_rotation: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
         backoff_base: Duration,
     ) -> Option<AlertNeed> {
+        let was_due = crate::plan::build::mints(&self.policy.source)
+            && self.next_due.is_none_or(|d| d <= now);
+        if outcome.unconverged.is_none() && !outcome.converged && was_due {
+            outcome.rotation_failed = true;
+        }
         self.in_flight = false;
         self.next_due = match (&self.policy.schedule, last_rotation) {
             (Some(s), Some(last)) => next_due(&self.policy.name, s, last),
@@ -374,7 +380,7 @@ mod tests {
         slot.in_flight = true;
         slot.run_now = false;
         let last = t0() - chrono::Duration::seconds(10);
-        assert_eq!(slot.finish(&ok(), Some(last), t0(), Duration::from_secs(5)), None);
+        assert_eq!(slot.finish(&mut ok(), Some(last), t0(), Duration::from_secs(5)), None);
         assert_eq!(slot.next_run, Some(last + chrono::Duration::seconds(60)));
         assert!(!slot.is_due(t0() + chrono::Duration::seconds(49)));
         assert!(slot.is_due(t0() + chrono::Duration::seconds(50)));
@@ -384,12 +390,12 @@ mod tests {
     fn an_unconverged_pass_is_retried_with_doubling_backoff_before_the_cadence() {
         let mut slot = Slot::new(policy("a", 3600));
         let base = Duration::from_secs(5);
-        let alert = slot.finish(&failed(2), Some(t0()), t0(), base);
+        let alert = slot.finish(&mut failed(2), Some(t0()), t0(), base);
         assert_eq!(alert, None, "target failures alert only past the threshold");
         assert_eq!(slot.next_run, Some(t0() + chrono::Duration::seconds(5)));
-        slot.finish(&failed(2), Some(t0()), t0(), base);
+        slot.finish(&mut failed(2), Some(t0()), t0(), base);
         assert_eq!(slot.next_run, Some(t0() + chrono::Duration::seconds(10)));
-        slot.finish(&ok(), Some(t0()), t0(), base);
+        slot.finish(&mut ok(), Some(t0()), t0(), base);
         assert_eq!(slot.attempt, 0);
         assert_eq!(slot.next_run, Some(t0() + chrono::Duration::hours(1)));
     }
@@ -398,7 +404,7 @@ mod tests {
     fn a_retry_never_waits_past_the_next_cadence_time() {
         let mut slot = Slot::new(policy("a", 8));
         slot.attempt = 10;
-        slot.finish(&failed(1), Some(t0()), t0(), Duration::from_secs(5));
+        slot.finish(&mut failed(1), Some(t0()), t0(), Duration::from_secs(5));
         assert_eq!(slot.next_run, Some(t0() + chrono::Duration::seconds(8)));
     }
 
@@ -414,23 +420,25 @@ mod tests {
     #[test]
     fn a_failed_rotation_alerts_once_per_streak() {
         let mut slot = Slot::new(policy("a", 60));
-        let outcome = PolicyOutcome {
-            rotation_failed: true,
+        // The source could not be read (no target state known) while the policy was due.
+        let outcome = || PolicyOutcome {
             error: Some("Vault is sealed".into()),
             ..Default::default()
         };
-        let alert = slot.finish(&outcome, None, t0(), Duration::from_secs(1)).expect("alert");
+        let mut first = outcome();
+        let alert = slot.finish(&mut first, None, t0(), Duration::from_secs(1)).expect("alert");
+        assert!(first.rotation_failed, "a due rotation that could not happen failed");
         assert_eq!(alert.kind, AlertKind::RotationFailed);
         assert!(alert.message.contains("sealed"));
-        assert_eq!(slot.finish(&outcome, None, t0(), Duration::from_secs(1)), None);
-        slot.finish(&ok(), Some(t0()), t0(), Duration::from_secs(1));
-        assert!(slot.finish(&outcome, None, t0(), Duration::from_secs(1)).is_some());
+        assert_eq!(slot.finish(&mut outcome(), None, t0(), Duration::from_secs(1)), None);
+        slot.finish(&mut ok(), Some(t0() - chrono::Duration::seconds(60)), t0(), Duration::from_secs(1));
+        assert!(slot.finish(&mut outcome(), None, t0(), Duration::from_secs(1)).is_some());
     }
 
     #[test]
     fn unconverged_targets_alert_once_after_the_threshold() {
         let mut slot = Slot::new(policy("a", 60));
-        slot.finish(&failed(3), Some(t0()), t0(), Duration::from_secs(1));
+        slot.finish(&mut failed(3), Some(t0()), t0(), Duration::from_secs(1));
         let after = Duration::from_secs(600);
         assert_eq!(slot.unconverged_alert(t0() + chrono::Duration::seconds(599), after), None);
         let alert = slot.unconverged_alert(t0() + chrono::Duration::seconds(600), after).expect("alert");

@@ -8,3 +8,4 @@ mod policy;
 mod source;
 mod github;
 mod rotation;
+mod daemon;
