@@ -139,6 +139,15 @@ impl AuditLog {
             })
     }
 
+    /// Opens the file again by its path (after logrotate renamed it, on SIGHUP), creating
+    /// it if it is gone. On failure the old file stays in use.
+    pub fn reopen(&self) -> Result<(), AuditError> {
+        let fresh = AuditLog::open(&self.path)?;
+        let file = fresh.file.into_inner().unwrap_or_else(|p| p.into_inner());
+        *self.file.lock().unwrap_or_else(|p| p.into_inner()) = file;
+        Ok(())
+    }
+
     /// Syncs the file to disk (every `write` already does; this is for shutdown).
     pub fn sync(&self) -> Result<(), AuditError> {
         let file = self.file.lock().unwrap_or_else(|p| p.into_inner());
@@ -209,7 +218,8 @@ mod tests {
         {
             let log = AuditLog::open(&path).unwrap();
             log.write(&push(1)).unwrap();
-            log.write(&AuditRecord::new(AuditEvent::Rotation, "p", "rotated")).unwrap();
+            log.write(&AuditRecord::new(AuditEvent::Rotation, "p", "rotated"))
+                .unwrap();
         }
         let log = AuditLog::open(&path).unwrap();
         log.write(&push(2)).unwrap();
@@ -218,7 +228,13 @@ mod tests {
         assert_eq!(records[0], push(1).clone_with_time(records[0].time));
         assert_eq!(records[1].event, AuditEvent::Rotation);
         let line = std::fs::read_to_string(&path).unwrap();
-        assert!(line.lines().next().unwrap().contains(r#""github_request_id":"C0DE:1""#), "{line}");
+        assert!(
+            line.lines()
+                .next()
+                .unwrap()
+                .contains(r#""github_request_id":"C0DE:1""#),
+            "{line}"
+        );
     }
 
     #[test]
@@ -237,6 +253,19 @@ mod tests {
         assert_eq!(std::fs::metadata(&path).unwrap().len(), good);
         log.write(&push(2)).unwrap();
         assert_eq!(AuditLog::read(&path).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn reopening_follows_a_rotated_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(AUDIT_FILE);
+        let log = AuditLog::open(&path).unwrap();
+        log.write(&push(1)).unwrap();
+        std::fs::rename(&path, dir.path().join("audit.jsonl.1")).unwrap();
+        log.reopen().unwrap();
+        log.write(&push(2)).unwrap();
+        assert_eq!(AuditLog::read(&path).unwrap().len(), 1);
+        assert_eq!(AuditLog::read(&dir.path().join("audit.jsonl.1")).unwrap().len(), 1);
     }
 
     impl AuditRecord {

@@ -20,7 +20,9 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     // The daemon says what it does (info); one-shot commands print their results instead.
     let default_level = match cli.command {
-        Command::Run(_) => "info,tokio_cron_scheduler=warn",
+        // vaultrs logs every Vault error answer (a 404 for a path with no version yet)
+        // at ERROR; rotor reports the ones that matter itself, with their context.
+        Command::Run(_) => "info,tokio_cron_scheduler=warn,vaultrs=off,rustify=off",
         _ => "warn",
     };
     init_logging(cli.log_format, default_level);

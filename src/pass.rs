@@ -38,7 +38,15 @@ impl Pass<'_> {
             .unwrap_or_else(|p| p.into_inner())
             .state()
             .clone();
-        plan_with_state(set, self.github, self.sources, &state, force, self.concurrency).await
+        plan_with_state(
+            set,
+            self.github,
+            self.sources,
+            &state,
+            force,
+            self.concurrency,
+        )
+        .await
     }
 
     /// Carry out `plan`.

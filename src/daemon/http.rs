@@ -83,7 +83,12 @@ impl Check {
 }
 
 async fn readiness(shared: &Shared) -> Readiness {
-    if let Some((at, r)) = shared.ready_cache.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+    if let Some((at, r)) = shared
+        .ready_cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+    {
         if at.elapsed() < CACHE_FOR {
             return r;
         }
@@ -125,6 +130,7 @@ async fn readiness(shared: &Shared) -> Readiness {
         ready: checks.values().all(|c| c.ok),
         checks,
     };
-    *shared.ready_cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), r.clone()));
+    *shared.ready_cache.lock().unwrap_or_else(|p| p.into_inner()) =
+        Some((Instant::now(), r.clone()));
     r
 }

@@ -75,10 +75,13 @@ impl Shared {
 
     fn set_policies(&self, set: &PolicySet) {
         self.needs_vault.store(
-            set.policies.iter().any(|p| !matches!(p.source, SourceSpec::Generate { store: None, .. })),
+            set.policies
+                .iter()
+                .any(|p| !matches!(p.source, SourceSpec::Generate { store: None, .. })),
             Ordering::Relaxed,
         );
-        self.status().keep_policies(set.policies.iter().map(|p| &p.name));
+        self.status()
+            .keep_policies(set.policies.iter().map(|p| &p.name));
     }
 }
 
@@ -112,13 +115,23 @@ impl Signals {
 }
 
 /// Runs the daemon until SIGTERM or SIGINT; `Ok` after a clean shutdown.
-pub async fn run(config: DaemonConfig, set: PolicySet, github: Client, sources: Sources) -> Result<(), DaemonError> {
+pub async fn run(
+    config: DaemonConfig,
+    set: PolicySet,
+    github: Client,
+    sources: Sources,
+) -> Result<(), DaemonError> {
     tokio::task::LocalSet::new()
         .run_until(run_local(config, set, github, sources))
         .await
 }
 
-async fn run_local(config: DaemonConfig, set: PolicySet, github: Client, sources: Sources) -> Result<(), DaemonError> {
+async fn run_local(
+    config: DaemonConfig,
+    set: PolicySet,
+    github: Client,
+    sources: Sources,
+) -> Result<(), DaemonError> {
     let ledger = Ledger::open(&config.state_dir)?;
     let audit = AuditLog::open(&config.audit_log)?;
     let alerter = config
@@ -129,8 +142,16 @@ async fn run_local(config: DaemonConfig, set: PolicySet, github: Client, sources
         .map_err(DaemonError::Settings)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|source| DaemonError::Listen { addr: config.listen, source })?;
-    let local = listener.local_addr().map_err(|source| DaemonError::Listen { addr: config.listen, source })?;
+        .map_err(|source| DaemonError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| DaemonError::Listen {
+            addr: config.listen,
+            source,
+        })?;
     let mut signals = Signals::new()?;
 
     let shared = Arc::new(Shared {
@@ -151,7 +172,9 @@ async fn run_local(config: DaemonConfig, set: PolicySet, github: Client, sources
     let router = http::router(Arc::clone(&shared));
     let until = http_stop.clone().cancelled_owned();
     let server = tokio::spawn(async move {
-        axum::serve(listener, router).with_graceful_shutdown(until).await
+        axum::serve(listener, router)
+            .with_graceful_shutdown(until)
+            .await
     });
     tracing::info!(listen = %local, policies = set.policies.len(), audit = %shared.audit.path().display(), "rotor daemon started");
 
@@ -217,7 +240,10 @@ async fn run_local(config: DaemonConfig, set: PolicySet, github: Client, sources
     shared.stop.cancel();
     ticker.stop().await;
     tracker.close();
-    if tokio::time::timeout(config.shutdown_timeout, tracker.wait()).await.is_err() {
+    if tokio::time::timeout(config.shutdown_timeout, tracker.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!(
             timeout_secs = config.shutdown_timeout.as_secs(),
             "work still running after the shutdown timeout is abandoned; the next start converges it"
@@ -302,26 +328,50 @@ impl Loop {
                     let report = pass.apply(&set, &plan).await;
                     (plan, report)
                 }
-                None => (Plan::default(), Report { interrupted: true, ..Default::default() }),
+                None => (
+                    Plan::default(),
+                    Report {
+                        interrupted: true,
+                        ..Default::default()
+                    },
+                ),
             };
-            let _ = done.send(PassDone { policies: names, plan, report });
+            let _ = done.send(PassDone {
+                policies: names,
+                plan,
+                report,
+            });
         });
     }
 
     fn finish_pass(&mut self, done: PassDone) {
         let now = Utc::now();
         let recorded: HashMap<String, Option<chrono::DateTime<Utc>>> = {
-            let ledger = self.shared.ledger.lock().unwrap_or_else(|p| p.into_inner());
+            let mut ledger = self.shared.ledger.lock().unwrap_or_else(|p| p.into_inner());
+            match ledger.compact_if_large() {
+                Ok(true) => tracing::info!("compacted the ledger journal"),
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "compacting the ledger failed; it stays as it was"),
+            }
             done.policies
                 .iter()
-                .map(|n| (n.clone(), ledger.state().policies.get(n).and_then(|p| p.rotated_at)))
+                .map(|n| {
+                    (
+                        n.clone(),
+                        ledger.state().policies.get(n).and_then(|p| p.rotated_at),
+                    )
+                })
                 .collect()
         };
         for name in &done.policies {
             let pp = done.plan.policies.iter().find(|p| &p.policy == name);
             let pr = done.report.policies.iter().find(|p| &p.policy == name);
             let mut outcome = PolicyOutcome::from_pass(pp, pr);
-            let last = recorded.get(name).copied().flatten().max(pp.and_then(|p| p.last_rotated_at));
+            let last = recorded
+                .get(name)
+                .copied()
+                .flatten()
+                .max(pp.and_then(|p| p.last_rotated_at));
             let Some(slot) = self.slots.slots.get_mut(name) else {
                 continue; // removed by a reload while its pass ran
             };
@@ -371,7 +421,11 @@ impl Loop {
                 .map(|(name, spec)| {
                     let shared = &shared;
                     async move {
-                        let v = shared.sources.current_version(&spec).await.map_err(|e| e.to_string());
+                        let v = shared
+                            .sources
+                            .current_version(&spec)
+                            .await
+                            .map_err(|e| e.to_string());
                         (name, v)
                     }
                 })
@@ -414,7 +468,12 @@ impl Loop {
     fn vault_back(&mut self) {
         let up = self.shared.status().vault_up;
         if self.vault_seen == Some(false) && up == Some(true) {
-            for slot in self.slots.slots.values_mut().filter(|s| s.attempt > 0 && !s.in_flight) {
+            for slot in self
+                .slots
+                .slots
+                .values_mut()
+                .filter(|s| s.attempt > 0 && !s.in_flight)
+            {
                 slot.run_now = true;
             }
         }
@@ -422,12 +481,21 @@ impl Loop {
     }
 
     fn reload(&mut self) {
+        if let Err(e) = self.shared.audit.reopen() {
+            tracing::error!(error = %e, "reopening the audit log failed; writing on to the open file");
+        }
         match policy::load_dir(&self.config.policies_dir) {
             Ok(set) => {
                 let (added, changed, removed) = self.slots.replace(&set);
                 self.shared.set_policies(&set);
                 self.shared.status().reloads_ok += 1;
-                tracing::info!(policies = set.policies.len(), added, changed, removed, "SIGHUP: policies reloaded");
+                tracing::info!(
+                    policies = set.policies.len(),
+                    added,
+                    changed,
+                    removed,
+                    "SIGHUP: policies reloaded"
+                );
             }
             Err(diags) => {
                 for d in &diags {

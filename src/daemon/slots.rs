@@ -55,11 +55,15 @@ impl PolicyOutcome {
                 if t.problem.is_some() {
                     t.secrets.len().max(1)
                 } else {
-                    t.secrets.iter().filter(|s| s.action != Action::Unchanged).count()
+                    t.secrets
+                        .iter()
+                        .filter(|s| s.action != Action::Unchanged)
+                        .count()
                 }
             })
             .sum();
-        let known = pp.problem.is_none() && (pr.error.is_none() || pr.pushed > 0 || !pr.failures.is_empty());
+        let known = pp.problem.is_none()
+            && (pr.error.is_none() || pr.pushed > 0 || !pr.failures.is_empty());
         let unconverged = known.then(|| work.saturating_sub(pr.pushed).max(pr.failures.len()));
         let converged = pr.error.is_none() && pr.failures.is_empty() && pr.skipped == 0;
         PolicyOutcome {
@@ -74,7 +78,11 @@ impl PolicyOutcome {
             error: pr
                 .error
                 .clone()
-                .or_else(|| pr.failures.first().map(|f| format!("{}: {}", f.target, f.message)))
+                .or_else(|| {
+                    pr.failures
+                        .first()
+                        .map(|f| format!("{}: {}", f.target, f.message))
+                })
                 .or_else(|| (pr.skipped > 0).then(|| "interrupted by shutdown".to_string())),
         }
     }
@@ -191,19 +199,25 @@ impl Slot {
             return None;
         }
         self.attempt = self.attempt.saturating_add(1);
-        let retry = now + chrono::Duration::from_std(backoff(backoff_base, self.attempt)).unwrap_or_default();
+        let retry = now
+            + chrono::Duration::from_std(backoff(backoff_base, self.attempt)).unwrap_or_default();
         self.next_run = Some(match self.next_due {
             Some(due) if due > now => due.min(retry),
             _ => retry,
         });
         let starts_streak = !self.failing;
         self.failing = true;
-        (starts_streak && (outcome.rotation_failed || outcome.unconverged.is_none())).then(|| AlertNeed {
-            kind: AlertKind::RotationFailed,
-            policy: self.policy.name.clone(),
-            message: outcome.error.clone().unwrap_or_else(|| "the pass failed".to_string()),
-            unconverged: self.unconverged,
-            since: self.unconverged_since,
+        (starts_streak && (outcome.rotation_failed || outcome.unconverged.is_none())).then(|| {
+            AlertNeed {
+                kind: AlertKind::RotationFailed,
+                policy: self.policy.name.clone(),
+                message: outcome
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "the pass failed".to_string()),
+                unconverged: self.unconverged,
+                since: self.unconverged_since,
+            }
         })
     }
 
@@ -370,7 +384,12 @@ mod tests {
         let mut slots = Slots::new(&set);
         let due = slots.take_due(t0());
         assert_eq!(due.len(), 2, "catch-up: everything runs on start");
-        assert!(slots.take_due(t0() + chrono::Duration::days(365)).is_empty(), "in flight");
+        assert!(
+            slots
+                .take_due(t0() + chrono::Duration::days(365))
+                .is_empty(),
+            "in flight"
+        );
         assert_eq!(slots.next_wake(t0()), None);
     }
 
@@ -380,7 +399,10 @@ mod tests {
         slot.in_flight = true;
         slot.run_now = false;
         let last = t0() - chrono::Duration::seconds(10);
-        assert_eq!(slot.finish(&mut ok(), Some(last), t0(), Duration::from_secs(5)), None);
+        assert_eq!(
+            slot.finish(&mut ok(), Some(last), t0(), Duration::from_secs(5)),
+            None
+        );
         assert_eq!(slot.next_run, Some(last + chrono::Duration::seconds(60)));
         assert!(!slot.is_due(t0() + chrono::Duration::seconds(49)));
         assert!(slot.is_due(t0() + chrono::Duration::seconds(50)));
@@ -414,7 +436,10 @@ mod tests {
         assert_eq!(backoff(base, 1), base);
         assert_eq!(backoff(base, 3), Duration::from_secs(60));
         assert_eq!(backoff(base, 40), MAX_BACKOFF);
-        assert_eq!(backoff(Duration::from_secs(3600), 5), Duration::from_secs(3600));
+        assert_eq!(
+            backoff(Duration::from_secs(3600), 5),
+            Duration::from_secs(3600)
+        );
     }
 
     #[test]
@@ -426,13 +451,28 @@ mod tests {
             ..Default::default()
         };
         let mut first = outcome();
-        let alert = slot.finish(&mut first, None, t0(), Duration::from_secs(1)).expect("alert");
-        assert!(first.rotation_failed, "a due rotation that could not happen failed");
+        let alert = slot
+            .finish(&mut first, None, t0(), Duration::from_secs(1))
+            .expect("alert");
+        assert!(
+            first.rotation_failed,
+            "a due rotation that could not happen failed"
+        );
         assert_eq!(alert.kind, AlertKind::RotationFailed);
         assert!(alert.message.contains("sealed"));
-        assert_eq!(slot.finish(&mut outcome(), None, t0(), Duration::from_secs(1)), None);
-        slot.finish(&mut ok(), Some(t0() - chrono::Duration::seconds(60)), t0(), Duration::from_secs(1));
-        assert!(slot.finish(&mut outcome(), None, t0(), Duration::from_secs(1)).is_some());
+        assert_eq!(
+            slot.finish(&mut outcome(), None, t0(), Duration::from_secs(1)),
+            None
+        );
+        slot.finish(
+            &mut ok(),
+            Some(t0() - chrono::Duration::seconds(60)),
+            t0(),
+            Duration::from_secs(1),
+        );
+        assert!(slot
+            .finish(&mut outcome(), None, t0(), Duration::from_secs(1))
+            .is_some());
     }
 
     #[test]
@@ -440,10 +480,18 @@ mod tests {
         let mut slot = Slot::new(policy("a", 60));
         slot.finish(&mut failed(3), Some(t0()), t0(), Duration::from_secs(1));
         let after = Duration::from_secs(600);
-        assert_eq!(slot.unconverged_alert(t0() + chrono::Duration::seconds(599), after), None);
-        let alert = slot.unconverged_alert(t0() + chrono::Duration::seconds(600), after).expect("alert");
+        assert_eq!(
+            slot.unconverged_alert(t0() + chrono::Duration::seconds(599), after),
+            None
+        );
+        let alert = slot
+            .unconverged_alert(t0() + chrono::Duration::seconds(600), after)
+            .expect("alert");
         assert_eq!((alert.kind, alert.unconverged), (AlertKind::Unconverged, 3));
-        assert_eq!(slot.unconverged_alert(t0() + chrono::Duration::hours(2), after), None);
+        assert_eq!(
+            slot.unconverged_alert(t0() + chrono::Duration::hours(2), after),
+            None
+        );
     }
 
     #[test]
@@ -465,14 +513,23 @@ mod tests {
 
     #[test]
     fn an_outcome_counts_targets_left_behind() {
-        use crate::plan::{SecretPlan, TargetPlan};
         use crate::github::SecretScope;
+        use crate::plan::{SecretPlan, TargetPlan};
         let target = |repo: &str| TargetPlan {
             target: format!("acme/{repo}"),
-            scope: SecretScope::Repo { owner: "acme".into(), repo: repo.into(), app: Default::default() },
+            scope: SecretScope::Repo {
+                owner: "acme".into(),
+                repo: repo.into(),
+                app: Default::default(),
+            },
             access: None,
             problem: None,
-            secrets: vec![SecretPlan { name: "T".into(), field: "value".into(), action: Action::Sync, reason: String::new() }],
+            secrets: vec![SecretPlan {
+                name: "T".into(),
+                field: "value".into(),
+                action: Action::Sync,
+                reason: String::new(),
+            }],
         };
         let pp = PolicyPlan {
             policy: "a".into(),
@@ -490,7 +547,12 @@ mod tests {
             version: Some(4),
             pushed: 2,
             updated: 2,
-            failures: vec![Failure { target: "acme/z".into(), secret: Some("T".into()), status: Some(502), message: "Bad Gateway".into() }],
+            failures: vec![Failure {
+                target: "acme/z".into(),
+                secret: Some("T".into()),
+                status: Some(502),
+                message: "Bad Gateway".into(),
+            }],
             ..Default::default()
         };
         let o = PolicyOutcome::from_pass(Some(&pp), Some(&pr));

@@ -83,7 +83,10 @@ impl Status {
     pub fn set_vault_up(&mut self, up: bool, why: Option<&str>) {
         match (self.vault_up, up) {
             (Some(true) | None, false) => {
-                tracing::error!(error = why.unwrap_or(""), "Vault is unavailable: rotations that need it wait until it answers again")
+                tracing::error!(
+                    error = why.unwrap_or(""),
+                    "Vault is unavailable: rotations that need it wait until it answers again"
+                )
             }
             (Some(false), true) => tracing::info!("Vault answers again"),
             _ => {}

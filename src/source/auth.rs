@@ -137,7 +137,9 @@ impl TokenState {
     fn new(action: TokenAction, ttl: Duration, full: Duration) -> TokenState {
         // Look again a third of the way through the token's life, and at least twice
         // before the time left runs out.
-        let check = (full / 3).min(ttl / 2).clamp(MIN_CHECK, NEVER_EXPIRES_CHECK);
+        let check = (full / 3)
+            .min(ttl / 2)
+            .clamp(MIN_CHECK, NEVER_EXPIRES_CHECK);
         TokenState {
             action,
             ttl: Some(ttl),
@@ -215,7 +217,13 @@ impl Vault {
     /// `GET /v1/auth/token/lookup-self`: the token's TTL and whether it renews.
     pub async fn lookup_token(&self) -> Result<TokenInfo, SourceError> {
         let mut answer = self
-            .send_json(Method::GET, "token lookup", "auth/token/lookup-self", None, true)
+            .send_json(
+                Method::GET,
+                "token lookup",
+                "auth/token/lookup-self",
+                None,
+                true,
+            )
             .await?;
         let secs = |name: &str| {
             answer
@@ -239,10 +247,17 @@ impl Vault {
     /// `POST /v1/auth/token/renew-self` asking for `increment` more; returns the TTL Vault
     /// granted (less than asked when the token's maximum TTL is near).
     pub async fn renew_token(&self, increment: Duration) -> Result<Duration, SourceError> {
-        let body = serde_json::to_vec(&json!({ "increment": format!("{}s", increment.as_secs().max(1)) }))
-            .expect("a JSON object serializes");
+        let body =
+            serde_json::to_vec(&json!({ "increment": format!("{}s", increment.as_secs().max(1)) }))
+                .expect("a JSON object serializes");
         let mut answer = self
-            .send_json(Method::POST, "token renew", "auth/token/renew-self", Some(body), true)
+            .send_json(
+                Method::POST,
+                "token renew",
+                "auth/token/renew-self",
+                Some(body),
+                true,
+            )
             .await?;
         let ttl = answer
             .pointer("/auth/lease_duration")
@@ -293,15 +308,23 @@ impl Vault {
                     return Ok(TokenState::new(TokenAction::Renewed, ttl, full));
                 }
                 Ok(ttl) if !can_login => {
-                    tracing::warn!(ttl_secs = ttl.as_secs(), "the Vault token reached its maximum TTL and cannot be renewed further");
+                    tracing::warn!(
+                        ttl_secs = ttl.as_secs(),
+                        "the Vault token reached its maximum TTL and cannot be renewed further"
+                    );
                     return Ok(TokenState::new(TokenAction::CannotRenew, ttl, full));
                 }
                 Ok(_) => {}
                 Err(e) if !can_login => return Err(e),
-                Err(e) => tracing::warn!(error = %e, "renewing the Vault token failed; logging in again"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "renewing the Vault token failed; logging in again")
+                }
             }
         } else if !can_login {
-            tracing::warn!(ttl_secs = info.ttl.as_secs(), "the Vault token is not renewable and will expire");
+            tracing::warn!(
+                ttl_secs = info.ttl.as_secs(),
+                "the Vault token is not renewable and will expire"
+            );
             return Ok(TokenState::new(TokenAction::CannotRenew, info.ttl, full));
         }
         self.login_state().await
@@ -344,7 +367,10 @@ impl Vault {
                 .header("Content-Type", "application/json")
                 .body(Zeroizing::new(body).to_vec());
         }
-        let response = request.send().await.map_err(|e| request_error(op, path, &e))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| request_error(op, path, &e))?;
         let status = response.status();
         let bytes = Zeroizing::new(
             response
@@ -392,7 +418,9 @@ mod tests {
         ];
         let a = AppRole::from_lookup(&lookup(&file)).expect("complete");
         assert_eq!(a.mount, "ci-approle");
-        assert!(matches!(&a.secret_id, SecretId::File(p) if p == &PathBuf::from("/run/secrets/sid")));
+        assert!(
+            matches!(&a.secret_id, SecretId::File(p) if p == &PathBuf::from("/run/secrets/sid"))
+        );
 
         assert!(AppRole::from_lookup(&lookup(&[("VAULT_ROLE_ID", "role")])).is_none());
         assert!(AppRole::from_lookup(&lookup(&[("VAULT_SECRET_ID", "x")])).is_none());
@@ -412,17 +440,32 @@ mod tests {
         std::fs::write(&path, "\n").unwrap();
         assert!(matches!(
             a.secret_id(),
-            Err(SourceError::InvalidConfig { setting: "VAULT_SECRET_ID_FILE", .. })
+            Err(SourceError::InvalidConfig {
+                setting: "VAULT_SECRET_ID_FILE",
+                ..
+            })
         ));
     }
 
     #[test]
     fn token_checks_come_a_third_of_the_way_through_its_life_and_before_it_runs_out() {
-        let s = TokenState::new(TokenAction::Valid, Duration::from_secs(3), Duration::from_secs(3));
+        let s = TokenState::new(
+            TokenAction::Valid,
+            Duration::from_secs(3),
+            Duration::from_secs(3),
+        );
         assert_eq!(s.check_again_in, Duration::from_secs(1));
-        let s = TokenState::new(TokenAction::Valid, Duration::from_secs(1), Duration::from_secs(30));
+        let s = TokenState::new(
+            TokenAction::Valid,
+            Duration::from_secs(1),
+            Duration::from_secs(30),
+        );
         assert_eq!(s.check_again_in, Duration::from_millis(500));
-        let s = TokenState::new(TokenAction::Valid, Duration::from_secs(86400), Duration::from_secs(86400));
+        let s = TokenState::new(
+            TokenAction::Valid,
+            Duration::from_secs(86400),
+            Duration::from_secs(86400),
+        );
         assert_eq!(s.check_again_in, NEVER_EXPIRES_CHECK);
     }
 }

@@ -43,7 +43,8 @@ impl Workspace {
         if !self.extra_env.iter().any(|(k, _)| k == "RUST_LOG") {
             cmd.env(
                 "RUST_LOG",
-                std::env::var("ROTOR_TEST_LOG").unwrap_or_else(|_| "info,tokio_cron_scheduler=warn".into()),
+                std::env::var("ROTOR_TEST_LOG")
+                    .unwrap_or_else(|_| "info,tokio_cron_scheduler=warn,vaultrs=off,rustify=off".into()),
             );
         }
         cmd.stdout(Stdio::null())
@@ -78,7 +79,12 @@ impl Daemon {
 
     /// `GET path`: status and body, or `None` when nothing answers.
     pub async fn get(&self, path: &str) -> Option<(u16, String)> {
-        let r = self.http.get(format!("{}{path}", self.url)).send().await.ok()?;
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .ok()?;
         let status = r.status().as_u16();
         Some((status, r.text().await.ok()?))
     }
@@ -92,11 +98,19 @@ impl Daemon {
 
     /// Polls `/metrics` every 100 ms until `done` holds; panics with the daemon's log after
     /// `timeout`.
-    pub async fn wait_for(&mut self, what: &str, timeout: Duration, done: impl Fn(&Scrape) -> bool) -> Scrape {
+    pub async fn wait_for(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        done: impl Fn(&Scrape) -> bool,
+    ) -> Scrape {
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("rotor run exited ({status}) while waiting for {what}; its log:\n{}", self.logs());
+                panic!(
+                    "rotor run exited ({status}) while waiting for {what}; its log:\n{}",
+                    self.logs()
+                );
             }
             if let Some(scrape) = self.scrape().await {
                 if done(&scrape) {
@@ -104,7 +118,11 @@ impl Daemon {
                 }
             }
             if Instant::now() > deadline {
-                let last = self.get("/metrics").await.map(|(_, b)| b).unwrap_or_default();
+                let last = self
+                    .get("/metrics")
+                    .await
+                    .map(|(_, b)| b)
+                    .unwrap_or_default();
                 panic!("timed out after {timeout:?} waiting for {what}\n--- metrics\n{last}\n--- log\n{}", self.logs());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -115,7 +133,10 @@ impl Daemon {
     pub async fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
         match tokio::time::timeout(timeout, self.child.wait()).await {
             Ok(status) => status.expect("wait for rotor run"),
-            Err(_) => panic!("rotor run did not exit within {timeout:?}; its log:\n{}", self.logs()),
+            Err(_) => panic!(
+                "rotor run did not exit within {timeout:?}; its log:\n{}",
+                self.logs()
+            ),
         }
     }
 
@@ -151,5 +172,9 @@ pub fn value(s: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
 }
 
 pub fn rotations(s: &Scrape, policy: &str) -> f64 {
-    value(s, "rotor_rotations_total", &[("policy", policy), ("result", "success")])
+    value(
+        s,
+        "rotor_rotations_total",
+        &[("policy", policy), ("result", "success")],
+    )
 }
