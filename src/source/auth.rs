@@ -96,7 +96,9 @@ impl AppRole {
 /// What Vault says about the token in use (`auth/token/lookup-self`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenInfo {
-    /// Time left; zero for a token that never expires (a root token).
+    /// Whether the token expires at all (a root token does not).
+    pub expires: bool,
+    /// Time left, in whole seconds as Vault counts them (zero in a token's last second).
     pub ttl: Duration,
     /// The TTL the token was created with (what a renewal asks for again).
     pub creation_ttl: Duration,
@@ -162,6 +164,16 @@ impl Vault {
         }
         let _guard = self.login_lock.lock().await;
         if self.has_token() {
+            return Ok(());
+        }
+        self.login_locked().await.map(|_| ())
+    }
+
+    /// Logs in again after a request was refused with the token of `generation`, unless
+    /// another request already replaced that token.
+    pub(super) async fn login_again(&self, generation: u64) -> Result<(), SourceError> {
+        let _guard = self.login_lock.lock().await;
+        if self.token_generation() != generation {
             return Ok(());
         }
         self.login_locked().await.map(|_| ())
@@ -233,6 +245,10 @@ impl Vault {
                 .unwrap_or_default()
         };
         let info = TokenInfo {
+            expires: answer
+                .pointer("/data/expire_time")
+                .is_some_and(|t| !t.is_null())
+                || !secs("ttl").is_zero(),
             ttl: secs("ttl"),
             creation_ttl: secs("creation_ttl"),
             renewable: answer
@@ -270,10 +286,10 @@ impl Vault {
 
     /// One step of keeping the token alive; call it again after `check_again_in`.
     ///
-    /// A token with less than two thirds of its life left is renewed; when Vault grants no
-    /// more time than it had (its maximum TTL is reached), or refuses the renewal or the
-    /// token, rotor logs in again with AppRole if it can. Without AppRole a token that
-    /// cannot be renewed is reported (`CannotRenew`) and used until it expires.
+    /// A token with two thirds of its life or less left is renewed for its full TTL again.
+    /// When Vault grants less (the token's maximum TTL is near), or refuses the renewal or
+    /// the token, rotor logs in again with AppRole if it can. Without AppRole a token that
+    /// cannot be renewed any more is reported (`CannotRenew`) and used until it expires.
     pub async fn refresh_token(&self) -> Result<TokenState, SourceError> {
         let can_login = self.approle().is_some();
         if !self.has_token() && can_login {
@@ -286,7 +302,7 @@ impl Vault {
             }) if can_login => return self.login_state().await,
             Err(e) => return Err(e),
         };
-        if info.ttl.is_zero() {
+        if !info.expires {
             return Ok(TokenState {
                 action: TokenAction::NeverExpires,
                 ttl: None,
@@ -294,7 +310,7 @@ impl Vault {
             });
         }
         let full = if info.creation_ttl.is_zero() {
-            info.ttl
+            info.ttl.max(Duration::from_secs(1))
         } else {
             info.creation_ttl
         };
@@ -303,8 +319,17 @@ impl Vault {
         }
         if info.renewable {
             match self.renew_token(full).await {
-                Ok(ttl) if ttl > info.ttl => {
+                Ok(ttl) if ttl >= full => {
                     tracing::debug!(ttl_secs = ttl.as_secs(), "renewed the Vault token");
+                    return Ok(TokenState::new(TokenAction::Renewed, ttl, full));
+                }
+                // Less than asked: the token's maximum TTL is near. With AppRole, log in
+                // again now; a plain token is used for as long as it lasts.
+                Ok(ttl) if !can_login && ttl > info.ttl => {
+                    tracing::warn!(
+                        ttl_secs = ttl.as_secs(),
+                        "the Vault token nears its maximum TTL"
+                    );
                     return Ok(TokenState::new(TokenAction::Renewed, ttl, full));
                 }
                 Ok(ttl) if !can_login => {

@@ -124,6 +124,8 @@ pub struct Vault {
     pub(super) login_lock: tokio::sync::Mutex<()>,
     /// Successful AppRole logins so far.
     pub(super) logins: std::sync::atomic::AtomicU64,
+    /// Token replacements so far.
+    token_generation: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for Vault {
@@ -187,6 +189,7 @@ impl Vault {
             config: config.clone(),
             login_lock: tokio::sync::Mutex::new(()),
             logins: std::sync::atomic::AtomicU64::new(0),
+            token_generation: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -214,15 +217,16 @@ impl Vault {
         let kv = build_kv(&self.config, addr, self.base.scheme() == "https", &token)?;
         *self.kv.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(kv);
         *self.token.write().unwrap_or_else(|p| p.into_inner()) = token;
+        self.token_generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         Ok(())
     }
 
-    /// Drops the token, so that the next request logs in again (AppRole only: a token
-    /// given by the user is all rotor has, and is kept).
-    pub(super) fn forget_token(&self) {
-        if self.approle().is_some() {
-            *self.token.write().unwrap_or_else(|p| p.into_inner()) = SecretString::from("");
-        }
+    /// Counts token replacements: a request remembers it to know whether the token it was
+    /// refused with has been replaced since.
+    pub(super) fn token_generation(&self) -> u64 {
+        self.token_generation
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The `vaultrs` client, after logging in when there is no token yet.
@@ -235,16 +239,29 @@ impl Vault {
             .unwrap_or_else(|p| Arc::clone(&p.into_inner())))
     }
 
-    /// After a request failed: a refused token (403) is dropped so the next request logs
-    /// in again with AppRole.
-    fn note<T>(&self, result: Result<T, SourceError>) -> Result<T, SourceError> {
-        if let Err(SourceError::Vault {
-            status: Some(403), ..
-        }) = &result
-        {
-            self.forget_token();
+    /// Runs a request; when Vault refuses the token (403) and AppRole can log in again, logs
+    /// in (once for every request refused with the same token) and runs it once more. A
+    /// refused request changed nothing, so running it again is safe.
+    async fn with_login<T, F, Fut>(&self, request: F) -> Result<T, SourceError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, SourceError>>,
+    {
+        let generation = self.token_generation();
+        let first = request().await;
+        let refused = matches!(
+            &first,
+            Err(SourceError::Vault {
+                status: Some(403),
+                ..
+            })
+        );
+        if !refused || self.approle().is_none() {
+            return first;
         }
-        result
+        tracing::info!("Vault refused the token; logging in again with AppRole");
+        self.login_again(generation).await?;
+        request().await
     }
 
     /// The current version of a KV v2 secret, from its metadata; `None` when the path has
@@ -269,9 +286,18 @@ impl Vault {
         mount: &str,
         path: &str,
     ) -> Result<Option<KvVersionInfo>, SourceError> {
+        self.with_login(|| self.current_version_meta_once(mount, path))
+            .await
+    }
+
+    async fn current_version_meta_once(
+        &self,
+        mount: &str,
+        path: &str,
+    ) -> Result<Option<KvVersionInfo>, SourceError> {
         let (mount, path) = (trim(mount), trim(path));
         let kv = self.kv().await?;
-        let result = match kv2::read_metadata(kv.as_ref(), mount, path).await {
+        match kv2::read_metadata(kv.as_ref(), mount, path).await {
             Ok(meta) => Ok((meta.current_version > 0).then(|| KvVersionInfo {
                 version: meta.current_version,
                 created_time: meta
@@ -288,8 +314,7 @@ impl Vault {
                 format!("{mount}/metadata/{path}"),
                 &e,
             )),
-        };
-        self.note(result)
+        }
     }
 
     /// Reads one version of a KV v2 secret. Each field's value is wrapped in a secret at
@@ -300,10 +325,20 @@ impl Vault {
         path: &str,
         version: u64,
     ) -> Result<BTreeMap<String, SecretString>, SourceError> {
+        self.with_login(|| self.read_version_once(mount, path, version))
+            .await
+    }
+
+    async fn read_version_once(
+        &self,
+        mount: &str,
+        path: &str,
+        version: u64,
+    ) -> Result<BTreeMap<String, SecretString>, SourceError> {
         let (mount, path) = (trim(mount), trim(path));
         let where_ = format!("{mount}/data/{path}");
         let kv = self.kv().await?;
-        let result = match kv2::read_version::<Value>(kv.as_ref(), mount, path, version).await {
+        match kv2::read_version::<Value>(kv.as_ref(), mount, path, version).await {
             Ok(Value::Object(map)) => Ok(into_secrets(map)),
             Ok(mut other) => {
                 wipe(&mut other);
@@ -328,8 +363,7 @@ impl Vault {
                 }
                 Err(err)
             }
-        };
-        self.note(result)
+        }
     }
 
     /// Writes `fields` as a new version of a KV v2 secret with check-and-set: the write
@@ -337,6 +371,17 @@ impl Vault {
     /// version yet). Returns the new version. A stale `cas` is a `CasConflict`, and nothing
     /// is written. The whole secret is replaced: fields not given are not kept.
     pub async fn write_cas(
+        &self,
+        mount: &str,
+        path: &str,
+        fields: &BTreeMap<String, SecretString>,
+        cas: u64,
+    ) -> Result<u64, SourceError> {
+        self.with_login(|| self.write_cas_once(mount, path, fields, cas))
+            .await
+    }
+
+    async fn write_cas_once(
         &self,
         mount: &str,
         path: &str,
@@ -353,9 +398,7 @@ impl Vault {
         })?;
         let options = SetSecretRequestOptions { cas: cas32 };
         let kv = self.kv().await?;
-        let result = match kv2::set_with_options(kv.as_ref(), mount, path, &Exposed(fields), options)
-            .await
-        {
+        match kv2::set_with_options(kv.as_ref(), mount, path, &Exposed(fields), options).await {
             Ok(meta) => Ok(meta.version),
             Err(ClientError::APIError { code: 400, errors })
                 if errors.iter().any(|e| e.contains("check-and-set")) =>
@@ -367,8 +410,7 @@ impl Vault {
                 })
             }
             Err(e) => Err(vault_error("write", where_, &e)),
-        };
-        self.note(result)
+        }
     }
 
     /// Reads an arbitrary path (`GET /v1/{path}`), as dynamic secrets engines serve fresh
@@ -378,8 +420,7 @@ impl Vault {
         &self,
         path: &str,
     ) -> Result<(BTreeMap<String, SecretString>, Option<String>), SourceError> {
-        let result = self.read_dynamic_once(path).await;
-        self.note(result)
+        self.with_login(|| self.read_dynamic_once(path)).await
     }
 
     async fn read_dynamic_once(
@@ -456,8 +497,7 @@ impl Vault {
     /// Whether the token is accepted: `GET /v1/auth/token/lookup-self` (the answer, which
     /// repeats the token, is dropped unread).
     pub async fn check_token(&self) -> Result<(), SourceError> {
-        let result = self.check_token_once().await;
-        self.note(result)
+        self.with_login(|| self.check_token_once()).await
     }
 
     async fn check_token_once(&self) -> Result<(), SourceError> {
