@@ -155,6 +155,8 @@ async fn child_rotor(
         sources: &sources,
         ledger: &ledger,
         concurrency: 100,
+        audit: None,
+        stop: None,
     };
     let report = applier.apply(&set, &plan).await;
     let wall = started.elapsed();

@@ -12,7 +12,9 @@ use std::sync::Mutex;
 use chrono::Utc;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
+use crate::audit::{AuditEvent, AuditLog, AuditRecord};
 use crate::github::app::explain;
 use crate::github::limits::MAX_VALUE_BYTES;
 use crate::github::{Client, ErrorKind, GitHubError, PublicKey, SecretScope};
@@ -29,6 +31,11 @@ pub struct Applier<'a> {
     pub ledger: &'a Mutex<Ledger>,
     /// Targets pushed at once (the GitHub client bounds requests on its own too).
     pub concurrency: usize,
+    /// Where rotations and pushes are recorded for auditors, when enabled. A push's record
+    /// is on disk before the push is recorded in the ledger.
+    pub audit: Option<&'a AuditLog>,
+    /// Once cancelled, no new rotation or push starts; pushes already sent finish.
+    pub stop: Option<&'a CancellationToken>,
 }
 
 /// The outcome of an apply: per policy what happened, and totals.
@@ -36,6 +43,9 @@ pub struct Applier<'a> {
 pub struct Report {
     pub policies: Vec<PolicyReport>,
     pub summary: Summary,
+    /// Apply was asked to stop (shutdown) before it finished.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
@@ -50,6 +60,13 @@ pub struct Summary {
     /// Organization secrets whose selected repositories were replaced (no value sent).
     #[serde(default)]
     pub access_updated: usize,
+    /// Pushes not started because apply was asked to stop.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -68,6 +85,9 @@ pub struct PolicyReport {
     pub failures: Vec<Failure>,
     /// A problem that stopped the whole policy.
     pub error: Option<String>,
+    /// Pushes not started because apply was asked to stop.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped: usize,
 }
 
 /// One target (and secret) that did not get its value.
@@ -82,7 +102,10 @@ pub struct Failure {
 impl Report {
     /// True when every policy and target converged.
     pub fn all_done(&self) -> bool {
-        self.summary.failed == 0 && self.policies.iter().all(|p| p.error.is_none())
+        self.summary.failed == 0
+            && self.summary.skipped == 0
+            && !self.interrupted
+            && self.policies.iter().all(|p| p.error.is_none())
     }
 }
 
@@ -114,6 +137,10 @@ impl Applier<'_> {
             let Some(policy) = set.get(&pp.policy) else {
                 continue;
             };
+            if self.stopping() {
+                report.interrupted = true;
+                break;
+            }
             let pr = self.apply_policy(policy, pp, progress).await;
             let s = &mut report.summary;
             s.policies += 1;
@@ -124,6 +151,8 @@ impl Applier<'_> {
             s.unchanged += pr.unchanged;
             s.access_updated += pr.access_updated;
             s.failed += pr.failures.len();
+            s.skipped += pr.skipped;
+            report.interrupted |= pr.skipped > 0;
             report.policies.push(pr);
         }
         progress.finish();
@@ -133,6 +162,56 @@ impl Applier<'_> {
             }
         }
         report
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.is_some_and(|s| s.is_cancelled())
+    }
+
+    /// Writes an audit record, when auditing is on. A failure is logged and returned.
+    fn audit(&self, record: AuditRecord) -> Result<(), String> {
+        let Some(log) = self.audit else {
+            return Ok(());
+        };
+        log.write(&record).map_err(|e| {
+            tracing::error!(error = %e, "writing the audit log failed");
+            format!("writing the audit log failed: {e}")
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn audit_push(
+        &self,
+        policy: &Policy,
+        scope: &SecretScope,
+        secret: &str,
+        version: Option<u64>,
+        key_id: Option<&str>,
+        result: &str,
+        request_id: Option<String>,
+        failure: Option<(Option<u16>, &str)>,
+    ) -> Result<(), String> {
+        let mut r = AuditRecord::new(AuditEvent::Push, &policy.name, result);
+        r.owner = policy.owner.clone();
+        r.target = Some(scope.key());
+        r.secret = Some(secret.to_string());
+        r.source_version = version;
+        r.key_id = key_id.map(str::to_string);
+        r.github_request_id = request_id;
+        if let Some((status, message)) = failure {
+            r.status = status;
+            r.message = Some(message.to_string());
+        }
+        self.audit(r)
+    }
+
+    fn audit_rotation(&self, policy: &Policy, version: Option<u64>, result: &str, reason: &str, message: Option<String>) -> Result<(), String> {
+        let mut r = AuditRecord::new(AuditEvent::Rotation, &policy.name, result);
+        r.owner = policy.owner.clone();
+        r.source_version = version;
+        r.reason = Some(reason.to_string());
+        r.message = message;
+        self.audit(r)
     }
 
     fn record(&self, entry: Entry) -> Result<(), String> {
@@ -210,9 +289,18 @@ impl Applier<'_> {
                 Ok(k) => deliverable.push((*t, k.clone())),
                 Err(e) => {
                     progress.target_done(false);
+                    for s in t.secrets.iter().filter(|s| s.action != Action::Unchanged) {
+                        let msg = format!("fetching the public key failed: {e}");
+                        let failure = Some((e.status, msg.as_str()));
+                        let _ = self.audit_push(policy, &t.scope, &s.name, pp.version, None, "failed", e.request_id.clone(), failure);
+                    }
                     self.fail(&mut pr, &t.scope, None, pp.version, e.status, explain(&t.scope, e))
                 }
             }
+        }
+        if self.stopping() {
+            pr.skipped += deliverable.len();
+            return pr;
         }
         if deliverable.is_empty() {
             if pp.rotate.is_some() {
@@ -246,11 +334,12 @@ impl Applier<'_> {
             pr.created += r.created;
             pr.updated += r.updated;
             pr.pushed += r.created + r.updated;
+            pr.skipped += r.skipped;
             for (scope, secret, status, message) in r.failures {
                 self.fail(&mut pr, &scope, secret.as_deref(), Some(value.version), status, message);
             }
             if let Some(e) = r.ledger_error {
-                pr.error.get_or_insert(format!("recording a push in the ledger failed: {e}"));
+                pr.error.get_or_insert(e);
             }
         }
         pr
@@ -300,11 +389,18 @@ impl Applier<'_> {
                     .and_then(|p| p.version)
                     .unwrap_or(0);
                 let local = ledger_version.max(pp.version.unwrap_or(0)) + 1;
-                let value = self
-                    .sources
-                    .rotate(&policy.source, pp.version, local)
-                    .await
-                    .map_err(|e| format!("rotating the source failed: {e}"))?;
+                let value = match self.sources.rotate(&policy.source, pp.version, local).await {
+                    Ok(v) => v,
+                    Err(e) => {
+                        let msg = format!("rotating the source failed: {e}");
+                        let _ = self.audit_rotation(policy, None, "failed", reason.code(), Some(msg.clone()));
+                        return Err(msg);
+                    }
+                };
+                // The audit record first: the new version exists at the source from now on.
+                if let Err(e) = self.audit_rotation(policy, Some(value.version), "rotated", reason.code(), None) {
+                    pr.error.get_or_insert(e);
+                }
                 self.record(Entry::Rotation(RotationRecord {
                     policy: policy.name.clone(),
                     version: value.version,
@@ -321,10 +417,13 @@ impl Applier<'_> {
                 let version = pp
                     .version
                     .ok_or_else(|| "the source holds no version to push".to_string())?;
-                self.sources
+                let value = self
+                    .sources
                     .read(&policy.source, version)
                     .await
-                    .map_err(|e| format!("reading the source failed: {e}"))
+                    .map_err(|e| format!("reading the source failed: {e}"))?;
+                self.record_recovered(policy, pp, version, pr);
+                Ok(value)
             }
         }
     }
@@ -372,9 +471,42 @@ impl Applier<'_> {
         }
     }
 
+    /// A version rotor minted and stored, newer than the ledger's last rotation record: a
+    /// rotation interrupted (a crash) between writing the version and recording it. The
+    /// ledger learns it now, so `status` and the next plans count from it.
+    fn record_recovered(&self, policy: &Policy, pp: &PolicyPlan, version: u64, pr: &mut PolicyReport) {
+        if !crate::plan::build::mints(&policy.source) || !crate::plan::build::is_stored(&policy.source) {
+            return;
+        }
+        let recorded = match self.ledger.lock() {
+            Ok(l) => l.state().policies.get(&policy.name).and_then(|p| p.version),
+            Err(_) => return,
+        };
+        if recorded.is_some_and(|v| v >= version) {
+            return;
+        }
+        tracing::warn!(policy = %policy.name, version, "the source holds a version the ledger never recorded (an interrupted rotation): converging to it");
+        if let Err(e) = self.audit_rotation(policy, Some(version), "recovered", "recovered", None) {
+            pr.error.get_or_insert(e);
+        }
+        if let Err(e) = self.record(Entry::Rotation(RotationRecord {
+            policy: policy.name.clone(),
+            version,
+            at: pp.last_rotated_at.unwrap_or_else(Utc::now),
+            reason: "recovered".to_string(),
+            total_rotations: None,
+        })) {
+            pr.error.get_or_insert(format!("recording the rotation in the ledger failed: {e}"));
+        }
+    }
+
     async fn push_target(&self, policy: &Policy, t: &TargetPlan, mut key: PublicKey, value: &SourceValue) -> TargetOutcome {
         let mut out = TargetOutcome::default();
         for s in t.secrets.iter().filter(|s| !matches!(s.action, Action::Unchanged | Action::Access)) {
+            if self.stopping() {
+                out.skipped += 1;
+                continue;
+            }
             let Some(plaintext) = value.fields.get(&s.field) else {
                 out.failures.push((
                     t.scope.clone(),
@@ -402,24 +534,33 @@ impl Applier<'_> {
                 attempt += 1;
                 let sealed = match seal(&key.key, plaintext) {
                     Ok(c) => c,
-                    Err(e) => break Err((None, format!("sealing failed: {e}"))),
+                    Err(e) => break Err((None, format!("sealing failed: {e}"), None)),
                 };
                 match self
                     .github
-                    .put_secret(&t.scope, &s.name, &sealed, &key.key_id, t.access.as_ref())
+                    .put_secret_with_meta(&t.scope, &s.name, &sealed, &key.key_id, t.access.as_ref())
                     .await
                 {
-                    Ok(outcome) => break Ok(outcome),
+                    Ok(receipt) => break Ok(receipt),
                     // GitHub refuses a key id that is no longer current: fetch the key again once.
                     Err(e) if e.status == Some(422) && attempt == 1 => match self.fetch_key(&t.scope).await {
                         Ok(k) if k.key_id != key.key_id => key = k,
-                        _ => break Err((e.status, explain(&t.scope, &e))),
+                        _ => break Err((e.status, explain(&t.scope, &e), e.request_id.clone())),
                     },
-                    Err(e) => break Err((e.status, explain(&t.scope, &e))),
+                    Err(e) => break Err((e.status, explain(&t.scope, &e), e.request_id.clone())),
                 }
             };
             match result {
-                Ok(outcome) => {
+                Ok(receipt) => {
+                    let outcome = receipt.outcome;
+                    let result = match outcome {
+                        crate::github::PutOutcome::Created => "created",
+                        crate::github::PutOutcome::Updated => "updated",
+                    };
+                    // On disk before the push counts as done (ledger, report).
+                    if let Err(e) = self.audit_push(policy, &t.scope, &s.name, Some(value.version), Some(&key.key_id), result, receipt.request_id, None) {
+                        out.ledger_error.get_or_insert(e);
+                    }
                     match outcome {
                         crate::github::PutOutcome::Created => out.created += 1,
                         crate::github::PutOutcome::Updated => out.updated += 1,
@@ -438,10 +579,16 @@ impl Applier<'_> {
                         },
                     });
                     if let Err(e) = self.record(rec) {
-                        out.ledger_error = Some(e);
+                        out.ledger_error = Some(format!("recording a push in the ledger failed: {e}"));
                     }
                 }
-                Err((status, message)) => out.failures.push((t.scope.clone(), Some(s.name.clone()), status, message)),
+                Err((status, message, request_id)) => {
+                    let failure = Some((status, message.as_str()));
+                    if let Err(e) = self.audit_push(policy, &t.scope, &s.name, Some(value.version), Some(&key.key_id), "failed", request_id, failure) {
+                        out.ledger_error.get_or_insert(e);
+                    }
+                    out.failures.push((t.scope.clone(), Some(s.name.clone()), status, message))
+                }
             }
         }
         out
@@ -453,5 +600,7 @@ struct TargetOutcome {
     created: usize,
     updated: usize,
     failures: Vec<(SecretScope, Option<String>, Option<u16>, String)>,
+    /// Recording in the ledger or the audit log failed.
     ledger_error: Option<String>,
+    skipped: usize,
 }

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use rotor::cli::{self, args::LogFormat, Cli, Command};
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -18,13 +18,21 @@ fn init_logging(format: LogFormat) {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // The daemon says what it does (info); one-shot commands print their results instead.
+    let default_level = match cli.command {
+        // vaultrs logs every Vault error answer (a 404 for a path with no version yet)
+        // at ERROR; rotor reports the ones that matter itself, with their context.
+        Command::Run(_) => "info,tokio_cron_scheduler=warn,vaultrs=off,rustify=off",
+        _ => "warn",
+    };
+    init_logging(cli.log_format, default_level);
     let code = match &cli.command {
         Command::Validate(a) => cli::commands::validate(a),
         Command::Plan(a) => cli::commands::plan(a).await,
         Command::Apply(a) => cli::commands::apply(a).await,
         Command::Rotate(a) => cli::commands::rotate(a).await,
         Command::Status(a) => cli::commands::status(a),
+        Command::Run(a) => cli::commands::run_daemon(a).await,
         Command::Emulate(a) => match rotor::emulator::run(a.clone()).await {
             Ok(()) => cli::exit::OK,
             Err(e) => {

@@ -13,7 +13,7 @@ use crate::github::{Client, ErrorKind, SecretScope};
 use crate::ledger::LedgerState;
 use crate::plan::{self, build::is_stored, Listings, Observed};
 use crate::policy::PolicySet;
-use crate::source::Sources;
+use crate::source::{KvVersionInfo, Sources};
 
 /// Gather what `plan::plan` needs. Errors are kept per item (GitHub's or Vault's message),
 /// so one failing repository or source never hides the others.
@@ -31,12 +31,12 @@ pub async fn observe(
     concurrency: usize,
 ) -> Observed {
     let concurrency = concurrency.max(1);
-    let source_versions: BTreeMap<String, Result<Option<u64>, String>> = stream::iter(
+    let source_infos: Vec<(String, Result<Option<KvVersionInfo>, String>)> = stream::iter(
         set.policies.iter().filter(|p| is_stored(&p.source)),
     )
     .map(|p| async move {
         let v = sources
-            .current_version(&p.source)
+            .current_version_info(&p.source)
             .await
             .map_err(|e| e.to_string());
         (p.name.clone(), v)
@@ -44,6 +44,14 @@ pub async fn observe(
     .buffer_unordered(concurrency)
     .collect()
     .await;
+    let source_written: BTreeMap<String, DateTime<Utc>> = source_infos
+        .iter()
+        .filter_map(|(name, r)| Some((name.clone(), r.as_ref().ok()?.as_ref()?.created_time?)))
+        .collect();
+    let source_versions: BTreeMap<String, Result<Option<u64>, String>> = source_infos
+        .into_iter()
+        .map(|(name, r)| (name, r.map(|v| v.map(|v| v.version))))
+        .collect();
 
     let orgs = Listings::orgs_needed(&set.policies);
     let app_auth = github.app_auth().is_some();
@@ -104,7 +112,8 @@ pub async fn observe(
             Ok(v) => v,
             Err(_) => continue,
         };
-        let rotates = plan::decide_rotation(p, ledger, current, now, force.contains(&p.name)).is_some();
+        let last = plan::last_rotation(p, ledger, source_written.get(&p.name).copied());
+        let rotates = plan::decide_rotation_since(p, last, current, now, force.contains(&p.name)).is_some();
         for t in plan::resolve(p, &listings) {
             let known = p
                 .secrets
@@ -142,6 +151,7 @@ pub async fn observe(
         app_auth,
         installations,
         selected_repos,
+        source_written,
     }
 }
 

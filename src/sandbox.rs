@@ -128,6 +128,7 @@ pub async fn run(args: SandboxArgs) -> Result<u8, String> {
         token: SecretString::from(vault.token.clone()),
         namespace: None,
         cacert: None,
+        approle: None,
     };
     let sources = Sources::new(Some(vault_config)).map_err(|e| e.to_string())?;
     // The example `vault_kv` policy reads a token people keep in Vault by hand.

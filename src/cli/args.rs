@@ -1,6 +1,8 @@
 //! Flags and subcommands (clap). Every setting can also come from the environment.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -39,6 +41,9 @@ pub enum Command {
     Rotate(RotateArgs),
     /// What the ledger knows: last rotation per policy and target, next due time, failures.
     Status(StatusArgs),
+    /// Run as a daemon: every policy on its cadence, with health, readiness and metrics over
+    /// HTTP; SIGHUP reloads the policies, SIGTERM/SIGINT shut down cleanly.
+    Run(RunDaemonArgs),
     /// Run the GitHub emulator on its own (for sandboxes and your own tests).
     Emulate(crate::emulator::EmulateArgs),
     /// Rotate the example policies against the built-in emulator and a local OpenBao dev
@@ -69,6 +74,19 @@ pub struct CommonArgs {
     pub concurrency: usize,
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Audit log (JSON lines, one record per rotation and push; never a value).
+    /// Default: `audit.jsonl` in the state folder.
+    #[arg(long, env = "ROTOR_AUDIT_LOG")]
+    pub audit_log: Option<PathBuf>,
+}
+
+impl CommonArgs {
+    /// `--audit-log`, or `audit.jsonl` in the state folder.
+    pub fn audit_path(&self) -> PathBuf {
+        self.audit_log
+            .clone()
+            .unwrap_or_else(|| self.state_dir.join(crate::audit::AUDIT_FILE))
+    }
 }
 
 /// How rotor keeps within GitHub's rate limits (see docs/scale.md).
@@ -134,4 +152,28 @@ pub struct StatusArgs {
     pub policies: PathBuf,
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunDaemonArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Address of the HTTP listener (`/healthz`, `/readyz`, `/metrics`).
+    #[arg(long, env = "ROTOR_LISTEN", default_value = "127.0.0.1:9464")]
+    pub listen: SocketAddr,
+    /// How long in-flight pushes may take to finish after SIGTERM/SIGINT.
+    #[arg(long, env = "ROTOR_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = crate::policy::duration::parse_duration)]
+    pub shutdown_timeout: Duration,
+    /// How often Vault-held sources are checked for a new version.
+    #[arg(long, env = "ROTOR_VAULT_POLL_INTERVAL", default_value = "1m", value_parser = crate::policy::duration::parse_duration)]
+    pub vault_poll_interval: Duration,
+    /// First retry delay for targets left unconverged (doubles per failed pass, at most 15m).
+    #[arg(long, env = "ROTOR_RETRY_BACKOFF", default_value = "15s", value_parser = crate::policy::duration::parse_duration)]
+    pub retry_backoff: Duration,
+    /// URL that receives a JSON alert when a pass fails or targets stay unconverged.
+    #[arg(long, env = "ROTOR_ALERT_WEBHOOK", hide_env_values = true)]
+    pub alert_webhook: Option<secrecy::SecretString>,
+    /// How long targets may stay unconverged before an alert.
+    #[arg(long, env = "ROTOR_ALERT_AFTER", default_value = "1h", value_parser = crate::policy::duration::parse_duration)]
+    pub alert_after: Duration,
 }

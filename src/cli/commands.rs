@@ -7,16 +7,17 @@ use std::sync::Mutex;
 
 use chrono::Utc;
 
-use super::args::{CommonArgs, Output, PolicyArgs, RotateArgs, RunArgs, StatusArgs};
+use super::args::{CommonArgs, Output, PolicyArgs, RotateArgs, RunArgs, RunDaemonArgs, StatusArgs};
 use super::exit;
-use crate::apply::{Applier, Report};
+use crate::apply::Report;
+use crate::audit::AuditLog;
 use crate::ledger::{Ledger, LedgerState};
-use crate::observe::observe;
-use crate::plan::{self, Plan, PlanOptions};
+use crate::pass::{plan_with_state, Pass};
+use crate::plan::{self, Plan};
 use crate::policy::{self, PolicySet};
 
 /// Load the policies, printing every diagnostic to stderr.
-fn load(dir: &Path) -> Result<PolicySet, u8> {
+pub(crate) fn load(dir: &Path) -> Result<PolicySet, u8> {
     match policy::load_dir(dir) {
         Ok(set) => Ok(set),
         Err(diags) => {
@@ -103,9 +104,7 @@ fn budget(p: &Prepared, concurrency: usize) -> plan::Budget {
 }
 
 async fn make_plan(p: &Prepared, ledger: &LedgerState, force: &BTreeSet<String>, concurrency: usize) -> Plan {
-    let now = Utc::now();
-    let observed = observe(&p.set, &p.github, &p.sources, ledger, now, force, concurrency).await;
-    let mut plan = plan::plan(&p.set, &observed, ledger, now, &PlanOptions { force: force.clone() });
+    let mut plan = plan_with_state(&p.set, &p.github, &p.sources, ledger, force, concurrency).await;
     plan.estimate = Some(plan::estimate(&plan, ledger, &budget(p, concurrency)));
     plan
 }
@@ -151,19 +150,28 @@ async fn run_apply(common: &super::args::CommonArgs, only: Option<&str>, force: 
             return exit::FAILED;
         }
     };
-    let state = ledger.lock().expect("fresh mutex").state().clone();
-    let plan = make_plan(&p, &state, &force, common.concurrency).await;
-    if common.output == Output::Text {
-        print!("{}", plan.to_text());
-    }
-    let applier = Applier {
+    let audit = match AuditLog::open(&common.audit_path()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return exit::FAILED;
+        }
+    };
+    let pass = Pass {
         github: &p.github,
         sources: &p.sources,
         ledger: &ledger,
         concurrency: common.concurrency,
+        audit: Some(&audit),
+        stop: None,
     };
+    let state = ledger.lock().unwrap_or_else(|e| e.into_inner()).state().clone();
+    let plan = make_plan(&p, &state, &force, common.concurrency).await;
+    if common.output == Output::Text {
+        print!("{}", plan.to_text());
+    }
     let progress = super::progress::for_stderr();
-    let report = applier.apply_with_progress(&p.set, &plan, progress.as_ref()).await;
+    let report = pass.apply_with_progress(&p.set, &plan, progress.as_ref()).await;
     match common.output {
         Output::Text => print!("{}", render_report(&report)),
         Output::Json => println!(
@@ -176,6 +184,35 @@ async fn run_apply(common: &super::args::CommonArgs, only: Option<&str>, force: 
         exit::OK
     } else {
         exit::FAILED
+    }
+}
+
+/// `rotor run`: the daemon, until SIGTERM/SIGINT (exit 0). Policies or settings that do not
+/// load are bad input (2); a ledger held by another rotor, or a port in use, is 1.
+pub async fn run_daemon(args: &RunDaemonArgs) -> u8 {
+    let p = match prepare(&args.common, None) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let config = crate::daemon::DaemonConfig {
+        policies_dir: args.common.policy_dir.policies.clone(),
+        state_dir: args.common.state_dir.clone(),
+        audit_log: args.common.audit_path(),
+        concurrency: args.common.concurrency,
+        listen: args.listen,
+        shutdown_timeout: args.shutdown_timeout,
+        vault_poll_interval: args.vault_poll_interval,
+        retry_backoff: args.retry_backoff,
+        alert_webhook: args.alert_webhook.clone(),
+        alert_after: args.alert_after,
+    };
+    match crate::daemon::run(config, p.set, p.github, p.sources).await {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("rotor run: {e}");
+            tracing::error!(error = %e, "the daemon could not start");
+            exit::FAILED
+        }
     }
 }
 

@@ -52,6 +52,15 @@ struct Inner {
     last_rate_limit: Mutex<Option<RateLimitSnapshot>>,
 }
 
+/// What an accepted secret PUT returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutReceipt {
+    /// 201 created or 204 updated.
+    pub outcome: PutOutcome,
+    /// GitHub's `x-github-request-id` for the request, when it sent one.
+    pub request_id: Option<String>,
+}
+
 /// A successful response, read in full.
 pub(super) struct Reply {
     pub(super) status: StatusCode,
@@ -276,6 +285,21 @@ impl Client {
         key_id: &str,
         access: Option<&OrgAccess>,
     ) -> Result<PutOutcome> {
+        self.put_secret_with_meta(scope, name, encrypted_value, key_id, access)
+            .await
+            .map(|r| r.outcome)
+    }
+
+    /// As [`Client::put_secret`], also returning GitHub's `x-github-request-id` (for audit
+    /// records).
+    pub async fn put_secret_with_meta(
+        &self,
+        scope: &SecretScope,
+        name: &str,
+        encrypted_value: &str,
+        key_id: &str,
+        access: Option<&OrgAccess>,
+    ) -> Result<PutReceipt> {
         #[derive(Serialize)]
         struct Body<'a> {
             encrypted_value: &'a str,
@@ -320,11 +344,20 @@ impl Client {
             selected_repository_ids,
         };
         let reply = self.send_json(method.clone(), &path, &body).await?;
-        match reply.status.as_u16() {
-            201 => Ok(PutOutcome::Created),
-            204 => Ok(PutOutcome::Updated),
-            _ => Err(unexpected_success(method, path, &reply)),
-        }
+        let outcome = match reply.status.as_u16() {
+            201 => PutOutcome::Created,
+            204 => PutOutcome::Updated,
+            _ => return Err(unexpected_success(method, path, &reply)),
+        };
+        let request_id = reply
+            .headers
+            .get("x-github-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Ok(PutReceipt {
+            outcome,
+            request_id,
+        })
     }
 
     /// `PUT /orgs/{org}/{app}/secrets/{name}/repositories`: replaces the set of repositories

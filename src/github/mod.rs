@@ -24,7 +24,7 @@ mod tests;
 
 pub use app::{AppConfig, AppKey, AuthIdentity, Installation, InstallationRepos};
 pub use auth::{Auth, TokenSource};
-pub use client::Client;
+pub use client::{Client, PutReceipt};
 pub use config::{ConfigError, GitHubConfig, Limits};
 pub use error::{ErrorKind, GitHubError};
 pub use governor::{Governor, GovernorSettings, GovernorStats};

@@ -491,6 +491,25 @@ async fn a_renamed_repository_is_followed_through_its_301() {
 // ---- writes --------------------------------------------------------------------------------
 
 #[tokio::test]
+async fn put_secret_with_meta_returns_githubs_request_id_for_the_audit() {
+    let server = serve("", |seen, _, _| match seen.method.as_str() {
+        "PUT" => Reply::empty(204).with("x-github-request-id", "C0DE:1A2B:3C4D5E:6F7081:65A1B2C3"),
+        _ => Reply::unexpected(seen),
+    })
+    .await;
+    let receipt = server
+        .client()
+        .put_secret_with_meta(&repo_scope(), "X", "c2VhbGVk", "k1", None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(receipt.outcome, PutOutcome::Updated);
+    assert_eq!(
+        receipt.request_id.as_deref(),
+        Some("C0DE:1A2B:3C4D5E:6F7081:65A1B2C3")
+    );
+}
+
+#[tokio::test]
 async fn put_secret_maps_201_to_created_and_204_to_updated() {
     let server = serve("", |seen, index, _| {
         match (seen.method.as_str(), seen.path.as_str(), index) {

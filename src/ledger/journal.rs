@@ -125,6 +125,16 @@ impl Ledger {
         self.file.sync_data().map_err(io_err(&path))
     }
 
+    /// Compacts when the journal has grown well past the state it holds (the rule `open`
+    /// applies), for a process that keeps the ledger open for months. Returns whether it did.
+    pub fn compact_if_large(&mut self) -> Result<bool, LedgerError> {
+        if self.lines > 1000 && self.lines > 4 * self.state.targets.len().max(1) {
+            self.compact()?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     /// Rewrite the journal as the shortest list of entries that gives the same state.
     pub fn compact(&mut self) -> Result<(), LedgerError> {
         let path = self.dir.join(JOURNAL);
@@ -321,6 +331,28 @@ mod tests {
         let l = Ledger::open(dir.path()).unwrap();
         assert_eq!(l.state().key(&scope).map(|k| k.key_id.as_str()), Some("k2"));
         assert_eq!(l.state().keys.len(), 1);
+    }
+
+    #[test]
+    fn a_long_open_ledger_compacts_once_its_journal_outgrows_its_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(dir.path()).unwrap();
+        for v in 1..=400 {
+            l.append(rotation(v)).unwrap();
+            l.append(push(v, "a")).unwrap();
+        }
+        assert!(!l.compact_if_large().unwrap(), "800 lines are not worth it");
+        for v in 401..=600 {
+            l.append(rotation(v)).unwrap();
+            l.append(push(v, "a")).unwrap();
+        }
+        let before = l.state().clone();
+        assert!(l.compact_if_large().unwrap());
+        assert_eq!(l.state(), &before);
+        drop(l);
+        assert_eq!(Ledger::read_state(dir.path()).unwrap(), before);
+        let lines = fs::read_to_string(dir.path().join(JOURNAL)).unwrap().lines().count();
+        assert_eq!(lines, 2);
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub struct Observed {
     /// The repositories a `selected` organization secret is shared with on GitHub, per
     /// (scope key, upper-case secret name).
     pub selected_repos: BTreeMap<(String, String), Result<Vec<u64>, String>>,
+    /// When the source's current version was written, per policy (KV metadata), when known.
+    pub source_written: BTreeMap<String, DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -70,10 +72,37 @@ pub fn current_version(
     }
 }
 
-/// The rotation decision that needs no target state: forced, initial, due or max_age.
+/// When the policy last rotated: the later of the ledger's rotation record and the time the
+/// source's current version was written (`source_written`, for KV-stored values). A rotation
+/// interrupted after writing its new version but before recording it (a crash) still
+/// counts, so it is not made a second time.
+pub fn last_rotation(
+    policy: &Policy,
+    ledger: &LedgerState,
+    source_written: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    let recorded = ledger.policies.get(&policy.name).and_then(|p| p.rotated_at);
+    let written = source_written.filter(|_| is_stored(&policy.source));
+    recorded.max(written)
+}
+
+/// The rotation decision that needs no target state: forced, initial, due or max_age,
+/// counting from the ledger's last rotation record.
 pub fn decide_rotation(
     policy: &Policy,
     ledger: &LedgerState,
+    current: Option<u64>,
+    now: DateTime<Utc>,
+    forced: bool,
+) -> Option<RotateReason> {
+    let last = ledger.policies.get(&policy.name).and_then(|p| p.rotated_at);
+    decide_rotation_since(policy, last, current, now, forced)
+}
+
+/// As `decide_rotation`, counting from `last` (see `last_rotation`).
+pub fn decide_rotation_since(
+    policy: &Policy,
+    last: Option<DateTime<Utc>>,
     current: Option<u64>,
     now: DateTime<Utc>,
     forced: bool,
@@ -87,7 +116,7 @@ pub fn decide_rotation(
     if current.is_none() {
         return Some(RotateReason::Initial);
     }
-    let last = ledger.policies.get(&policy.name)?.rotated_at?;
+    let last = last?;
     let schedule = policy.schedule.as_ref()?;
     let due = next_due(&policy.name, schedule, last)?;
     if due > now {
@@ -145,8 +174,8 @@ fn plan_policy(
     now: DateTime<Utc>,
     forced: bool,
 ) -> PolicyPlan {
-    let pstate = ledger.policies.get(&policy.name);
-    let last_rotated_at = pstate.and_then(|p| p.rotated_at);
+    let written = observed.source_written.get(&policy.name).copied();
+    let last_rotated_at = last_rotation(policy, ledger, written);
     let next = match (last_rotated_at, &policy.schedule) {
         (Some(last), Some(s)) => next_due(&policy.name, s, last),
         _ => None,
@@ -174,7 +203,7 @@ fn plan_policy(
         pp.problem = Some("the source holds no version yet: write one to Vault first".into());
         return pp;
     }
-    pp.rotate = decide_rotation(policy, ledger, current, now, forced);
+    pp.rotate = decide_rotation_since(policy, last_rotated_at, current, now, forced);
 
     let resolved = resolve(policy, &observed.listings);
     let vault_kv_forced = forced && !mints(&policy.source);

@@ -12,7 +12,7 @@ pub mod preflight;
 pub mod render;
 pub mod resolve;
 
-pub use build::{decide_rotation, plan, Observed, PlanOptions};
+pub use build::{decide_rotation, decide_rotation_since, last_rotation, plan, Observed, PlanOptions};
 pub use estimate::{estimate, Budget, Estimate};
 pub use model::*;
 pub use resolve::{resolve, Listings, ResolvedTarget};

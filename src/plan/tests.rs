@@ -274,3 +274,64 @@ fn the_same_inputs_give_the_same_plan() {
     let b = plan(&set(policy(stored(), None)), &o, &LedgerState::default(), now(), &PlanOptions::default());
     assert_eq!(a.to_json(), b.to_json());
 }
+
+fn every_30d() -> Schedule {
+    Schedule {
+        cadence: Some(Cadence::Every(Duration::from_secs(30 * 86400))),
+        timezone: "UTC".into(),
+        jitter: None,
+        max_age: None,
+    }
+}
+
+/// A crash between writing the new KV version and recording the rotation in the ledger
+/// leaves the source one version ahead: that version is the rotation, not a reason for
+/// another one, and the targets converge to it.
+#[test]
+fn a_source_version_written_after_the_ledger_record_counts_as_the_rotation_and_is_not_made_again() {
+    let recorded = now() - chrono::Duration::days(40);
+    let written = now() - chrono::Duration::minutes(5);
+    let ledger = ledger_with(1, recorded, &[("svc-a", 1, recorded), ("svc-b", 1, recorded)]);
+    let mut o = observed(repos(&["svc-a", "svc-b"]), Some(2), &[("svc-a", recorded), ("svc-b", recorded)]);
+    o.source_written.insert("p".into(), written);
+    let plan = plan(&set(policy(stored(), Some(every_30d()))), &o, &ledger, now(), &PlanOptions::default());
+    let pp = &plan.policies[0];
+    assert_eq!(pp.rotate, None, "the interrupted rotation already made version 2");
+    assert_eq!(pp.version, Some(2));
+    assert_eq!(pp.last_rotated_at, Some(written));
+    assert_eq!(pp.next_due, Some(written + chrono::Duration::days(30)));
+    assert_eq!(
+        actions(&plan),
+        vec![("acme/svc-a".into(), Action::Sync), ("acme/svc-b".into(), Action::Sync)]
+    );
+}
+
+#[test]
+fn a_stored_version_the_ledger_never_recorded_is_not_rotated_again_before_it_is_due() {
+    let written = now() - chrono::Duration::days(1);
+    let mut o = observed(repos(&["svc-a"]), Some(1), &[]);
+    o.source_written.insert("p".into(), written);
+    let plan = plan(&set(policy(stored(), Some(every_30d()))), &o, &LedgerState::default(), now(), &PlanOptions::default());
+    assert_eq!(plan.policies[0].rotate, None);
+    assert_eq!(actions(&plan), vec![("acme/svc-a".into(), Action::Create)]);
+}
+
+#[test]
+fn an_old_source_version_does_not_hide_a_due_rotation() {
+    let last = now() - chrono::Duration::days(40);
+    let ledger = ledger_with(1, last, &[("svc-a", 1, last)]);
+    let mut o = observed(repos(&["svc-a"]), Some(1), &[]);
+    o.source_written.insert("p".into(), last - chrono::Duration::seconds(1));
+    let plan = plan(&set(policy(stored(), Some(every_30d()))), &o, &ledger, now(), &PlanOptions::default());
+    assert!(matches!(plan.policies[0].rotate, Some(RotateReason::Due { .. })));
+}
+
+#[test]
+fn a_write_time_is_ignored_for_a_value_that_is_not_stored() {
+    let last = now() - chrono::Duration::days(40);
+    let ledger = ledger_with(1, last, &[("svc-a", 1, last)]);
+    let mut o = observed(repos(&["svc-a"]), None, &[]);
+    o.source_written.insert("p".into(), now());
+    let plan = plan(&set(policy(unstored(), Some(every_30d()))), &o, &ledger, now(), &PlanOptions::default());
+    assert!(matches!(plan.policies[0].rotate, Some(RotateReason::Due { .. })));
+}

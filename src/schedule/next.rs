@@ -164,4 +164,58 @@ mod tests {
             assert!(t >= base && t < base + chrono::Duration::minutes(10), "{name}: {t}");
         }
     }
+
+    #[test]
+    fn a_weekly_cron_stays_at_local_wall_time_through_a_year_of_dst_changes() {
+        // Following the chain the daemon follows (each due time becomes the next "last"),
+        // every slot is Monday 03:00 in Berlin, in summer time and in winter time.
+        let s = sched(Some(Cadence::Cron("0 3 * * MON".into())), "Europe/Berlin");
+        let tz: chrono_tz::Tz = "Europe/Berlin".parse().unwrap();
+        let mut last = utc("2026-01-01T00:00:00Z");
+        let mut offsets = std::collections::BTreeSet::new();
+        for _ in 0..60 {
+            let next = next_due("p", &s, last).unwrap();
+            assert!(next > last);
+            let local = next.with_timezone(&tz);
+            assert_eq!(local.format("%a %H:%M").to_string(), "Mon 03:00", "{next}");
+            offsets.insert(local.format("%z").to_string());
+            last = next;
+        }
+        assert_eq!(offsets.len(), 2, "both +0100 and +0200 were crossed: {offsets:?}");
+    }
+
+    #[test]
+    fn a_cron_slot_in_the_repeated_autumn_hour_fires_once_and_time_never_runs_backwards() {
+        // Europe/Berlin, 2026-10-25: 02:00-03:00 local happens twice (CEST, then CET). As
+        // classic cron does, the repeated slots fire once (in their first occurrence).
+        let s = sched(Some(Cadence::Cron("*/30 * * * *".into())), "Europe/Berlin");
+        let mut last = utc("2026-10-24T23:10:00Z"); // 01:10 CEST
+        let mut slots = Vec::new();
+        while last < utc("2026-10-25T03:00:00Z") {
+            let next = next_due("p", &s, last).unwrap();
+            assert!(next > last, "{next} is not after {last}");
+            slots.push(next);
+            last = next;
+        }
+        let expected: Vec<_> = [
+            "2026-10-24T23:30:00Z", // 01:30 CEST
+            "2026-10-25T00:00:00Z", // 02:00 CEST
+            "2026-10-25T00:30:00Z", // 02:30 CEST
+            "2026-10-25T02:00:00Z", // 03:00 CET (02:00 and 02:30 CET were already run)
+            "2026-10-25T02:30:00Z",
+            "2026-10-25T03:00:00Z",
+        ]
+        .into_iter()
+        .map(utc)
+        .collect();
+        assert_eq!(slots, expected);
+    }
+
+    #[test]
+    fn every_counts_elapsed_time_so_a_day_across_the_spring_change_is_24_hours() {
+        // `every` is a duration, not a wall-clock rule: 24h after 09:00 EST is 10:00 EDT.
+        let s = sched(Some(Cadence::Every(Duration::from_secs(86400))), "America/New_York");
+        let next = next_due("p", &s, utc("2026-03-07T14:00:00Z")).unwrap();
+        assert_eq!(next, utc("2026-03-08T14:00:00Z"));
+    }
 }

@@ -1,6 +1,7 @@
 //! Sources: where a policy's value comes from (generator, Vault KV v2, Vault dynamic reads).
 //! The only module that speaks to Vault. Values leave it only as `SecretString`.
 
+pub mod auth;
 pub mod error;
 pub mod generate;
 pub mod sources;
@@ -11,10 +12,11 @@ use std::fmt;
 
 use secrecy::SecretString;
 
+pub use auth::{AppRole, SecretId, TokenAction, TokenInfo, TokenState};
 pub use error::SourceError;
 pub use generate::generate;
 pub use sources::{Sources, GENERATED_FIELD};
-pub use vault::{Vault, VaultConfig};
+pub use vault::{KvVersionInfo, Vault, VaultConfig};
 
 /// One version of a policy's value: its fields, as secrets.
 /// Deliberately no derived `Debug`/`Serialize`: the manual `Debug` prints field names only.

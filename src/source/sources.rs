@@ -7,7 +7,7 @@ use secrecy::SecretString;
 
 use super::error::SourceError;
 use super::generate::generate;
-use super::vault::{Vault, VaultConfig};
+use super::vault::{KvVersionInfo, Vault, VaultConfig};
 use super::SourceValue;
 use crate::policy::{KvRef, SourceSpec};
 
@@ -64,6 +64,23 @@ impl Sources {
             Some(kv) => {
                 self.need_vault()?
                     .current_version(&kv.mount, &kv.path)
+                    .await
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// As `current_version`, with the time the current version was written (KV metadata):
+    /// the planner counts a version written after the ledger's last rotation record as that
+    /// rotation (a rotation interrupted between the write and its record).
+    pub async fn current_version_info(
+        &self,
+        spec: &SourceSpec,
+    ) -> Result<Option<KvVersionInfo>, SourceError> {
+        match kv_of(spec) {
+            Some(kv) => {
+                self.need_vault()?
+                    .current_version_meta(&kv.mount, &kv.path)
                     .await
             }
             None => Ok(None),

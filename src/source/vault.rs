@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use reqwest::{StatusCode, Url};
@@ -20,6 +21,7 @@ use vaultrs::error::ClientError;
 use vaultrs::kv2;
 use zeroize::{Zeroize, Zeroizing};
 
+use super::auth::AppRole;
 use super::error::{describe_chain, SourceError};
 
 /// Upper bound for one request to Vault, from connecting to the last byte of the answer.
@@ -27,23 +29,29 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Upper bound for opening the connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How to reach Vault (from `VAULT_ADDR`, `VAULT_TOKEN`, `VAULT_NAMESPACE`, `VAULT_CACERT`).
+/// How to reach Vault (from `VAULT_ADDR`, `VAULT_TOKEN`, `VAULT_NAMESPACE`, `VAULT_CACERT`,
+/// and for AppRole `VAULT_ROLE_ID` with `VAULT_SECRET_ID` or `VAULT_SECRET_ID_FILE`).
 #[derive(Debug, Clone)]
 pub struct VaultConfig {
     /// Base address, e.g. `https://vault.example.com:8200`.
     pub addr: String,
+    /// The token to start with; empty when rotor logs in with `approle` first.
     pub token: SecretString,
     /// Enterprise / OpenBao namespace, sent as `X-Vault-Namespace`.
     pub namespace: Option<String>,
     /// PEM file with CA certificates trusted for an `https` address, in addition to the
     /// system's roots.
     pub cacert: Option<PathBuf>,
+    /// AppRole credentials: rotor logs in with them when it has no token, and again when
+    /// its token can no longer be renewed.
+    pub approle: Option<AppRole>,
 }
 
 impl VaultConfig {
-    /// Reads `VAULT_ADDR`, `VAULT_TOKEN`, `VAULT_NAMESPACE` and `VAULT_CACERT`. `None` unless
-    /// both the address and the token are set (and not empty); `missing_from_env` says which
-    /// is absent.
+    /// Reads `VAULT_ADDR`, `VAULT_TOKEN`, `VAULT_NAMESPACE`, `VAULT_CACERT` and the AppRole
+    /// variables (`VAULT_ROLE_ID`, `VAULT_SECRET_ID` or `VAULT_SECRET_ID_FILE`,
+    /// `VAULT_APPROLE_MOUNT`). `None` unless the address and a credential (a token, or a
+    /// complete AppRole) are set (and not empty); `missing_from_env` says what is absent.
     pub fn from_env() -> Option<VaultConfig> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -52,12 +60,18 @@ impl VaultConfig {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Option<VaultConfig> {
         let get = |name: &str| get(name).filter(|v| !v.is_empty());
         let addr = get("VAULT_ADDR")?;
-        let token = SecretString::from(get("VAULT_TOKEN")?);
+        let approle = AppRole::from_lookup(&get);
+        let token = match (get("VAULT_TOKEN"), &approle) {
+            (Some(t), _) => SecretString::from(t),
+            (None, Some(_)) => SecretString::from(""),
+            (None, None) => return None,
+        };
         Some(VaultConfig {
             addr,
             token,
             namespace: get("VAULT_NAMESPACE"),
             cacert: get("VAULT_CACERT").map(PathBuf::from),
+            approle,
         })
     }
 
@@ -65,6 +79,21 @@ impl VaultConfig {
     /// (`"VAULT_TOKEN is not set"`), or `None` when both are there.
     pub fn missing_from_lookup(get: impl Fn(&str) -> Option<String>) -> Option<String> {
         let unset = |name: &str| get(name).is_none_or(|v| v.is_empty());
+        if !unset("VAULT_ROLE_ID") && unset("VAULT_TOKEN") {
+            let secret_missing = unset("VAULT_SECRET_ID") && unset("VAULT_SECRET_ID_FILE");
+            return match (unset("VAULT_ADDR"), secret_missing) {
+                (true, true) => Some(
+                    "VAULT_ADDR is not set, and VAULT_ROLE_ID needs VAULT_SECRET_ID or VAULT_SECRET_ID_FILE"
+                        .to_string(),
+                ),
+                (true, false) => Some("VAULT_ADDR is not set".to_string()),
+                (false, true) => Some(
+                    "VAULT_ROLE_ID is set but neither VAULT_SECRET_ID nor VAULT_SECRET_ID_FILE is"
+                        .to_string(),
+                ),
+                (false, false) => None,
+            };
+        }
         match (unset("VAULT_ADDR"), unset("VAULT_TOKEN")) {
             (true, true) => Some("VAULT_ADDR and VAULT_TOKEN are not set".to_string()),
             (true, false) => Some("VAULT_ADDR is not set".to_string()),
@@ -80,12 +109,23 @@ impl VaultConfig {
 }
 
 /// A connected Vault / OpenBao client. Its `Debug` shows the address only.
+///
+/// The token can change while the client is shared (an AppRole login replaces it), so it
+/// and the `vaultrs` client built around it sit behind locks held only to clone them.
 pub struct Vault {
-    kv: VaultClient,
-    http: reqwest::Client,
+    kv: RwLock<Arc<VaultClient>>,
+    pub(super) http: reqwest::Client,
     base: Url,
-    token: SecretString,
-    namespace: Option<String>,
+    token: RwLock<SecretString>,
+    pub(super) namespace: Option<String>,
+    /// The settings, kept to build the `vaultrs` client again around a new token.
+    config: VaultConfig,
+    /// Serializes logins, so that many requests finding no token log in once.
+    pub(super) login_lock: tokio::sync::Mutex<()>,
+    /// Successful AppRole logins so far.
+    pub(super) logins: std::sync::atomic::AtomicU64,
+    /// Token replacements so far.
+    token_generation: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for Vault {
@@ -113,29 +153,7 @@ impl Vault {
             });
         }
         let https = base.scheme() == "https";
-
-        // Every setting is given explicitly: vaultrs would otherwise fill the blanks from
-        // VAULT_* variables of its own choosing (VAULT_SKIP_VERIFY, VAULT_CLIENT_CERT, ...).
-        let mut settings = VaultClientSettingsBuilder::default();
-        settings
-            .address(addr)
-            .token(config.token.expose_secret())
-            .ca_certs(match (&config.cacert, https) {
-                (Some(path), true) => vec![path.to_string_lossy().into_owned()],
-                _ => Vec::new(),
-            })
-            .identity(None)
-            .verify(true)
-            .timeout(Some(REQUEST_TIMEOUT))
-            .namespace(config.namespace.clone());
-        let settings = settings.build().map_err(|e| SourceError::InvalidConfig {
-            setting: "VAULT_ADDR",
-            message: e.to_string(),
-        })?;
-        let kv = VaultClient::new(settings).map_err(|e| SourceError::InvalidConfig {
-            setting: "VAULT_CACERT",
-            message: describe_chain(&e),
-        })?;
+        let kv = build_kv(config, addr, https, &config.token)?;
 
         let mut http = reqwest::Client::builder()
             .tls_backend_rustls()
@@ -163,12 +181,87 @@ impl Vault {
         })?;
 
         Ok(Vault {
-            kv,
+            kv: RwLock::new(Arc::new(kv)),
             http,
             base,
-            token: config.token.clone(),
+            token: RwLock::new(config.token.clone()),
             namespace: config.namespace.clone(),
+            config: config.clone(),
+            login_lock: tokio::sync::Mutex::new(()),
+            logins: std::sync::atomic::AtomicU64::new(0),
+            token_generation: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// The AppRole credentials, when configured.
+    pub fn approle(&self) -> Option<&AppRole> {
+        self.config.approle.as_ref()
+    }
+
+    /// Whether a token is held (an AppRole-only setup has none until it logs in).
+    pub fn has_token(&self) -> bool {
+        !self.token().expose_secret().is_empty()
+    }
+
+    /// The current token (a clone; the lock is held only for that).
+    pub(super) fn token(&self) -> SecretString {
+        self.token
+            .read()
+            .map(|t| t.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Replaces the token, and the `vaultrs` client with one that sends it.
+    pub(super) fn set_token(&self, token: SecretString) -> Result<(), SourceError> {
+        let addr = self.config.addr.trim().trim_end_matches('/');
+        let kv = build_kv(&self.config, addr, self.base.scheme() == "https", &token)?;
+        *self.kv.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(kv);
+        *self.token.write().unwrap_or_else(|p| p.into_inner()) = token;
+        self.token_generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Counts token replacements: a request remembers it to know whether the token it was
+    /// refused with has been replaced since.
+    pub(super) fn token_generation(&self) -> u64 {
+        self.token_generation
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The `vaultrs` client, after logging in when there is no token yet.
+    async fn kv(&self) -> Result<Arc<VaultClient>, SourceError> {
+        self.ensure_token().await?;
+        Ok(self
+            .kv
+            .read()
+            .map(|k| Arc::clone(&k))
+            .unwrap_or_else(|p| Arc::clone(&p.into_inner())))
+    }
+
+    /// Runs a request; when Vault refuses the token (403) and AppRole can log in again, logs
+    /// in (once for every request refused with the same token) and runs it once more. A
+    /// refused request changed nothing, so running it again is safe.
+    async fn with_login<T, F, Fut>(&self, request: F) -> Result<T, SourceError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, SourceError>>,
+    {
+        let generation = self.token_generation();
+        let first = request().await;
+        let refused = matches!(
+            &first,
+            Err(SourceError::Vault {
+                status: Some(403),
+                ..
+            })
+        );
+        if !refused || self.approle().is_none() {
+            return first;
+        }
+        tracing::info!("Vault refused the token; logging in again with AppRole");
+        self.login_again(generation).await?;
+        request().await
     }
 
     /// The current version of a KV v2 secret, from its metadata; `None` when the path has
@@ -180,9 +273,38 @@ impl Vault {
         mount: &str,
         path: &str,
     ) -> Result<Option<u64>, SourceError> {
+        Ok(self
+            .current_version_meta(mount, path)
+            .await?
+            .map(|v| v.version))
+    }
+
+    /// As `current_version`, with the time the current version was written (from KV
+    /// metadata; `None` when Vault does not say).
+    pub async fn current_version_meta(
+        &self,
+        mount: &str,
+        path: &str,
+    ) -> Result<Option<KvVersionInfo>, SourceError> {
+        self.with_login(|| self.current_version_meta_once(mount, path))
+            .await
+    }
+
+    async fn current_version_meta_once(
+        &self,
+        mount: &str,
+        path: &str,
+    ) -> Result<Option<KvVersionInfo>, SourceError> {
         let (mount, path) = (trim(mount), trim(path));
-        match kv2::read_metadata(&self.kv, mount, path).await {
-            Ok(meta) => Ok((meta.current_version > 0).then_some(meta.current_version)),
+        let kv = self.kv().await?;
+        match kv2::read_metadata(kv.as_ref(), mount, path).await {
+            Ok(meta) => Ok((meta.current_version > 0).then(|| KvVersionInfo {
+                version: meta.current_version,
+                created_time: meta
+                    .versions
+                    .get(&meta.current_version.to_string())
+                    .and_then(|v| parse_time(&v.created_time)),
+            })),
             Err(ClientError::APIError { code: 404, .. }) => Ok(None),
             Err(ClientError::APIError { code: 403, .. }) => {
                 self.latest_version_from_data(mount, path).await
@@ -203,9 +325,20 @@ impl Vault {
         path: &str,
         version: u64,
     ) -> Result<BTreeMap<String, SecretString>, SourceError> {
+        self.with_login(|| self.read_version_once(mount, path, version))
+            .await
+    }
+
+    async fn read_version_once(
+        &self,
+        mount: &str,
+        path: &str,
+        version: u64,
+    ) -> Result<BTreeMap<String, SecretString>, SourceError> {
         let (mount, path) = (trim(mount), trim(path));
         let where_ = format!("{mount}/data/{path}");
-        match kv2::read_version::<Value>(&self.kv, mount, path, version).await {
+        let kv = self.kv().await?;
+        match kv2::read_version::<Value>(kv.as_ref(), mount, path, version).await {
             Ok(Value::Object(map)) => Ok(into_secrets(map)),
             Ok(mut other) => {
                 wipe(&mut other);
@@ -244,6 +377,17 @@ impl Vault {
         fields: &BTreeMap<String, SecretString>,
         cas: u64,
     ) -> Result<u64, SourceError> {
+        self.with_login(|| self.write_cas_once(mount, path, fields, cas))
+            .await
+    }
+
+    async fn write_cas_once(
+        &self,
+        mount: &str,
+        path: &str,
+        fields: &BTreeMap<String, SecretString>,
+        cas: u64,
+    ) -> Result<u64, SourceError> {
         let (mount, path) = (trim(mount), trim(path));
         let where_ = format!("{mount}/data/{path}");
         let cas32 = u32::try_from(cas).map_err(|_| SourceError::Vault {
@@ -253,7 +397,8 @@ impl Vault {
             message: format!("version {cas} is beyond what check-and-set can express"),
         })?;
         let options = SetSecretRequestOptions { cas: cas32 };
-        match kv2::set_with_options(&self.kv, mount, path, &Exposed(fields), options).await {
+        let kv = self.kv().await?;
+        match kv2::set_with_options(kv.as_ref(), mount, path, &Exposed(fields), options).await {
             Ok(meta) => Ok(meta.version),
             Err(ClientError::APIError { code: 400, errors })
                 if errors.iter().any(|e| e.contains("check-and-set")) =>
@@ -272,6 +417,13 @@ impl Vault {
     /// credentials (`database/creds/app`, `aws/creds/deploy`). Returns the fields of `data`
     /// and the lease id, if the answer carries one.
     pub async fn read_dynamic(
+        &self,
+        path: &str,
+    ) -> Result<(BTreeMap<String, SecretString>, Option<String>), SourceError> {
+        self.with_login(|| self.read_dynamic_once(path)).await
+    }
+
+    async fn read_dynamic_once(
         &self,
         path: &str,
     ) -> Result<(BTreeMap<String, SecretString>, Option<String>), SourceError> {
@@ -345,6 +497,10 @@ impl Vault {
     /// Whether the token is accepted: `GET /v1/auth/token/lookup-self` (the answer, which
     /// repeats the token, is dropped unread).
     pub async fn check_token(&self) -> Result<(), SourceError> {
+        self.with_login(|| self.check_token_once()).await
+    }
+
+    async fn check_token_once(&self) -> Result<(), SourceError> {
         let path = "auth/token/lookup-self";
         let response = self
             .get(path)
@@ -365,8 +521,12 @@ impl Vault {
         }
     }
 
-    /// `GET /v1/{path}` with the token and namespace headers.
+    /// `GET /v1/{path}` with the token and namespace headers (after logging in, when there
+    /// is no token yet: a failed login leaves the request to go without, and be refused).
     async fn get(&self, path: &str) -> Result<reqwest::Response, reqwest::Error> {
+        if let Err(e) = self.ensure_token().await {
+            tracing::warn!(error = %e, "Vault login failed");
+        }
         self.send_get(path, true).await
     }
 
@@ -379,14 +539,14 @@ impl Vault {
             .http
             .get(self.url(path))
             .header("X-Vault-Request", "true")
-            .header("X-Vault-Token", self.token.expose_secret());
+            .header("X-Vault-Token", self.token().expose_secret());
         if let Some(ns) = self.namespace.as_ref().filter(|_| namespaced) {
             request = request.header("X-Vault-Namespace", ns);
         }
         request.send().await
     }
 
-    fn url(&self, path: &str) -> Url {
+    pub(super) fn url(&self, path: &str) -> Url {
         let mut url = self.base.clone();
         url.path_segments_mut()
             .expect("checked in new: the address can be a base")
@@ -401,7 +561,7 @@ impl Vault {
         &self,
         mount: &str,
         path: &str,
-    ) -> Result<Option<u64>, SourceError> {
+    ) -> Result<Option<KvVersionInfo>, SourceError> {
         let where_ = format!("{mount}/data/{path}");
         let response = self
             .get(&where_)
@@ -420,8 +580,8 @@ impl Vault {
             return Ok(serde_json::from_slice::<KvEnvelope>(&body)
                 .ok()
                 .and_then(|e| e.data)
-                .map(|d| d.metadata.version)
-                .filter(|v| *v > 0));
+                .map(|d| d.metadata.info())
+                .filter(|v| v.version > 0));
         }
         if !status.is_success() {
             return Err(status_error("read", &where_, status, &body));
@@ -440,8 +600,53 @@ impl Vault {
             message: "the response holds no data".to_string(),
         })?;
         wipe(&mut data.data);
-        Ok(Some(data.metadata.version).filter(|v| *v > 0))
+        Ok(Some(data.metadata.info()).filter(|v| v.version > 0))
     }
+}
+
+/// The current version of a KV v2 secret and when it was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KvVersionInfo {
+    pub version: u64,
+    pub created_time: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Vault's RFC 3339 time stamps (`2026-11-25T10:00:00.123456789Z`).
+fn parse_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+/// The `vaultrs` client for `config`, sending `token`. Every setting is given explicitly:
+/// vaultrs would otherwise fill the blanks from VAULT_* variables of its own choosing
+/// (VAULT_SKIP_VERIFY, VAULT_CLIENT_CERT, ...).
+fn build_kv(
+    config: &VaultConfig,
+    addr: &str,
+    https: bool,
+    token: &SecretString,
+) -> Result<VaultClient, SourceError> {
+    let mut settings = VaultClientSettingsBuilder::default();
+    settings
+        .address(addr)
+        .token(token.expose_secret())
+        .ca_certs(match (&config.cacert, https) {
+            (Some(path), true) => vec![path.to_string_lossy().into_owned()],
+            _ => Vec::new(),
+        })
+        .identity(None)
+        .verify(true)
+        .timeout(Some(REQUEST_TIMEOUT))
+        .namespace(config.namespace.clone());
+    let settings = settings.build().map_err(|e| SourceError::InvalidConfig {
+        setting: "VAULT_ADDR",
+        message: e.to_string(),
+    })?;
+    VaultClient::new(settings).map_err(|e| SourceError::InvalidConfig {
+        setting: "VAULT_CACERT",
+        message: describe_chain(&e),
+    })
 }
 
 /// A mount or path without the slashes around it (`secret/` and `secret` are one mount).
@@ -481,6 +686,17 @@ struct KvData {
 #[derive(serde::Deserialize)]
 struct KvVersion {
     version: u64,
+    #[serde(default)]
+    created_time: String,
+}
+
+impl KvVersion {
+    fn info(&self) -> KvVersionInfo {
+        KvVersionInfo {
+            version: self.version,
+            created_time: parse_time(&self.created_time),
+        }
+    }
 }
 
 /// Vault's error body: `{"errors": ["..."]}`.
@@ -511,7 +727,7 @@ fn into_secrets(map: Map<String, Value>) -> BTreeMap<String, SecretString> {
         .collect()
 }
 
-fn into_secret(value: Value) -> SecretString {
+pub(super) fn into_secret(value: Value) -> SecretString {
     match value {
         Value::String(text) => {
             let text = Zeroizing::new(text);
@@ -526,7 +742,7 @@ fn into_secret(value: Value) -> SecretString {
 }
 
 /// Zeroes every string inside a JSON value.
-fn wipe(value: &mut Value) {
+pub(super) fn wipe(value: &mut Value) {
     match value {
         Value::String(s) => s.zeroize(),
         Value::Array(items) => items.iter_mut().for_each(wipe),
@@ -599,7 +815,7 @@ fn reason(code: u16) -> String {
         .to_lowercase()
 }
 
-fn request_error(op: &'static str, path: &str, err: &reqwest::Error) -> SourceError {
+pub(super) fn request_error(op: &'static str, path: &str, err: &reqwest::Error) -> SourceError {
     SourceError::Vault {
         op,
         path: path.to_string(),
@@ -609,7 +825,7 @@ fn request_error(op: &'static str, path: &str, err: &reqwest::Error) -> SourceEr
 }
 
 /// An error status with Vault's messages from the body, if it has the usual shape.
-fn status_error(op: &'static str, path: &str, status: StatusCode, body: &[u8]) -> SourceError {
+pub(super) fn status_error(op: &'static str, path: &str, status: StatusCode, body: &[u8]) -> SourceError {
     let errors = serde_json::from_slice::<ErrorBody>(body)
         .map(|b| b.errors)
         .unwrap_or_default();
@@ -679,6 +895,7 @@ mod tests {
             token: SecretString::from("hvs.canary-token"),
             namespace: None,
             cacert: None,
+            approle: None,
         }
     }
 

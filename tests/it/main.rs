@@ -11,3 +11,4 @@ mod rotation;
 mod scale;
 mod scopes;
 mod app_auth;
+mod daemon;

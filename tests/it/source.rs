@@ -390,6 +390,7 @@ async fn health_passes_for_a_live_server_and_fails_for_a_bad_token_or_no_server(
         token: SecretString::from("t"),
         namespace: None,
         cacert: None,
+        approle: None,
     };
     let err = Sources::new(Some(config))
         .unwrap()
@@ -640,4 +641,73 @@ async fn a_namespace_scopes_every_request() {
         .await
         .unwrap();
     assert_eq!(value_of(&dynamic, "password"), "in-team");
+}
+
+/// AppRole settings for `bao`'s role `name` (see `Bao::approle`).
+fn approle_config(bao: &Bao, role_id: &str, secret_id: &str) -> VaultConfig {
+    VaultConfig::from_lookup(|name| match name {
+        "VAULT_ADDR" => Some(bao.addr.clone()),
+        "VAULT_ROLE_ID" => Some(role_id.to_string()),
+        "VAULT_SECRET_ID" => Some(secret_id.to_string()),
+        _ => None,
+    })
+    .expect("complete AppRole settings")
+}
+
+const KV_ACL: &str = r#"
+path "secret/data/*" { capabilities = ["create", "read", "update"] }
+path "secret/metadata/*" { capabilities = ["read"] }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approle_client_logs_in_at_first_use_and_again_when_vault_refuses_its_token() {
+    let bao = Bao::start();
+    let (role_id, secret_id) = bao.approle("rotor", KV_ACL, "1h", "2h").await;
+    bao.kv_put("secret", "ci/app", json!({ "value": "v1" })).await;
+    let sources = Sources::new(Some(approle_config(&bao, &role_id, &secret_id))).unwrap();
+    let vault = sources.vault().expect("Vault configured");
+    assert!(!vault.has_token(), "no token before the first request");
+
+    let spec = stored_generator("ci/app", None);
+    assert_eq!(sources.current_version(&spec).await.unwrap(), Some(1));
+    assert_eq!(vault.logins(), 1);
+
+    // Every token the role handed out is revoked: the next request is refused, logs in
+    // again, and succeeds.
+    let (status, body) = bao
+        .api(Method::PUT, "sys/leases/revoke-prefix/auth/approle", None)
+        .await;
+    assert!(status == 204 || status == 200, "{status} {body}");
+    let value = sources.read(&spec, 1).await.expect("read after a new login");
+    assert_eq!(value.fields["value"].expose_secret(), "v1");
+    assert_eq!(vault.logins(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refreshing_a_short_approle_token_renews_it_then_logs_in_again_near_its_maximum_ttl() {
+    use rotor::source::TokenAction;
+    use std::time::{Duration, Instant};
+    let bao = Bao::start();
+    // Tokens live 3 s, renewable up to 7 s after their login.
+    let (role_id, secret_id) = bao.approle("rotor", KV_ACL, "3s", "7s").await;
+    let sources = Sources::new(Some(approle_config(&bao, &role_id, &secret_id))).unwrap();
+    let vault = sources.vault().expect("Vault configured");
+
+    // Keep the token alive as the daemon does, for longer than the maximum TTL.
+    let start = Instant::now();
+    let mut actions = Vec::new();
+    while start.elapsed() < Duration::from_millis(8500) {
+        let state = vault.refresh_token().await.expect("refresh");
+        vault.check_token().await.expect("the token in use is always accepted");
+        actions.push(state.action);
+        assert!(state.check_again_in <= Duration::from_secs(1), "{state:?}");
+        tokio::time::sleep(state.check_again_in).await;
+    }
+    assert_eq!(actions[0], TokenAction::LoggedIn);
+    let renewed = actions.iter().position(|a| *a == TokenAction::Renewed).expect("a renewal");
+    assert!(
+        actions[renewed..].contains(&TokenAction::LoggedIn),
+        "a new login once renewals no longer give the full TTL: {actions:?}"
+    );
+    assert!(vault.logins() >= 2);
 }

@@ -65,13 +65,48 @@ impl Bao {
 
     /// One attempt; `Err(log)` when the server exited or never answered.
     fn try_start(bao: &Path, tls: bool) -> Result<Bao, String> {
-        let port = free_port();
+        let token = rotor::source::generate(24, &Charset::Alphanumeric, Some("root-"));
+        Self::try_start_on(bao, tls, free_port(), token.expose_secret())
+    }
+
+    /// Stops the server (kill, then reap). Dev mode keeps everything in memory: it is gone.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts a fresh dev server (empty, as dev mode always is) on the same port with the
+    /// same root token, so clients configured for the old one reach it. Plain HTTP only.
+    pub fn restart(&mut self) {
+        assert!(self.cacert.is_none(), "restart is for plain HTTP servers");
+        self.stop();
+        let port: u16 = self
+            .addr
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the address ends with a port");
+        let bao = find_bao();
+        let mut last = String::new();
+        for _ in 0..40 {
+            match Self::try_start_on(&bao, false, port, &self.token) {
+                Ok(server) => {
+                    *self = server;
+                    return;
+                }
+                Err(log) => last = log,
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        panic!("OpenBao did not start again on port {port}; last log:\n{last}");
+    }
+
+    fn try_start_on(bao: &Path, tls: bool, port: u16, token: &str) -> Result<Bao, String> {
         let dir = tempfile::tempdir().expect("a temporary directory for the server's files");
         let log = dir.path().join("bao.log");
         let out = File::create(&log).expect("create the server log");
         let err = out.try_clone().expect("share the log file");
-        let token = rotor::source::generate(24, &Charset::Alphanumeric, Some("root-"));
-        let token = token.expose_secret().to_string();
+        let token = token.to_string();
         let mut args = vec![
             "server".to_string(),
             if tls { "-dev-tls" } else { "-dev" }.to_string(),
@@ -195,6 +230,7 @@ impl Bao {
             token: SecretString::from(token),
             namespace: None,
             cacert: self.cacert.clone(),
+            approle: None,
         }
     }
 
@@ -268,6 +304,80 @@ impl Bao {
             status == 204 || status == 200,
             "enable {engine} at {path}: {status} {body}"
         );
+    }
+
+    /// Enables AppRole at `approle/`, writes the ACL policy `hcl` as `name`, and makes a role
+    /// `name` whose tokens live `token_ttl` (renewable up to `token_max_ttl`). Returns the
+    /// role id and a fresh secret id.
+    pub async fn approle(
+        &self,
+        name: &str,
+        hcl: &str,
+        token_ttl: &str,
+        token_max_ttl: &str,
+    ) -> (String, String) {
+        let (status, body) = self
+            .api(
+                reqwest::Method::POST,
+                "sys/auth/approle",
+                Some(json!({ "type": "approle" })),
+            )
+            .await;
+        assert!(status == 204 || status == 200, "enable approle: {status} {body}");
+        let (status, body) = self
+            .api(
+                reqwest::Method::PUT,
+                &format!("sys/policies/acl/{name}"),
+                Some(json!({ "policy": hcl })),
+            )
+            .await;
+        assert!(status == 204 || status == 200, "write policy {name}: {status} {body}");
+        let (status, body) = self
+            .api(
+                reqwest::Method::POST,
+                &format!("auth/approle/role/{name}"),
+                Some(json!({
+                    "token_policies": [name],
+                    "token_ttl": token_ttl,
+                    "token_max_ttl": token_max_ttl,
+                })),
+            )
+            .await;
+        assert!(status == 204 || status == 200, "write role {name}: {status} {body}");
+        let (status, body) = self
+            .api(
+                reqwest::Method::GET,
+                &format!("auth/approle/role/{name}/role-id"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "role id: {body}");
+        let role_id = body["data"]["role_id"].as_str().expect("a role id").to_string();
+        let (status, body) = self
+            .api(
+                reqwest::Method::POST,
+                &format!("auth/approle/role/{name}/secret-id"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "secret id: {body}");
+        let secret_id = body["data"]["secret_id"]
+            .as_str()
+            .expect("a secret id")
+            .to_string();
+        (role_id, secret_id)
+    }
+
+    /// The current version of a KV v2 secret, `None` when it has none (or the path is
+    /// unknown).
+    pub async fn kv_version(&self, mount: &str, path: &str) -> Option<u64> {
+        let (status, body) = self
+            .api(reqwest::Method::GET, &format!("{mount}/metadata/{path}"), None)
+            .await;
+        (status == 200)
+            .then(|| body["data"]["current_version"].as_u64())
+            .flatten()
+            .filter(|v| *v > 0)
     }
 
     /// A new token limited to an ACL policy written from `hcl`.

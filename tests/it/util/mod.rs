@@ -1,5 +1,6 @@
 //! Test harness: real OpenBao, the in-process GitHub emulator, and the rotor binary.
 #![allow(dead_code)]
 pub mod bao;
+pub mod daemon;
 pub mod emu;
 pub mod rotor;

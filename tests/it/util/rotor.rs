@@ -73,6 +73,13 @@ impl Workspace {
     /// Run `rotor ARGS --policies ... --state-dir ...` (the folder flags are added for
     /// the commands that take them).
     pub async fn run(&self, args: &[&str]) -> Run {
+        let out = self.command(args).output().await.expect("run the rotor binary");
+        Run::from(out)
+    }
+
+    /// The `rotor ARGS` command with this workspace's folders, GitHub, Vault and extra
+    /// environment (and nothing else from the test's environment).
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rotor"));
         cmd.args(args)
             .current_dir(self.dir.path())
@@ -89,8 +96,7 @@ impl Workspace {
         for (k, v) in &self.extra_env {
             cmd.env(k, v);
         }
-        let out = cmd.output().await.expect("run the rotor binary");
-        Run::from(out)
+        cmd
     }
 
     pub fn path(&self) -> &Path {

@@ -1,0 +1,555 @@
+//! The daemon's main loop: wires the ledger, audit log, HTTP listener, ticker and token
+//! keeper together, then decides what runs, runs passes, and handles signals.
+//!
+//! How it stays right whatever wakes it:
+//! - **Cadence**: due times come from `schedule::next_due` (croner + chrono-tz on the
+//!   policy's wall clock) counted from the ledger's last rotation, so DST changes and late
+//!   or missed wake-ups never shift or repeat a rotation. On start every policy gets a pass:
+//!   overdue ones rotate (catch-up), unconverged ones converge.
+//! - **No overlap**: a policy with a pass in flight is never due (`slots`), and each pass
+//!   holds the policy's own lock (`try_lock`), so two passes of one policy cannot run.
+//! - **Draining**: passes run in a `TaskTracker`; SIGTERM/SIGINT cancels a token that stops
+//!   new rotations and pushes, then waits for the tracker (at most `--shutdown-timeout`),
+//!   then syncs ledger and audit log.
+//!
+//! Passes run as local tasks on the loop's thread (a `LocalSet`): they are I/O-bound, and
+//! apply's borrowed streams need not be `Send` that way. The HTTP listener and the token
+//! keeper run on the runtime's worker threads.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures::stream::{self, StreamExt};
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::{mpsc, Notify};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::alert::{AlertMessage, Alerter};
+use super::config::{DaemonConfig, DaemonError};
+use super::http::{self, Readiness};
+use super::slots::{AlertNeed, PolicyOutcome, Slots};
+use super::status::Status;
+use super::ticker::Ticker;
+use super::token::keep_token;
+use crate::apply::Report;
+use crate::audit::AuditLog;
+use crate::github::Client;
+use crate::ledger::Ledger;
+use crate::pass::Pass;
+use crate::plan::build::is_stored;
+use crate::plan::Plan;
+use crate::policy::{self, Policy, PolicySet, SourceSpec};
+use crate::source::Sources;
+
+/// Longest sleep of the loop when nothing is due (it also wakes on every tick).
+const IDLE: Duration = Duration::from_secs(60);
+
+/// What the loop, the passes and the HTTP listener share.
+pub struct Shared {
+    pub github: Client,
+    pub sources: Sources,
+    pub ledger: Mutex<Ledger>,
+    pub audit: AuditLog,
+    /// Cancelled on SIGTERM/SIGINT: nothing new starts after it.
+    pub stop: CancellationToken,
+    pub concurrency: usize,
+    status: Mutex<Status>,
+    needs_vault: AtomicBool,
+    pub(super) ready_cache: Mutex<Option<(Instant, Readiness)>>,
+    alerter: Option<Alerter>,
+}
+
+impl Shared {
+    /// The status, locked briefly (never across an await).
+    pub fn status(&self) -> MutexGuard<'_, Status> {
+        self.status.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn needs_vault(&self) -> bool {
+        self.needs_vault.load(Ordering::Relaxed)
+    }
+
+    fn set_policies(&self, set: &PolicySet) {
+        self.needs_vault.store(
+            set.policies
+                .iter()
+                .any(|p| !matches!(p.source, SourceSpec::Generate { store: None, .. })),
+            Ordering::Relaxed,
+        );
+        self.status()
+            .keep_policies(set.policies.iter().map(|p| &p.name));
+    }
+}
+
+/// One finished pass.
+struct PassDone {
+    policies: Vec<String>,
+    plan: Plan,
+    report: Report,
+}
+
+/// One finished check of the KV-backed sources' versions.
+struct PollDone {
+    versions: Vec<(String, Result<Option<u64>, String>)>,
+}
+
+struct Signals {
+    hup: Signal,
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals, DaemonError> {
+        let on = |kind| signal(kind).map_err(DaemonError::Signals);
+        Ok(Signals {
+            hup: on(SignalKind::hangup())?,
+            term: on(SignalKind::terminate())?,
+            int: on(SignalKind::interrupt())?,
+        })
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT; `Ok` after a clean shutdown.
+pub async fn run(
+    config: DaemonConfig,
+    set: PolicySet,
+    github: Client,
+    sources: Sources,
+) -> Result<(), DaemonError> {
+    tokio::task::LocalSet::new()
+        .run_until(run_local(config, set, github, sources))
+        .await
+}
+
+async fn run_local(
+    config: DaemonConfig,
+    set: PolicySet,
+    github: Client,
+    sources: Sources,
+) -> Result<(), DaemonError> {
+    let ledger = Ledger::open(&config.state_dir)?;
+    let audit = AuditLog::open(&config.audit_log)?;
+    let alerter = config
+        .alert_webhook
+        .clone()
+        .map(Alerter::new)
+        .transpose()
+        .map_err(DaemonError::Settings)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| DaemonError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| DaemonError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let mut signals = Signals::new()?;
+
+    let shared = Arc::new(Shared {
+        github,
+        sources,
+        ledger: Mutex::new(ledger),
+        audit,
+        stop: CancellationToken::new(),
+        concurrency: config.concurrency.max(1),
+        status: Mutex::new(Status::default()),
+        needs_vault: AtomicBool::new(false),
+        ready_cache: Mutex::new(None),
+        alerter,
+    });
+    shared.set_policies(&set);
+
+    let http_stop = CancellationToken::new();
+    let router = http::router(Arc::clone(&shared));
+    let until = http_stop.clone().cancelled_owned();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(until)
+            .await
+    });
+    tracing::info!(listen = %local, policies = set.policies.len(), audit = %shared.audit.path().display(), "rotor daemon started");
+
+    let tracker = TaskTracker::new();
+    let wake = Arc::new(Notify::new());
+    let mut ticker = Ticker::start(Arc::clone(&wake)).await;
+    if shared.sources.vault().is_some() {
+        tracker.spawn(keep_token(Arc::clone(&shared)));
+    }
+
+    let mut lp = Loop {
+        shared: Arc::clone(&shared),
+        tracker: tracker.clone(),
+        slots: Slots::new(&set),
+        guards: HashMap::new(),
+        polling: false,
+        vault_seen: None,
+        config: config.clone(),
+    };
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<PassDone>();
+    let (poll_tx, mut poll_rx) = mpsc::unbounded_channel::<PollDone>();
+    let mut poll_timer = tokio::time::interval_at(
+        tokio::time::Instant::now() + config.vault_poll_interval,
+        config.vault_poll_interval,
+    );
+    poll_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    loop {
+        let now = Utc::now();
+        lp.vault_back();
+        lp.alert_unconverged(now);
+        let due = lp.slots.take_due(now);
+        if !due.is_empty() {
+            lp.spawn_pass(due, done_tx.clone());
+        }
+        lp.publish();
+        let wait = lp
+            .slots
+            .next_wake(now)
+            .map(|t| (t - now).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(IDLE)
+            .min(IDLE);
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+            Some(done) = done_rx.recv() => lp.finish_pass(done),
+            Some(poll) = poll_rx.recv() => lp.finish_poll(poll),
+            _ = poll_timer.tick() => lp.spawn_poll(poll_tx.clone()),
+            _ = signals.hup.recv() => lp.reload(),
+            _ = signals.term.recv() => {
+                tracing::info!("SIGTERM: finishing in-flight pushes, starting nothing new");
+                break;
+            }
+            _ = signals.int.recv() => {
+                tracing::info!("SIGINT: finishing in-flight pushes, starting nothing new");
+                break;
+            }
+        }
+    }
+
+    // Drain: stop starting work, let what runs finish (bounded), then flush.
+    shared.status().shutting_down = true;
+    shared.stop.cancel();
+    ticker.stop().await;
+    tracker.close();
+    if tokio::time::timeout(config.shutdown_timeout, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            timeout_secs = config.shutdown_timeout.as_secs(),
+            "work still running after the shutdown timeout is abandoned; the next start converges it"
+        );
+    }
+    match shared.ledger.lock() {
+        Ok(mut l) => {
+            if let Err(e) = l.sync() {
+                tracing::error!(error = %e, "syncing the ledger failed");
+            }
+        }
+        Err(_) => tracing::error!("the ledger lock is poisoned; its records are already written"),
+    }
+    if let Err(e) = shared.audit.sync() {
+        tracing::error!(error = %e, "syncing the audit log failed");
+    }
+    http_stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    tracing::info!("rotor daemon stopped");
+    Ok(())
+}
+
+/// The loop's own state (only the loop task touches it).
+struct Loop {
+    shared: Arc<Shared>,
+    tracker: TaskTracker,
+    slots: Slots,
+    /// One lock per policy name, held by the pass that runs it.
+    guards: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    polling: bool,
+    /// Vault's state as the loop last saw it.
+    vault_seen: Option<bool>,
+    config: DaemonConfig,
+}
+
+impl Loop {
+    /// Starts one pass for the due policies (one pass shares repository listings).
+    fn spawn_pass(&mut self, due: Vec<Policy>, done: mpsc::UnboundedSender<PassDone>) {
+        let mut held = Vec::new();
+        let mut set = PolicySet::default();
+        for p in due {
+            let guard = Arc::clone(self.guards.entry(p.name.clone()).or_default());
+            match guard.try_lock_owned() {
+                Ok(g) => {
+                    held.push(g);
+                    set.policies.push(p);
+                }
+                Err(_) => {
+                    tracing::error!(policy = %p.name, "a pass of this policy still runs; not starting another");
+                    if let Some(slot) = self.slots.slots.get_mut(&p.name) {
+                        slot.in_flight = false;
+                        slot.next_run = Some(Utc::now() + chrono::Duration::seconds(1));
+                    }
+                }
+            }
+        }
+        if set.policies.is_empty() {
+            return;
+        }
+        let names: Vec<String> = set.policies.iter().map(|p| p.name.clone()).collect();
+        tracing::info!(policies = ?names, "pass starting");
+        let shared = Arc::clone(&self.shared);
+        self.tracker.spawn_local(async move {
+            let _held = held;
+            let pass = Pass {
+                github: &shared.github,
+                sources: &shared.sources,
+                ledger: &shared.ledger,
+                concurrency: shared.concurrency,
+                audit: Some(&shared.audit),
+                stop: Some(&shared.stop),
+            };
+            let none = BTreeSet::new();
+            // Planning has no side effects: a shutdown may cut it short.
+            let plan = tokio::select! {
+                biased;
+                _ = shared.stop.cancelled() => None,
+                p = pass.plan(&set, &none) => Some(p),
+            };
+            let (plan, report) = match plan {
+                Some(plan) => {
+                    let report = pass.apply(&set, &plan).await;
+                    (plan, report)
+                }
+                None => (
+                    Plan::default(),
+                    Report {
+                        interrupted: true,
+                        ..Default::default()
+                    },
+                ),
+            };
+            let _ = done.send(PassDone {
+                policies: names,
+                plan,
+                report,
+            });
+        });
+    }
+
+    fn finish_pass(&mut self, done: PassDone) {
+        let now = Utc::now();
+        let recorded: HashMap<String, Option<chrono::DateTime<Utc>>> = {
+            let mut ledger = self.shared.ledger.lock().unwrap_or_else(|p| p.into_inner());
+            match ledger.compact_if_large() {
+                Ok(true) => tracing::info!("compacted the ledger journal"),
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "compacting the ledger failed; it stays as it was"),
+            }
+            done.policies
+                .iter()
+                .map(|n| {
+                    (
+                        n.clone(),
+                        ledger.state().policies.get(n).and_then(|p| p.rotated_at),
+                    )
+                })
+                .collect()
+        };
+        for name in &done.policies {
+            let pp = done.plan.policies.iter().find(|p| &p.policy == name);
+            let pr = done.report.policies.iter().find(|p| &p.policy == name);
+            let mut outcome = PolicyOutcome::from_pass(pp, pr);
+            let last = recorded
+                .get(name)
+                .copied()
+                .flatten()
+                .max(pp.and_then(|p| p.last_rotated_at));
+            let Some(slot) = self.slots.slots.get_mut(name) else {
+                continue; // removed by a reload while its pass ran
+            };
+            let alert = slot.finish(&mut outcome, last, now, self.config.retry_backoff);
+            let (next_run, unconverged) = (slot.next_run, slot.unconverged);
+            let owner = slot.policy.owner.clone();
+            if let Some(p) = self.shared.status().policies.get_mut(name) {
+                p.record(&outcome, now);
+            }
+            if outcome.converged {
+                tracing::info!(
+                    policy = %name, rotated = outcome.rotated, created = outcome.created, updated = outcome.updated,
+                    version = outcome.version, next_run = next_run.map(|t| t.to_rfc3339()), "pass converged"
+                );
+            } else {
+                tracing::warn!(
+                    policy = %name, rotated = outcome.rotated, failed = outcome.failed, unconverged,
+                    error = outcome.error.as_deref().unwrap_or(""), retry_at = next_run.map(|t| t.to_rfc3339()),
+                    "pass left work undone; retrying at the same source version"
+                );
+            }
+            if let Some(need) = alert {
+                self.alert(need, owner);
+            }
+        }
+    }
+
+    /// Checks the versions of KV-backed sources (one check at a time).
+    fn spawn_poll(&mut self, done: mpsc::UnboundedSender<PollDone>) {
+        if self.polling || self.shared.sources.vault().is_none() {
+            return;
+        }
+        let specs: Vec<(String, SourceSpec)> = self
+            .slots
+            .slots
+            .values()
+            .filter(|s| is_stored(&s.policy.source) && !s.in_flight)
+            .map(|s| (s.policy.name.clone(), s.policy.source.clone()))
+            .collect();
+        if specs.is_empty() {
+            return;
+        }
+        self.polling = true;
+        let shared = Arc::clone(&self.shared);
+        self.tracker.spawn_local(async move {
+            let check = stream::iter(specs)
+                .map(|(name, spec)| {
+                    let shared = &shared;
+                    async move {
+                        let v = shared
+                            .sources
+                            .current_version(&spec)
+                            .await
+                            .map_err(|e| e.to_string());
+                        (name, v)
+                    }
+                })
+                .buffer_unordered(8)
+                .collect::<Vec<_>>();
+            let versions = tokio::select! {
+                _ = shared.stop.cancelled() => return,
+                v = check => v,
+            };
+            let _ = done.send(PollDone { versions });
+        });
+    }
+
+    fn finish_poll(&mut self, poll: PollDone) {
+        self.polling = false;
+        let mut error = None;
+        for (name, result) in poll.versions {
+            match result {
+                Ok(version) => {
+                    let Some(slot) = self.slots.slots.get_mut(&name) else {
+                        continue;
+                    };
+                    if !slot.in_flight && version.is_some() && version != slot.known_version {
+                        tracing::info!(policy = %name, version, "the source holds a new version");
+                        slot.run_now = true;
+                    }
+                }
+                Err(e) => error = Some(e),
+            }
+        }
+        let mut status = self.shared.status();
+        match error {
+            Some(e) => status.set_vault_up(false, Some(&e)),
+            None => status.set_vault_up(true, None),
+        }
+    }
+
+    /// When Vault answers again (whoever noticed: a poll, the token keeper, a readiness
+    /// probe), what failed for want of it runs now rather than at its backoff.
+    fn vault_back(&mut self) {
+        let up = self.shared.status().vault_up;
+        if self.vault_seen == Some(false) && up == Some(true) {
+            for slot in self
+                .slots
+                .slots
+                .values_mut()
+                .filter(|s| s.attempt > 0 && !s.in_flight)
+            {
+                slot.run_now = true;
+            }
+        }
+        self.vault_seen = up;
+    }
+
+    fn reload(&mut self) {
+        if let Err(e) = self.shared.audit.reopen() {
+            tracing::error!(error = %e, "reopening the audit log failed; writing on to the open file");
+        }
+        match policy::load_dir(&self.config.policies_dir) {
+            Ok(set) => {
+                let (added, changed, removed) = self.slots.replace(&set);
+                self.shared.set_policies(&set);
+                self.shared.status().reloads_ok += 1;
+                tracing::info!(
+                    policies = set.policies.len(),
+                    added,
+                    changed,
+                    removed,
+                    "SIGHUP: policies reloaded"
+                );
+            }
+            Err(diags) => {
+                for d in &diags {
+                    tracing::error!(diagnostic = %d, "invalid policy");
+                }
+                self.shared.status().reloads_failed += 1;
+                tracing::error!(
+                    errors = diags.len(),
+                    "SIGHUP: reload rejected; the previous policies stay in force"
+                );
+            }
+        }
+    }
+
+    fn alert_unconverged(&mut self, now: chrono::DateTime<Utc>) {
+        let mut needs = Vec::new();
+        for slot in self.slots.slots.values_mut() {
+            if let Some(need) = slot.unconverged_alert(now, self.config.alert_after) {
+                needs.push((need, slot.policy.owner.clone()));
+            }
+        }
+        for (need, owner) in needs {
+            self.alert(need, owner);
+        }
+    }
+
+    /// Logs the alert and, with a webhook, sends it.
+    fn alert(&self, need: AlertNeed, owner: Option<String>) {
+        tracing::warn!(policy = %need.policy, kind = need.kind.as_str(), message = %need.message, "alert");
+        if self.shared.alerter.is_none() {
+            return;
+        }
+        let shared = Arc::clone(&self.shared);
+        self.tracker.spawn(async move {
+            let Some(alerter) = &shared.alerter else { return };
+            let message = AlertMessage::new(&need, owner, Utc::now());
+            let result = alerter.send(&message).await;
+            let outcome = if result.is_ok() { "sent" } else { "failed" };
+            *shared.status().alerts.entry((need.kind.as_str(), outcome)).or_default() += 1;
+            if let Err(e) = result {
+                tracing::warn!(policy = %need.policy, error = %e, "the alert webhook did not take the alert");
+            }
+        });
+    }
+
+    /// Copies the schedule into the status the HTTP listener shows.
+    fn publish(&self) {
+        let mut status = self.shared.status();
+        for (name, slot) in &self.slots.slots {
+            if let Some(p) = status.policies.get_mut(name) {
+                p.next_due = slot.next_due;
+                p.in_flight = slot.in_flight;
+                p.unconverged = slot.unconverged;
+            }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! What the daemon reports about itself and each policy: counters and gauges the scheduler
+//! updates and the HTTP listener reads (`/metrics`, `/readyz`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::slots::PolicyOutcome;
+
+/// Per-policy numbers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyStatus {
+    pub rotations_ok: u64,
+    pub rotations_failed: u64,
+    pub pushes_created: u64,
+    pub pushes_updated: u64,
+    pub pushes_failed: u64,
+    pub passes_converged: u64,
+    pub passes_unconverged: u64,
+    pub last_success: Option<DateTime<Utc>>,
+    pub next_due: Option<DateTime<Utc>>,
+    pub unconverged: usize,
+    pub version: Option<u64>,
+    pub in_flight: bool,
+    pub last_error: Option<String>,
+}
+
+impl PolicyStatus {
+    /// Counts one finished pass.
+    pub fn record(&mut self, o: &PolicyOutcome, now: DateTime<Utc>) {
+        self.rotations_ok += u64::from(o.rotated);
+        self.rotations_failed += u64::from(o.rotation_failed);
+        self.pushes_created += o.created as u64;
+        self.pushes_updated += o.updated as u64;
+        self.pushes_failed += o.failed as u64;
+        if o.converged {
+            self.passes_converged += 1;
+            self.last_success = Some(now);
+            self.last_error = None;
+        } else {
+            self.passes_unconverged += 1;
+            self.last_error = o.error.clone();
+        }
+        if let Some(n) = o.unconverged {
+            self.unconverged = n;
+        }
+        if o.version.is_some() {
+            self.version = o.version;
+        }
+    }
+}
+
+/// The whole daemon's numbers.
+#[derive(Debug, Clone, Default)]
+pub struct Status {
+    pub policies: BTreeMap<String, PolicyStatus>,
+    pub reloads_ok: u64,
+    pub reloads_failed: u64,
+    /// Whether Vault answered the daemon's last request to it; `None` before any, or
+    /// without Vault.
+    pub vault_up: Option<bool>,
+    /// Time left on the Vault token at the last check (`None`: never expires, or unknown).
+    pub vault_token_ttl: Option<Duration>,
+    /// Alerts by (kind, `sent` or `failed`).
+    pub alerts: BTreeMap<(&'static str, &'static str), u64>,
+    /// The daemon is draining: nothing new starts.
+    pub shutting_down: bool,
+}
+
+impl Status {
+    /// Keeps exactly the named policies, adding empty entries for new ones.
+    pub fn keep_policies<'a>(&mut self, names: impl Iterator<Item = &'a String>) {
+        let mut next = BTreeMap::new();
+        for name in names {
+            let entry = self.policies.remove(name).unwrap_or_default();
+            next.insert(name.clone(), entry);
+        }
+        self.policies = next;
+    }
+
+    /// Records whether Vault answered; says so in the log when that changes.
+    pub fn set_vault_up(&mut self, up: bool, why: Option<&str>) {
+        match (self.vault_up, up) {
+            (Some(true) | None, false) => {
+                tracing::error!(
+                    error = why.unwrap_or(""),
+                    "Vault is unavailable: rotations that need it wait until it answers again"
+                )
+            }
+            (Some(false), true) => tracing::info!("Vault answers again"),
+            _ => {}
+        }
+        self.vault_up = Some(up);
+    }
+}
