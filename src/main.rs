@@ -23,7 +23,7 @@ async fn main() -> ExitCode {
         // vaultrs logs every Vault error answer (a 404 for a path with no version yet)
         // at ERROR; rotor reports the ones that matter itself, with their context.
         Command::Run(_) => "info,tokio_cron_scheduler=warn,vaultrs=off,rustify=off",
-        _ => "warn",
+        _ => "warn,vaultrs=off,rustify=off",
     };
     init_logging(cli.log_format, default_level);
     let code = match &cli.command {

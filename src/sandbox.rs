@@ -26,6 +26,7 @@ const POLICIES: &[(&str, &str)] = &[
     ("payments-deploy-token.yaml", include_str!("../examples/policies/payments-deploy-token.yaml")),
     ("npm-publish-token.yaml", include_str!("../examples/policies/npm-publish-token.yaml")),
     ("globex-webhook-secret.yaml", include_str!("../examples/policies/globex-webhook-secret.yaml")),
+    ("payments-signing-key.yaml", include_str!("../examples/policies/payments-signing-key.yaml")),
 ];
 
 #[derive(Debug, Args, Clone)]
