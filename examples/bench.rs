@@ -132,8 +132,8 @@ async fn child_rotor(
     let github = Client::new(config).expect("client");
     let sources = rotor::source::Sources::new(None).expect("sources");
     let started = Instant::now();
-    let ledger = Mutex::new(Ledger::open(&state.join("ledger")).expect("ledger"));
-    let ledger_state = ledger.lock().expect("fresh").state().clone();
+    let ledger = Ledger::open(&state.join("ledger")).expect("ledger");
+    let ledger_state = ledger.state();
     let force: std::collections::BTreeSet<String> = if force {
         set.policies.iter().map(|p| p.name.clone()).collect()
     } else {
@@ -141,15 +141,16 @@ async fn child_rotor(
     };
     let now = chrono::Utc::now();
     let observed =
-        rotor::observe::observe(&set, &github, &sources, &ledger_state, now, &force, 100).await;
+        rotor::observe::observe(&set, &github, &sources, ledger_state, now, &force, 100).await;
     let observe_s = started.elapsed().as_secs_f64();
     let plan_started = Instant::now();
     let opts = rotor::plan::PlanOptions {
         force: force.clone(),
     };
-    let plan = rotor::plan::plan(&set, &observed, &ledger_state, now, &opts);
+    let plan = rotor::plan::plan(&set, &observed, ledger_state, now, &opts);
     let plan_ms = plan_started.elapsed().as_secs_f64() * 1000.0;
     drop(observed);
+    let ledger = Mutex::new(ledger);
     let applier = Applier {
         github: &github,
         sources: &sources,
@@ -422,7 +423,15 @@ fn bound(sc: &Scenario, c: &rotor::emulator::Counters, relisted: bool) -> Option
     let points = reads + 5 * (c.total - reads);
     let points_bound = ((points as f64 / 900.0).ceil() - 1.0).max(0.0) * 60.0 / scale;
     let charged = c.total - c.by_status.get(&304).copied().unwrap_or(0);
-    let primary_bound = ((charged as f64 / 5000.0).ceil() - 1.0).max(0.0) * 3600.0 / scale;
+    // Full primary windows, then the last window's requests at the points rate.
+    let windows = ((charged as f64 / 5000.0).ceil() - 1.0).max(0.0);
+    let last_points = points as f64 * (1.0 - windows * 5000.0 / charged.max(1) as f64);
+    let primary_bound = windows * 3600.0 / scale
+        + if windows > 0.0 {
+            ((last_points / 900.0).ceil() - 1.0).max(0.0) * 60.0 / scale
+        } else {
+            0.0
+        };
     // Listing pages come first (plan needs them all), then the budget-bound part.
     let rest = ((others as f64 / 100.0).ceil() * lat)
         .max(points_bound)
@@ -495,10 +504,12 @@ async fn measure(sc: &Scenario) -> Vec<Row> {
         if std::env::var_os("BENCH_TRACE").is_some() {
             trace(&emu.requests());
         }
-        // The next run is the next scheduled rotation: GitHub's points window from this
-        // one has passed by then (GitHub offers no way to read it; see docs/scale.md).
+        // The next run is the next scheduled rotation: GitHub's points window and primary
+        // window from this one have passed by then (GitHub offers no way to read the
+        // points window; see docs/scale.md).
         if let Some(scale) = sc.limits {
-            tokio::time::sleep(Duration::from_secs(60) / scale + Duration::from_millis(50)).await;
+            let hour = Duration::from_secs(3_600) / scale;
+            tokio::time::sleep(hour + Duration::from_secs(1)).await;
         }
     }
     handle.stop().await;

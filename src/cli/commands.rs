@@ -145,14 +145,15 @@ async fn run_apply(common: &super::args::CommonArgs, only: Option<&str>, force: 
         Err(code) => return code,
     };
     let ledger = match Ledger::open(&common.state_dir) {
-        Ok(l) => Mutex::new(l),
+        Ok(l) => l,
         Err(e) => {
             eprintln!("{e}");
             return exit::FAILED;
         }
     };
-    let state = ledger.lock().expect("fresh mutex").state().clone();
-    let plan = make_plan(&p, &state, &force, common.concurrency).await;
+    // Planned on the ledger's own state (no copy: at 100,000 targets a copy is ~50 MB).
+    let plan = make_plan(&p, ledger.state(), &force, common.concurrency).await;
+    let ledger = Mutex::new(ledger);
     if common.output == Output::Text {
         print!("{}", plan.to_text());
     }
