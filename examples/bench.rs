@@ -133,8 +133,8 @@ async fn child_rotor(
     let github = Client::new(config).expect("client");
     let sources = rotor::source::Sources::new(None).expect("sources");
     let started = Instant::now();
-    let ledger = Mutex::new(Ledger::open(&state.join("ledger")).expect("ledger"));
-    let ledger_state = ledger.lock().expect("fresh").state().clone();
+    let ledger = Ledger::open(&state.join("ledger")).expect("ledger");
+    let ledger_state = ledger.state();
     let force: std::collections::BTreeSet<String> = if force {
         set.policies.iter().map(|p| p.name.clone()).collect()
     } else {
@@ -142,14 +142,16 @@ async fn child_rotor(
     };
     let now = chrono::Utc::now();
     let observed =
-        rotor::observe::observe(&set, &github, &sources, &ledger_state, now, &force, 100).await;
+        rotor::observe::observe(&set, &github, &sources, ledger_state, now, &force, 100).await;
+    let observe_s = started.elapsed().as_secs_f64();
     let plan_started = Instant::now();
     let opts = rotor::plan::PlanOptions {
         force: force.clone(),
     };
-    let plan = rotor::plan::plan(&set, &observed, &ledger_state, now, &opts);
+    let plan = rotor::plan::plan(&set, &observed, ledger_state, now, &opts);
     let plan_ms = plan_started.elapsed().as_secs_f64() * 1000.0;
     drop(observed);
+    let ledger = Mutex::new(ledger);
     let applier = Applier {
         github: &github,
         sources: &sources,
@@ -164,6 +166,7 @@ async fn child_rotor(
     json!({
         "wall_s": wall.as_secs_f64(),
         "plan_ms": plan_ms,
+        "observe_s": observe_s,
         "delivered": report.summary.pushed,
         "failed": report.summary.failed,
         "hwm_mb": vm_hwm_mb(),
@@ -398,12 +401,18 @@ fn print_row(r: &Row) {
 }
 
 /// The least time the limits allow for the requests the emulator saw: listing pages one
-/// after another, the rest 100 at a time, and (limits on) the points and primary windows.
-fn bound(sc: &Scenario, c: &rotor::emulator::Counters) -> Option<f64> {
+/// after another (all at once when re-listing from cached links), the rest 100 at a time,
+/// and (limits on) the points and primary windows.
+fn bound(sc: &Scenario, c: &rotor::emulator::Counters, relisted: bool) -> Option<f64> {
     let lat = sc.latency_ms as f64 / 1000.0;
     let pages = c.route("GET /orgs/{org}/repos");
     let others = c.total - pages;
-    let concurrency = pages as f64 * lat + (others as f64 / 100.0).ceil() * lat;
+    let listing = if relisted {
+        (pages as f64 / 100.0).ceil() * lat
+    } else {
+        pages as f64 * lat
+    };
+    let concurrency = listing + (others as f64 / 100.0).ceil() * lat;
     let Some(scale) = sc.limits else {
         return (lat > 0.0).then_some(concurrency);
     };
@@ -417,8 +426,20 @@ fn bound(sc: &Scenario, c: &rotor::emulator::Counters) -> Option<f64> {
     let points = reads + 5 * (c.total - reads);
     let points_bound = ((points as f64 / 900.0).ceil() - 1.0).max(0.0) * 60.0 / scale;
     let charged = c.total - c.by_status.get(&304).copied().unwrap_or(0);
-    let primary_bound = ((charged as f64 / 5000.0).ceil() - 1.0).max(0.0) * 3600.0 / scale;
-    Some(concurrency.max(points_bound).max(primary_bound) + lat)
+    // Full primary windows, then the last window's requests at the points rate.
+    let windows = ((charged as f64 / 5000.0).ceil() - 1.0).max(0.0);
+    let last_points = points as f64 * (1.0 - windows * 5000.0 / charged.max(1) as f64);
+    let primary_bound = windows * 3600.0 / scale
+        + if windows > 0.0 {
+            ((last_points / 900.0).ceil() - 1.0).max(0.0) * 60.0 / scale
+        } else {
+            0.0
+        };
+    // Listing pages come first (plan needs them all), then the budget-bound part.
+    let rest = ((others as f64 / 100.0).ceil() * lat)
+        .max(points_bound)
+        .max(primary_bound);
+    Some(listing + rest + lat)
 }
 
 async fn measure(sc: &Scenario) -> Vec<Row> {
@@ -458,8 +479,8 @@ async fn measure(sc: &Scenario) -> Vec<Row> {
         let c = emu.counters();
         let charged = c.total - c.by_status.get(&304).copied().unwrap_or(0);
         let mut note = String::new();
-        if let Some(ms) = out["plan_ms"].as_f64() {
-            note.push_str(&format!("plan {ms:.0} ms"));
+        if let (Some(o), Some(ms)) = (out["observe_s"].as_f64(), out["plan_ms"].as_f64()) {
+            note.push_str(&format!("observe {o:.2} s, plan {ms:.0} ms"));
         }
         if let Some(w) = out["waited_points_s"].as_f64().filter(|w| *w > 0.0) {
             note.push_str(&format!("; waited for points {w:.1} s"));
@@ -479,13 +500,49 @@ async fn measure(sc: &Scenario) -> Vec<Row> {
             secondary: c.secondary_limited,
             primary: c.primary_limited,
             hwm_mb: out["hwm_mb"].as_f64().unwrap_or(f64::NAN),
-            bound_s: bound(sc, &c),
+            bound_s: bound(sc, &c, sc.who == Who::Rotor && *force),
             note,
         });
         print_row(rows.last().expect("row"));
+        if std::env::var_os("BENCH_TRACE").is_some() {
+            trace(&emu.requests());
+        }
+        // The next run is the next scheduled rotation: GitHub's points window and primary
+        // window from this one have passed by then (GitHub offers no way to read the
+        // points window; see docs/scale.md).
+        if let Some(scale) = sc.limits {
+            let hour = Duration::from_secs(3_600) / scale;
+            tokio::time::sleep(hour + Duration::from_secs(1)).await;
+        }
     }
     handle.stop().await;
     rows
+}
+
+/// With BENCH_TRACE set: where a run's requests left gaps, on stderr.
+fn trace(log: &[rotor::emulator::RequestRecord]) {
+    let Some(first) = log.first() else { return };
+    let mut gaps: Vec<(Duration, Duration)> = log
+        .windows(2)
+        .map(|w| (w[1].at.saturating_sub(w[0].at), w[0].at - first.at))
+        .collect();
+    gaps.sort_by(|a, b| b.0.cmp(&a.0));
+    let last = log.last().map(|r| r.at - first.at).unwrap_or_default();
+    eprintln!(
+        "  trace: {} requests over {last:?}; largest gaps (gap, at):",
+        log.len()
+    );
+    for (gap, at) in gaps.iter().take(8) {
+        eprintln!("    {gap:?} at {at:?}");
+    }
+    let mut per_100ms = BTreeMap::<u128, usize>::new();
+    for r in log {
+        *per_100ms
+            .entry((r.at - first.at).as_millis() / 250)
+            .or_default() += 1;
+    }
+    let line: Vec<String> = per_100ms.values().map(|n| n.to_string()).collect();
+    eprintln!("    requests per 250 ms: {}", line.join(" "));
 }
 
 fn scenarios(skip_large: bool) -> Vec<Scenario> {

@@ -144,7 +144,7 @@ async fn run_apply(common: &super::args::CommonArgs, only: Option<&str>, force: 
         Err(code) => return code,
     };
     let ledger = match Ledger::open(&common.state_dir) {
-        Ok(l) => Mutex::new(l),
+        Ok(l) => l,
         Err(e) => {
             eprintln!("{e}");
             return exit::FAILED;
@@ -157,6 +157,12 @@ async fn run_apply(common: &super::args::CommonArgs, only: Option<&str>, force: 
             return exit::FAILED;
         }
     };
+    // Planned on the ledger's own state (no copy: at 100,000 targets a copy is ~50 MB).
+    let plan = make_plan(&p, ledger.state(), &force, common.concurrency).await;
+    let ledger = Mutex::new(ledger);
+    if common.output == Output::Text {
+        print!("{}", plan.to_text());
+    }
     let pass = Pass {
         github: &p.github,
         sources: &p.sources,
@@ -165,11 +171,6 @@ async fn run_apply(common: &super::args::CommonArgs, only: Option<&str>, force: 
         audit: Some(&audit),
         stop: None,
     };
-    let state = ledger.lock().unwrap_or_else(|e| e.into_inner()).state().clone();
-    let plan = make_plan(&p, &state, &force, common.concurrency).await;
-    if common.output == Output::Text {
-        print!("{}", plan.to_text());
-    }
     let progress = super::progress::for_stderr();
     let report = pass.apply_with_progress(&p.set, &plan, progress.as_ref()).await;
     match common.output {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::header::{ETAG, IF_NONE_MATCH, LINK};
+use axum::http::header::{CONTENT_TYPE, ETAG, IF_NONE_MATCH, LINK};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -70,7 +70,8 @@ fn conditional(headers: &HeaderMap, body: Vec<Value>, link: Option<String>) -> R
     let mut resp = if matches {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        with_link(Json(body).into_response(), link)
+        let json = [(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+        with_link((json, bytes).into_response(), link)
     };
     if let Ok(v) = HeaderValue::from_str(&etag) {
         resp.headers_mut().insert(ETAG, v);

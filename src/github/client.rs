@@ -176,11 +176,17 @@ impl Client {
     /// `GET /orgs/{org}/repos?per_page=100&type=all`, every page (following `Link: rel="next"`).
     ///
     /// Conditional: a page seen before is asked for with `If-None-Match`, and a `304` (which
-    /// does not count against the primary budget) reuses the cached page.
+    /// does not count against the primary budget) reuses the cached page. When the listing
+    /// was read before, every page is asked for at once, at the URLs GitHub's own `Link`
+    /// headers gave last time; if the pages no longer link up that way, the listing is read
+    /// again page after page.
     pub async fn list_org_repos(&self, org: &str) -> Result<Vec<Repo>> {
         let path = routes::path(&Method::GET, &["orgs", org, "repos"])?;
         let first = self.url_for(&Method::GET, &format!("{path}?per_page=100&type=all"))?;
         let key = first.to_string();
+        if let Some(items) = self.relist_at_once(&key).await? {
+            return Ok(items);
+        }
         let mut pages: Vec<CachedPage> = Vec::new();
         let mut items = Vec::new();
         let mut url = first;
@@ -223,6 +229,56 @@ impl Client {
             self.inner.listings.store(key, pages);
         }
         Ok(items)
+    }
+
+    /// One page of a listing, conditional on its cached `ETag`.
+    async fn listing_page(&self, url: Url, cached: Option<CachedPage>) -> Result<CachedPage> {
+        let etag = cached.as_ref().map(|c| c.etag.clone());
+        let reply = self.send_with(Method::GET, url.clone(), None, etag.as_deref()).await?;
+        if let (304, Some(c)) = (reply.status.as_u16(), cached) {
+            return Ok(c);
+        }
+        let path = self.display_path(&url);
+        let items: Vec<Repo> = decode(Method::GET, &path, &reply, |b| serde_json::from_slice(b))?;
+        let etag = reply.headers.get("etag").and_then(|v| v.to_str().ok());
+        Ok(CachedPage {
+            url: url.to_string(),
+            etag: etag.unwrap_or_default().to_string(),
+            next: self.next_page(&url, &reply, &[])?.map(|u| u.to_string()),
+            items,
+        })
+    }
+
+    /// Every cached page of a listing at once; `None` when there is no usable cache or the
+    /// pages no longer chain up as they did (then the caller reads page after page).
+    async fn relist_at_once(&self, key: &str) -> Result<Option<Vec<Repo>>> {
+        let cached = self.inner.listings.lock().listings.get(key).cloned();
+        let Some(cached) = cached.filter(|c| c.len() > 1 && c.iter().all(|p| !p.etag.is_empty()))
+        else {
+            return Ok(None);
+        };
+        let mut urls = Vec::with_capacity(cached.len());
+        for page in &cached {
+            match Url::parse(&page.url) {
+                Ok(u) if u.origin() == self.inner.base_url.origin() => urls.push(u),
+                _ => return Ok(None),
+            }
+        }
+        let fetched = futures::future::join_all(
+            urls.into_iter()
+                .zip(cached.iter().cloned())
+                .map(|(url, page)| self.listing_page(url, Some(page))),
+        )
+        .await;
+        let pages = fetched.into_iter().collect::<Result<Vec<CachedPage>>>()?;
+        let chained = pages.windows(2).all(|w| w[0].next.as_deref() == Some(w[1].url.as_str()))
+            && pages.last().is_some_and(|p| p.next.is_none());
+        if !chained {
+            return Ok(None);
+        }
+        let items = pages.iter().flat_map(|p| p.items.iter().cloned()).collect();
+        self.inner.listings.store(key.to_string(), pages);
+        Ok(Some(items))
     }
 
     /// `GET /repos/{owner}/{repo}` (a renamed repository's 301 is followed).

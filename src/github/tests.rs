@@ -338,8 +338,68 @@ async fn an_unchanged_listing_is_asked_for_with_its_etags_and_reused_from_a_304(
     let seen = server.seen();
     assert_eq!(seen.len(), 4);
     assert_eq!(seen[0].header("if-none-match"), None);
-    assert_eq!(seen[2].header("if-none-match"), Some("W/\"p1\""));
-    assert_eq!(seen[3].header("if-none-match"), Some("W/\"p2\""));
+    // Both pages asked for at once, each with its own ETag.
+    let mut conditional: Vec<(String, Option<&str>)> = seen[2..]
+        .iter()
+        .map(|s| (s.path.clone(), s.header("if-none-match")))
+        .collect();
+    conditional.sort();
+    assert_eq!(
+        conditional,
+        [
+            ("/orgs/acme/repos?per_page=100&type=all".to_string(), Some("W/\"p1\"")),
+            ("/orgs/acme/repos?per_page=100&type=all&page=2".to_string(), Some("W/\"p2\"")),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_listing_whose_pages_no_longer_link_up_is_read_again_page_after_page() {
+    use std::sync::atomic::AtomicBool;
+    let grown = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&grown);
+    let server = serve("", move |seen, _, base| {
+        let grown = flag.load(Ordering::SeqCst);
+        let page = |etag: &str, body: serde_json::Value, next: Option<String>| {
+            if seen.header("if-none-match") == Some(etag) {
+                return Reply::empty(304).with("etag", etag);
+            }
+            let r = Reply::json(200, body).with("etag", etag);
+            match next {
+                Some(n) => r.with("link", format!(r#"<{n}>; rel="next""#)),
+                None => r,
+            }
+        };
+        let p2 = format!("{base}/orgs/acme/repos?per_page=100&type=all&page=2");
+        let p3 = format!("{base}/orgs/acme/repos?per_page=100&type=all&page=3");
+        match (seen.path.as_str(), grown) {
+            ("/orgs/acme/repos?per_page=100&type=all", _) => {
+                page("W/\"p1\"", serde_json::json!([repo_json(1, "a")]), Some(p2))
+            }
+            ("/orgs/acme/repos?per_page=100&type=all&page=2", false) => {
+                page("W/\"p2\"", serde_json::json!([repo_json(2, "b")]), None)
+            }
+            ("/orgs/acme/repos?per_page=100&type=all&page=2", true) => {
+                page("W/\"p2b\"", serde_json::json!([repo_json(2, "b")]), Some(p3))
+            }
+            ("/orgs/acme/repos?per_page=100&type=all&page=3", true) => {
+                page("W/\"p3\"", serde_json::json!([repo_json(3, "c")]), None)
+            }
+            _ => Reply::unexpected(seen),
+        }
+    })
+    .await;
+    let client = server.client();
+    assert_eq!(client.list_org_repos("acme").await.unwrap_or_else(|e| panic!("{e}")).len(), 2);
+    grown.store(true, Ordering::SeqCst);
+    // The cached chain ends at page 2, but page 2 now links to page 3: read again in order.
+    let repos = client.list_org_repos("acme").await.unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = repos.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    // The new chain is cached: the third listing is three 304s.
+    let before = server.seen().len();
+    assert_eq!(client.list_org_repos("acme").await.unwrap_or_else(|e| panic!("{e}")).len(), 3);
+    assert_eq!(server.seen().len() - before, 3);
 }
 
 #[tokio::test]
