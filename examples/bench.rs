@@ -23,6 +23,8 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 
 const ORG: &str = "acme";
+/// The default of `rotor apply --concurrency`.
+const APPLY_CONCURRENCY: usize = 100;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Who {
@@ -152,11 +154,16 @@ async fn child_rotor(
     let plan_ms = plan_started.elapsed().as_secs_f64() * 1000.0;
     drop(observed);
     let ledger = Mutex::new(ledger);
+    // `rotor apply`'s default --concurrency (BENCH_CONCURRENCY to try others).
+    let concurrency = std::env::var("BENCH_CONCURRENCY")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(APPLY_CONCURRENCY);
     let applier = Applier {
         github: &github,
         sources: &sources,
         ledger: &ledger,
-        concurrency: 100,
+        concurrency,
         audit: None,
         stop: None,
     };
@@ -510,7 +517,8 @@ async fn measure(sc: &Scenario) -> Vec<Row> {
         // The next run is the next scheduled rotation: GitHub's points window and primary
         // window from this one have passed by then (GitHub offers no way to read the
         // points window; see docs/scale.md).
-        if let Some(scale) = sc.limits {
+        let last = phases.last().map(|p| p.0) == Some(*phase);
+        if let Some(scale) = sc.limits.filter(|_| !last) {
             let hour = Duration::from_secs(3_600) / scale;
             tokio::time::sleep(hour + Duration::from_secs(1)).await;
         }
@@ -526,7 +534,7 @@ fn trace(log: &[rotor::emulator::RequestRecord]) {
         .windows(2)
         .map(|w| (w[1].at.saturating_sub(w[0].at), w[0].at - first.at))
         .collect();
-    gaps.sort_by(|a, b| b.0.cmp(&a.0));
+    gaps.sort_by_key(|g| std::cmp::Reverse(g.0));
     let last = log.last().map(|r| r.at - first.at).unwrap_or_default();
     eprintln!(
         "  trace: {} requests over {last:?}; largest gaps (gap, at):",

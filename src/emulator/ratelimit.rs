@@ -159,11 +159,13 @@ impl RateLimiter {
         POINTS_WINDOW / self.limits.time_scale.max(1)
     }
 
-    /// A new primary window starts when the old one has reset. Windows end on a whole
-    /// second, as `x-ratelimit-reset` can only say whole seconds.
+    /// A new primary window starts when the old one has reset. Windows end on the nearest
+    /// whole second, as `x-ratelimit-reset` can only say whole seconds (rounding up instead
+    /// would lengthen every time-scaled window by up to a second).
     fn roll(&self, b: &mut Bucket, now: f64) {
         if b.reset == 0 || now >= b.reset as f64 {
-            b.reset = (now + WINDOW_SECS / self.scale()).ceil() as i64;
+            let end = (now + WINDOW_SECS / self.scale()).round();
+            b.reset = (end as i64).max(now.floor() as i64 + 1);
             b.used = 0;
         }
     }
@@ -325,8 +327,9 @@ mod tests {
         };
         let (info, slot) = limiter.admit(&caller(), get).expect("first");
         let now = epoch_now();
-        // An hour / 1800 = 2 s, rounded up to a whole second.
-        assert!(info.reset as f64 >= now + 2.0 - 0.01 && (info.reset as f64) < now + 3.0);
+        // An hour / 1800 = 2 s, ending on the nearest whole second.
+        let reset = info.reset as f64;
+        assert!(reset >= now + 1.5 - 0.01 && reset <= now + 2.5, "{reset} vs {now}");
         match limiter.admit(&caller(), get) {
             Err(Refusal::Secondary { retry_after, .. }) => assert_eq!(retry_after, 1),
             _ => panic!("one request in flight at most"),
