@@ -355,6 +355,8 @@ mod tests {
         assert_eq!(g.min_write_gap, Duration::from_millis(750));
         assert_eq!(g.points_window(), Duration::from_secs(1));
         assert_eq!(custom.retry_policy().secondary_min, Duration::from_secs(1));
+        let slow = from(&[("ROTOR_GITHUB_TIMEOUT", "1s")]).unwrap();
+        assert_eq!(slow.timeout, Duration::from_secs(1));
         let none = from(&[("ROTOR_POINTS_PER_MINUTE", "0")]).unwrap().governor_settings();
         assert_eq!(none.points_per_minute, None);
         for (k, v) in [
@@ -362,6 +364,7 @@ mod tests {
             ("ROTOR_POINTS_PER_MINUTE", "lots"),
             ("ROTOR_MIN_WRITE_GAP", "1h"),
             ("ROTOR_TIME_SCALE", "0"),
+            ("ROTOR_GITHUB_TIMEOUT", "0"),
         ] {
             let err = from(&[(k, v)]).unwrap_err();
             assert!(err.to_string().starts_with(k), "{err}");
