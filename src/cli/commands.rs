@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Mutex;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::args::{CommonArgs, Output, PolicyArgs, RotateArgs, RunArgs, RunDaemonArgs, StatusArgs};
 use super::exit;
@@ -251,10 +251,22 @@ fn render_report(r: &Report) -> String {
     out
 }
 
-/// An RFC 3339 time from JSON, shown to the second.
-fn short_time(v: &serde_json::Value) -> Option<String> {
-    let t = chrono::DateTime::parse_from_rfc3339(v.as_str()?).ok()?;
-    Some(t.with_timezone(&Utc).format("%Y-%m-%d %H:%M:%SZ").to_string())
+/// A time shown to the second, or `none` when absent.
+fn short_time(t: Option<DateTime<Utc>>, none: &str) -> String {
+    t.map_or_else(|| none.to_string(), |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
+}
+
+/// One policy as `rotor status` shows it (text and JSON come from the same row).
+#[derive(serde::Serialize)]
+struct StatusRow {
+    policy: String,
+    version: Option<u64>,
+    rotated_at: Option<DateTime<Utc>>,
+    rotations: u64,
+    next_due: Option<DateTime<Utc>>,
+    targets: usize,
+    failing: usize,
+    target_states: Vec<crate::ledger::TargetState>,
 }
 
 pub fn status(args: &StatusArgs) -> u8 {
@@ -267,35 +279,36 @@ pub fn status(args: &StatusArgs) -> u8 {
     };
     // Policies give next due times; a missing or broken folder only loses that column.
     let set = policy::load_dir(&args.policies).ok();
-    let mut rows = Vec::new();
     let mut names: BTreeSet<&String> = state.policies.keys().collect();
     names.extend(state.targets.keys().map(|(p, _, _)| p));
-    for name in names {
-        let ps = state.policies.get(name).cloned().unwrap_or_default();
-        let next_due = match (set.as_ref().and_then(|s| s.get(name)), ps.rotated_at) {
-            (Some(p), Some(last)) => p
-                .schedule
-                .as_ref()
-                .and_then(|s| crate::schedule::next_due(&p.name, s, last)),
-            _ => None,
-        };
-        let targets: Vec<_> = state.targets_of(name).cloned().collect();
-        // Vault-held values are never rotated by rotor: their version is what was pushed.
-        let version = ps
-            .version
-            .or_else(|| targets.iter().filter_map(|t| t.pushed.as_ref().map(|p| p.version)).max());
-        let failing = targets.iter().filter(|t| t.failure.is_some()).count();
-        rows.push(serde_json::json!({
-            "policy": name,
-            "version": version,
-            "rotated_at": ps.rotated_at,
-            "rotations": ps.rotations,
-            "next_due": next_due,
-            "targets": targets.len(),
-            "failing": failing,
-            "target_states": targets,
-        }));
-    }
+    let rows: Vec<StatusRow> = names
+        .into_iter()
+        .map(|name| {
+            let ps = state.policies.get(name).cloned().unwrap_or_default();
+            let next_due = match (set.as_ref().and_then(|s| s.get(name)), ps.rotated_at) {
+                (Some(p), Some(last)) => p
+                    .schedule
+                    .as_ref()
+                    .and_then(|s| crate::schedule::next_due(&p.name, s, last)),
+                _ => None,
+            };
+            let targets: Vec<_> = state.targets_of(name).cloned().collect();
+            // Vault-held values are never rotated by rotor: their version is what was pushed.
+            let version = ps
+                .version
+                .or_else(|| targets.iter().filter_map(|t| t.pushed.as_ref().map(|p| p.version)).max());
+            StatusRow {
+                policy: name.clone(),
+                version,
+                rotated_at: ps.rotated_at,
+                rotations: ps.rotations,
+                next_due,
+                targets: targets.len(),
+                failing: targets.iter().filter(|t| t.failure.is_some()).count(),
+                target_states: targets,
+            }
+        })
+        .collect();
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&rows).expect("status serializes")),
         Output::Text => {
@@ -305,28 +318,25 @@ pub fn status(args: &StatusArgs) -> u8 {
             for r in &rows {
                 println!(
                     "policy {}  version {}  rotated {}  next due {}  targets {}  failing {}",
-                    r["policy"].as_str().unwrap_or(""),
-                    r["version"].as_u64().map_or("-".to_string(), |v| v.to_string()),
-                    short_time(&r["rotated_at"]).unwrap_or("never".into()),
-                    short_time(&r["next_due"]).unwrap_or("-".into()),
-                    r["targets"],
-                    r["failing"]
+                    r.policy,
+                    r.version.map_or("-".to_string(), |v| v.to_string()),
+                    short_time(r.rotated_at, "never"),
+                    short_time(r.next_due, "-"),
+                    r.targets,
+                    r.failing
                 );
-                for t in r["target_states"].as_array().into_iter().flatten() {
-                    let pushed = &t["pushed"];
-                    let target = crate::github::SecretScope::key(
-                        &serde_json::from_value(t["scope"].clone()).expect("scopes round-trip"),
-                    );
+                for t in &r.target_states {
+                    let pushed = t.pushed.as_ref();
                     let mut line = format!(
                         "  {}  {}  version {}  pushed {}  key {}",
-                        target,
-                        t["secret"].as_str().unwrap_or(""),
-                        pushed["version"],
-                        short_time(&pushed["at"]).unwrap_or("never".into()),
-                        pushed["key_id"].as_str().unwrap_or("-"),
+                        t.scope.key(),
+                        t.secret,
+                        pushed.map_or("null".to_string(), |p| p.version.to_string()),
+                        short_time(pushed.map(|p| p.at), "never"),
+                        pushed.map_or("-", |p| p.key_id.as_str()),
                     );
-                    if let Some(msg) = t["failure"]["message"].as_str() {
-                        line.push_str(&format!("  FAILED: {msg}"));
+                    if let Some(f) = &t.failure {
+                        line.push_str(&format!("  FAILED: {}", f.message));
                     }
                     println!("{line}");
                 }
