@@ -81,6 +81,52 @@ fn fleet(repos: usize, limits: Option<u32>) -> FleetSpec {
     }
 }
 
+/// Counts the heap this process holds, so that the child can say which phase holds what
+/// (VmHWM alone also counts the allocator's free lists and the binary).
+struct Counting;
+
+static HEAP_NOW: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static HEAP_PEAK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let p = unsafe { std::alloc::System.alloc(layout) };
+        if !p.is_null() {
+            let now = HEAP_NOW.fetch_add(layout.size(), Relaxed) + layout.size();
+            HEAP_PEAK.fetch_max(now, Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        HEAP_NOW.fetch_sub(layout.size(), std::sync::atomic::Ordering::Relaxed);
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let p = unsafe { std::alloc::System.realloc(ptr, layout, new) };
+        if !p.is_null() {
+            if new >= layout.size() {
+                let now = HEAP_NOW.fetch_add(new - layout.size(), Relaxed) + new - layout.size();
+                HEAP_PEAK.fetch_max(now, Relaxed);
+            } else {
+                HEAP_NOW.fetch_sub(layout.size() - new, Relaxed);
+            }
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Heap held now and at its peak so far, in MB, as `"now/peak"`.
+fn heap_mb() -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mb = |b: usize| b as f64 / 1048576.0;
+    format!("{:.1}/{:.1}", mb(HEAP_NOW.load(Relaxed)), mb(HEAP_PEAK.load(Relaxed)))
+}
+
 /// Peak resident memory of this process (VmHWM), in MB.
 fn vm_hwm_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -135,7 +181,9 @@ async fn child_rotor(
     let github = Client::new(config).expect("client");
     let sources = rotor::source::Sources::new(None).expect("sources");
     let started = Instant::now();
+    let mut heap = vec![format!("start {}", heap_mb())];
     let ledger = Ledger::open(&state.join("ledger")).expect("ledger");
+    heap.push(format!("ledger {}", heap_mb()));
     let ledger_state = ledger.state();
     let force: std::collections::BTreeSet<String> = if force {
         set.policies.iter().map(|p| p.name.clone()).collect()
@@ -146,12 +194,14 @@ async fn child_rotor(
     let observed =
         rotor::observe::observe(&set, &github, &sources, ledger_state, now, &force, 100).await;
     let observe_s = started.elapsed().as_secs_f64();
+    heap.push(format!("observe {}", heap_mb()));
     let plan_started = Instant::now();
     let opts = rotor::plan::PlanOptions {
         force: force.clone(),
     };
     let plan = rotor::plan::plan(&set, &observed, ledger_state, now, &opts);
     let plan_ms = plan_started.elapsed().as_secs_f64() * 1000.0;
+    heap.push(format!("plan {}", heap_mb()));
     drop(observed);
     let ledger = Mutex::new(ledger);
     // `rotor apply`'s default --concurrency (BENCH_CONCURRENCY to try others).
@@ -169,6 +219,7 @@ async fn child_rotor(
     };
     let report = applier.apply(&set, &plan).await;
     let wall = started.elapsed();
+    heap.push(format!("apply {}", heap_mb()));
     let g = github.governor_stats();
     json!({
         "wall_s": wall.as_secs_f64(),
@@ -177,6 +228,7 @@ async fn child_rotor(
         "delivered": report.summary.pushed,
         "failed": report.summary.failed,
         "hwm_mb": vm_hwm_mb(),
+        "heap_mb": heap.join(", "),
         "waited_points_s": g.waited_points.as_secs_f64(),
         "waited_primary_s": g.waited_primary.as_secs_f64(),
     })
@@ -495,6 +547,9 @@ async fn measure(sc: &Scenario) -> Vec<Row> {
         if let Some(w) = out["waited_primary_s"].as_f64().filter(|w| *w > 0.0) {
             note.push_str(&format!("; waited for resets {w:.1} s"));
         }
+        if let Some(h) = out["heap_mb"].as_str().filter(|_| std::env::var_os("BENCH_HEAP").is_some()) {
+            note.push_str(&format!("; heap MB now/peak: {h}"));
+        }
         rows.push(Row {
             name: sc.name(),
             phase,
@@ -529,6 +584,10 @@ async fn measure(sc: &Scenario) -> Vec<Row> {
 
 /// With BENCH_TRACE set: where a run's requests left gaps, on stderr.
 fn trace(log: &[rotor::emulator::RequestRecord]) {
+    // Records are logged as requests finish, with the time they arrived.
+    let mut log = log.to_vec();
+    log.sort_by_key(|r| r.at);
+    let log = &log[..];
     let Some(first) = log.first() else { return };
     let mut gaps: Vec<(Duration, Duration)> = log
         .windows(2)
@@ -543,6 +602,9 @@ fn trace(log: &[rotor::emulator::RequestRecord]) {
     for (gap, at) in gaps.iter().take(8) {
         eprintln!("    {gap:?} at {at:?}");
     }
+    for r in log.iter().take(16) {
+        eprintln!("    {:?} {} {} {}", r.at - first.at, r.method, r.path, r.status);
+    }
     let mut per_100ms = BTreeMap::<u128, usize>::new();
     for r in log {
         *per_100ms
@@ -551,6 +613,12 @@ fn trace(log: &[rotor::emulator::RequestRecord]) {
     }
     let line: Vec<String> = per_100ms.values().map(|n| n.to_string()).collect();
     eprintln!("    requests per 250 ms: {}", line.join(" "));
+    let mut per_5ms = BTreeMap::<u128, usize>::new();
+    for r in log {
+        *per_5ms.entry((r.at - first.at).as_millis() / 5).or_default() += 1;
+    }
+    let line: Vec<String> = per_5ms.iter().map(|(k, n)| format!("{}:{n}", k * 5)).collect();
+    eprintln!("    arrivals per 5 ms (ms:count): {}", line.join(" "));
 }
 
 fn scenarios(skip_large: bool) -> Vec<Scenario> {

@@ -60,8 +60,7 @@ pub(crate) fn etag_of(body: &[u8], link: Option<&str>) -> String {
 
 /// Answers `304 Not Modified` (empty, with the `ETag`) when `If-None-Match` names the body's
 /// current `ETag`, else the body with its `ETag` and `Link`.
-fn conditional(headers: &HeaderMap, body: Vec<Value>, link: Option<String>) -> Response {
-    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+fn conditional(headers: &HeaderMap, bytes: Vec<u8>, link: Option<String>) -> Response {
     let etag = etag_of(&bytes, link.as_deref());
     let matches = headers
         .get(IF_NONE_MATCH)
@@ -97,7 +96,7 @@ async fn list_org_repos(
         _ => sort == "full_name",
     };
     let page = Page::from_query(q);
-    let st = sh.state();
+    let st = sh.state_read();
     let org = st.org(params.get("org")?).ok_or_else(ApiError::not_found)?;
     let mut repos: Vec<_> = org
         .repos
@@ -119,22 +118,57 @@ async fn list_org_repos(
     if !ascending {
         repos.reverse();
     }
-    let body: Vec<Value> = page
-        .slice(&repos)
-        .iter()
-        .map(|r| {
-            repo_json(
-                org,
-                r,
-                &ctx.base,
-                ctx.version,
-                manages(&ctx, &org.login, &r.name),
-            )
-        })
-        .collect();
+    // The page is the array of each repository's JSON; each is rendered once per the
+    // inputs it shows (a page of 100 full repositories is milliseconds of formatting, and a
+    // fleet re-lists every page on every run).
+    let mut body = b"[".to_vec();
+    for (i, r) in page.slice(&repos).iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        let manages = manages(&ctx, &org.login, &r.name);
+        let key = RenderKey {
+            org: (org.id, org.login.clone()),
+            repo: (r.id, r.name.clone(), r.topics.clone(), r.archived, r.disabled),
+            visibility: r.visibility.as_str(),
+            created_at: r.created_at.timestamp_nanos_opt(),
+            base: (ctx.base.origin.clone(), ctx.base.api()),
+            version: ctx.version.as_str(),
+            manages,
+        };
+        let cached = sh.rendered.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
+        let json = cached.unwrap_or_else(|| {
+            let v = repo_json(org, r, &ctx.base, ctx.version, manages);
+            let json: Arc<[u8]> = serde_json::to_vec(&v).unwrap_or_default().into();
+            let mut cache = sh.rendered.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.len() >= RENDER_CACHE_CAP {
+                cache.clear();
+            }
+            cache.insert(key, Arc::clone(&json));
+            json
+        });
+        body.extend_from_slice(&json);
+    }
+    body.push(b']');
     let link = page.link_header(&ctx.base, repos.len());
+    drop(st);
     Ok(conditional(&headers, body, link))
 }
+
+/// Everything [`repo_json`] shows of a repository in a listing: equal keys render equal JSON.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct RenderKey {
+    org: (u64, String),
+    repo: (u64, String, Vec<String>, bool, bool),
+    visibility: &'static str,
+    created_at: Option<i64>,
+    base: (String, String),
+    version: &'static str,
+    manages: Option<bool>,
+}
+
+/// Rendered listing entries kept at most (the cache starts over past it).
+const RENDER_CACHE_CAP: usize = 50_000;
 
 /// `GET /orgs/{org}`: the organization (organizations are public on GitHub).
 async fn get_org(

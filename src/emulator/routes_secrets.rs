@@ -21,7 +21,6 @@ use super::auth::ReqCtx;
 use super::errors::ApiError;
 use super::extract::{Body, Target};
 use super::guard::check_scope;
-use super::keys::open_sealed;
 use super::pagination::Page;
 use super::routes_repos::with_link;
 use super::server::Shared;
@@ -171,14 +170,14 @@ pub(crate) async fn put_secret(
 ) -> Result<Response, ApiError> {
     ctx.require_auth()?;
     let scope = &target.scope;
-    let (key_id, secret_key) = {
+    let (key_id, opener) = {
         let mut st = sh.state();
         check_scope(&st, ctx.access(), scope, true)?;
         let key = st
             .scope_data_mut(scope)
             .ok_or_else(ApiError::not_found)?
             .key();
-        (key.key_id.clone(), key.secret())
+        (key.key_id.clone(), key.opener())
     };
     let name = secret_name(target.secret_name()?)?;
     let body = put_body(&json_object(&bytes)?, scope, ctx.version)?;
@@ -199,7 +198,7 @@ pub(crate) async fn put_secret(
             if body.key_id.as_deref() != Some(key_id.as_str()) {
                 return Err(stale_key());
             }
-            let plain = Zeroizing::new(open_sealed(&secret_key, sealed).ok_or_else(|| {
+            let plain = Zeroizing::new(opener.open(sealed).ok_or_else(|| {
                 ApiError::validation(
                     "Secret",
                     "encrypted_value",

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use axum::middleware::from_fn_with_state;
@@ -24,21 +24,29 @@ use super::{inspect, routes_apps, routes_org_secrets, routes_repos, routes_secre
 
 /// What every handler shares.
 pub(crate) struct Shared {
-    pub state: Mutex<State>,
+    pub state: RwLock<State>,
     pub tokens: Tokens,
     pub apps: AppRegistry,
     pub limiter: Arc<RateLimiter>,
     pub faults: Faults,
     pub counters: CounterSet,
+    /// Listing entries already rendered (see `routes_repos::RenderKey`).
+    pub rendered: std::sync::Mutex<std::collections::HashMap<super::routes_repos::RenderKey, Arc<[u8]>>>,
     latency_micros: AtomicU64,
     request_seq: AtomicU64,
     started: u64,
 }
 
 impl Shared {
-    /// The state lock; held briefly, never across an await or a decryption.
-    pub fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    /// The state, to change it; held briefly, never across an await or a decryption.
+    pub fn state(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The state, to read it: listings render their pages under this one, side by side
+    /// (a page of 100 repositories is milliseconds of JSON that must not hold up others).
+    pub fn state_read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn latency(&self) -> Duration {
@@ -92,12 +100,13 @@ impl Emulator {
         let apps = AppRegistry::build(&spec.apps, &state.repo_names())?;
         let started = chrono::Utc::now().timestamp().unsigned_abs();
         let shared = Shared {
-            state: Mutex::new(state),
+            state: RwLock::new(state),
             tokens: Tokens::new(&spec.effective_tokens()),
             apps,
             limiter: Arc::new(RateLimiter::new(spec.limits.clone())),
             faults: Faults::default(),
             counters: CounterSet::default(),
+            rendered: Default::default(),
             latency_micros: AtomicU64::new(0),
             request_seq: AtomicU64::new(1),
             started,
