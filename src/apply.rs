@@ -275,7 +275,7 @@ impl Applier<'_> {
 
         // 1. Public keys, before anything changes at the source: the ledger's, else GitHub's.
         let keys: HashMap<SecretScope, Result<PublicKey, GitHubError>> = stream::iter(&work)
-            .map(|t| async move { (t.scope.clone(), self.key_for(&t.scope).await) })
+            .map(|t| async move { ((*t.scope).clone(), self.key_for(&t.scope).await) })
             .buffer_unordered(self.concurrency.max(1))
             .collect()
             .await;
@@ -443,11 +443,11 @@ impl Applier<'_> {
             t.secrets
                 .iter()
                 .filter(|s| s.action == Action::Access)
-                .map(move |s| (*t, s.name.clone()))
+                .map(move |s| (*t, s.name.to_string()))
         });
         let results: Vec<(&TargetPlan, String, Result<(), GitHubError>)> = stream::iter(calls)
             .map(|(t, name)| async move {
-                let r = match (&t.scope, &t.access) {
+                let r = match (&*t.scope, &t.access) {
                     (SecretScope::Org { org, app }, Some(access)) => {
                         self.github
                             .set_selected_repos(org, *app, &name, &access.selected_repository_ids)
@@ -521,10 +521,10 @@ impl Applier<'_> {
                 out.skipped += 1;
                 continue;
             }
-            let Some(plaintext) = value.fields.get(&s.field) else {
+            let Some(plaintext) = value.fields.get(&*s.field) else {
                 out.failures.push((
-                    t.scope.clone(),
-                    Some(s.name.clone()),
+                    (*t.scope).clone(),
+                    Some(s.name.to_string()),
                     None,
                     format!("the source has no field `{}` (version {})", s.field, value.version),
                 ));
@@ -533,8 +533,8 @@ impl Applier<'_> {
             let size = secrecy::ExposeSecret::expose_secret(plaintext).len();
             if size > MAX_VALUE_BYTES {
                 out.failures.push((
-                    t.scope.clone(),
-                    Some(s.name.clone()),
+                    (*t.scope).clone(),
+                    Some(s.name.to_string()),
                     None,
                     format!(
                         "the value of `{}` (version {}) is {size} bytes; GitHub accepts at most {MAX_VALUE_BYTES} (48 KB)",
@@ -584,8 +584,8 @@ impl Applier<'_> {
                     tracing::debug!(policy = %policy.name, target = %t.target, secret = %s.name, version = value.version, "pushed");
                     let rec = Entry::Push(PushRecord {
                         policy: policy.name.clone(),
-                        scope: t.scope.clone(),
-                        secret: s.name.clone(),
+                        scope: (*t.scope).clone(),
+                        secret: s.name.to_string(),
                         version: value.version,
                         key_id: key.key_id.clone(),
                         at: Utc::now(),
@@ -603,7 +603,7 @@ impl Applier<'_> {
                     if let Err(e) = self.audit_push(policy, &t.scope, &s.name, Some(value.version), Some(&key.key_id), "failed", request_id, failure) {
                         out.ledger_error.get_or_insert(e);
                     }
-                    out.failures.push((t.scope.clone(), Some(s.name.clone()), status, message))
+                    out.failures.push(((*t.scope).clone(), Some(s.name.to_string()), status, message))
                 }
             }
         }
@@ -630,7 +630,7 @@ fn spawn_sealer(
 ) -> impl futures::Stream<Item = (usize, Vec<Option<String>>)> + use<> {
     let jobs: Vec<(String, Vec<String>)> = deliverable
         .iter()
-        .map(|(t, key)| (key.key.clone(), pushed_secrets(t).map(|s| s.field.clone()).collect()))
+        .map(|(t, key)| (key.key.clone(), pushed_secrets(t).map(|s| s.field.to_string()).collect()))
         .collect();
     let fields = value.fields.clone();
     let (tx, rx) = tokio::sync::mpsc::channel(ahead.max(1));

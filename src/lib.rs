@@ -16,6 +16,7 @@ pub mod source;
 pub mod seal;
 pub mod github;
 pub mod ledger;
+pub mod intern;
 pub mod audit;
 pub mod apply;
 pub mod pass;

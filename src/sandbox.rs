@@ -217,7 +217,7 @@ pub async fn run(args: SandboxArgs) -> Result<u8, String> {
                 let shape = random.chars().count() == *length
                     && random.chars().all(|c| alphabet.contains(&c));
                 let first = shared
-                    .entry((policy.name.clone(), pushed.version, t.secret.clone()))
+                    .entry((policy.name.clone(), pushed.version, t.secret.to_string()))
                     .or_insert_with(|| got.clone());
                 shape && *first == got
             }

@@ -279,8 +279,8 @@ pub fn status(args: &StatusArgs) -> u8 {
     };
     // Policies give next due times; a missing or broken folder only loses that column.
     let set = policy::load_dir(&args.policies).ok();
-    let mut names: BTreeSet<&String> = state.policies.keys().collect();
-    names.extend(state.targets.keys().map(|(p, _, _)| p));
+    let mut names: BTreeSet<&str> = state.policies.keys().map(String::as_str).collect();
+    names.extend(state.targets.keys().map(|(p, _, _)| &**p));
     let rows: Vec<StatusRow> = names
         .into_iter()
         .map(|name| {
@@ -298,7 +298,7 @@ pub fn status(args: &StatusArgs) -> u8 {
                 .version
                 .or_else(|| targets.iter().filter_map(|t| t.pushed.as_ref().map(|p| p.version)).max());
             StatusRow {
-                policy: name.clone(),
+                policy: name.to_string(),
                 version,
                 rotated_at: ps.rotated_at,
                 rotations: ps.rotations,
@@ -333,7 +333,7 @@ pub fn status(args: &StatusArgs) -> u8 {
                         t.secret,
                         pushed.map_or("null".to_string(), |p| p.version.to_string()),
                         short_time(pushed.map(|p| p.at), "never"),
-                        pushed.map_or("-", |p| p.key_id.as_str()),
+                        pushed.map_or("-", |p| &*p.key_id),
                     );
                     if let Some(f) = &t.failure {
                         line.push_str(&format!("  FAILED: {}", f.message));

@@ -516,19 +516,20 @@ mod tests {
         use crate::github::SecretScope;
         use crate::plan::{SecretPlan, TargetPlan};
         let target = |repo: &str| TargetPlan {
-            target: format!("acme/{repo}"),
+            target: format!("acme/{repo}").into(),
             scope: SecretScope::Repo {
                 owner: "acme".into(),
                 repo: repo.into(),
                 app: Default::default(),
-            },
+            }
+            .into(),
             access: None,
             problem: None,
             secrets: vec![SecretPlan {
                 name: "T".into(),
                 field: "value".into(),
                 action: Action::Sync,
-                reason: String::new(),
+                reason: "".into(),
             }],
         };
         let pp = PolicyPlan {

@@ -1,6 +1,7 @@
 //! Ledger records and the state they fold into.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -75,21 +76,24 @@ pub struct PolicyState {
 }
 
 /// What the ledger knows about one secret in one target.
+///
+/// A fleet's ledger holds one of these per policy, target and secret (100,000s), so the
+/// strings they repeat (policy, scope, secret name, key id) are shared, not copied.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TargetState {
-    pub scope: SecretScope,
-    pub secret: String,
+    pub scope: Arc<SecretScope>,
+    pub secret: Arc<str>,
     /// The last version pushed successfully, with when and with which key.
     pub pushed: Option<PushedState>,
     /// The last failure, if it came after the last success.
-    pub failure: Option<FailureState>,
+    pub failure: Option<Box<FailureState>>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PushedState {
     pub version: u64,
     pub at: DateTime<Utc>,
-    pub key_id: String,
+    pub key_id: Arc<str>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -100,7 +104,7 @@ pub struct FailureState {
 }
 
 /// Key of a target record: (policy, scope key, upper-case secret name).
-pub type TargetKey = (String, String, String);
+pub type TargetKey = (Arc<str>, Arc<str>, Arc<str>);
 
 /// The folded state of the journal.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -111,6 +115,9 @@ pub struct LedgerState {
     /// The last public key seen per scope, by scope key.
     #[serde(skip)]
     pub keys: BTreeMap<String, KeyRecord>,
+    /// One copy of each string and scope the records repeat.
+    #[serde(skip)]
+    shared: crate::intern::Interner,
 }
 
 fn serialize_targets<S: serde::Serializer>(
@@ -120,8 +127,9 @@ fn serialize_targets<S: serde::Serializer>(
     s.collect_seq(t.iter().map(|((policy, _, _), v)| (policy, v)))
 }
 
+/// The key a target record is found under (not shared: for lookups).
 pub fn target_key(policy: &str, scope: &SecretScope, secret: &str) -> TargetKey {
-    (policy.to_string(), scope.key(), secret.to_ascii_uppercase())
+    (Arc::from(policy), Arc::from(scope.key()), Arc::from(secret.to_ascii_uppercase()))
 }
 
 impl LedgerState {
@@ -137,22 +145,23 @@ impl LedgerState {
                 p.rotations = r.total_rotations.unwrap_or(p.rotations + 1);
             }
             Entry::Push(r) => {
+                let key_id = self.shared.str(&r.key_id);
                 let t = self.target_mut(&r.policy, &r.scope, &r.secret);
                 t.pushed = Some(PushedState {
                     version: r.version,
                     at: r.at,
-                    key_id: r.key_id.clone(),
+                    key_id,
                 });
                 t.failure = None;
             }
             Entry::Failure(r) => {
                 let secret = r.secret.clone().unwrap_or_default();
                 let t = self.target_mut(&r.policy, &r.scope, &secret);
-                t.failure = Some(FailureState {
+                t.failure = Some(Box::new(FailureState {
                     version: r.version,
                     at: r.at,
                     message: r.message.clone(),
-                });
+                }));
             }
             Entry::Key(k) => {
                 self.keys.insert(k.scope.key(), k.clone());
@@ -166,14 +175,16 @@ impl LedgerState {
     }
 
     fn target_mut(&mut self, policy: &str, scope: &SecretScope, secret: &str) -> &mut TargetState {
-        self.targets
-            .entry(target_key(policy, scope, secret))
-            .or_insert_with(|| TargetState {
-                scope: scope.clone(),
-                secret: secret.to_ascii_uppercase(),
-                pushed: None,
-                failure: None,
-            })
+        let upper = secret.to_ascii_uppercase();
+        let (scope_key, scope) = self.shared.scope(scope);
+        let key = (self.shared.str(policy), scope_key, self.shared.str(&upper));
+        let secret = Arc::clone(&key.2);
+        self.targets.entry(key).or_insert_with(|| TargetState {
+            scope,
+            secret,
+            pushed: None,
+            failure: None,
+        })
     }
 
     pub fn target(&self, policy: &str, scope: &SecretScope, secret: &str) -> Option<&TargetState> {
@@ -184,7 +195,7 @@ impl LedgerState {
     pub fn targets_of<'a>(&'a self, policy: &'a str) -> impl Iterator<Item = &'a TargetState> + 'a {
         self.targets
             .iter()
-            .filter(move |((p, _, _), _)| p == policy)
+            .filter(move |((p, _, _), _)| **p == *policy)
             .map(|(_, v)| v)
     }
 
@@ -206,20 +217,20 @@ impl LedgerState {
         for ((policy, _, _), t) in &self.targets {
             if let Some(p) = &t.pushed {
                 out.push(Entry::Push(PushRecord {
-                    policy: policy.clone(),
-                    scope: t.scope.clone(),
-                    secret: t.secret.clone(),
+                    policy: policy.to_string(),
+                    scope: (*t.scope).clone(),
+                    secret: t.secret.to_string(),
                     version: p.version,
-                    key_id: p.key_id.clone(),
+                    key_id: p.key_id.to_string(),
                     at: p.at,
                     outcome: "compacted".into(),
                 }));
             }
             if let Some(f) = &t.failure {
                 out.push(Entry::Failure(FailureRecord {
-                    policy: policy.clone(),
-                    scope: t.scope.clone(),
-                    secret: Some(t.secret.clone()),
+                    policy: policy.to_string(),
+                    scope: (*t.scope).clone(),
+                    secret: Some(t.secret.to_string()),
                     version: f.version,
                     at: f.at,
                     message: f.message.clone(),

@@ -152,10 +152,11 @@ pub fn plan(
     now: DateTime<Utc>,
     opts: &PlanOptions,
 ) -> Plan {
+    let mut shared = crate::intern::Interner::default();
     let policies = set
         .policies
         .iter()
-        .map(|p| plan_policy(p, observed, ledger, now, opts.force.contains(&p.name)))
+        .map(|p| plan_policy(p, observed, ledger, now, opts.force.contains(&p.name), &mut shared))
         .collect();
     let mut plan = Plan {
         generated_at: Some(now),
@@ -173,6 +174,7 @@ fn plan_policy(
     ledger: &LedgerState,
     now: DateTime<Utc>,
     forced: bool,
+    shared: &mut crate::intern::Interner,
 ) -> PolicyPlan {
     let written = observed.source_written.get(&policy.name).copied();
     let last_rotated_at = last_rotation(policy, ledger, written);
@@ -208,9 +210,10 @@ fn plan_policy(
     let resolved = resolve(policy, &observed.listings);
     let vault_kv_forced = forced && !mints(&policy.source);
     for rt in resolved {
+        let (target, scope) = shared.scope(&rt.scope);
         let mut tp = TargetPlan {
-            target: rt.scope.key(),
-            scope: rt.scope.clone(),
+            target,
+            scope,
             access: rt.access.clone(),
             problem: rt.problem.clone(),
             secrets: Vec::new(),
@@ -251,14 +254,15 @@ fn plan_policy(
                 }
             };
             tp.secrets.push(SecretPlan {
-                name: name.clone(),
-                field: field.clone(),
+                name: shared.str(name),
+                field: shared.str(field),
                 action,
-                reason,
+                reason: shared.str(&reason),
             });
         }
         pp.targets.push(tp);
     }
+    pp.targets.shrink_to_fit();
 
     // A value that is not stored cannot be pushed again later: any target that needs it
     // makes the whole policy rotate, so that every target ends up with one value.
@@ -267,7 +271,7 @@ fn plan_policy(
         for t in &mut pp.targets {
             for s in &mut t.secrets {
                 s.action = if s.action == Action::Create { Action::Create } else { Action::Rotate };
-                s.reason = reason.describe();
+                s.reason = shared.str(&reason.describe());
             }
         }
         pp.rotate = Some(reason);

@@ -163,16 +163,16 @@ mod tests {
                     app: App::Actions,
                 };
                 TargetPlan {
-                    target: scope.key(),
-                    scope,
+                    target: scope.key().into(),
+                    scope: scope.into(),
                     access: None,
                     problem: None,
                     secrets: (0..secrets)
                         .map(|s| SecretPlan {
-                            name: format!("S{s}"),
+                            name: format!("S{s}").into(),
                             field: "value".into(),
                             action: Action::Rotate,
-                            reason: String::new(),
+                            reason: "".into(),
                         })
                         .collect(),
                 }

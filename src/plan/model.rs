@@ -1,5 +1,7 @@
 //! The plan's types: per policy a rotation decision, per target and secret an action.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -96,11 +98,13 @@ impl RotateReason {
     }
 }
 
+/// One per policy and target: a fleet's plan holds 100,000s, so the scope and the
+/// strings repeated across targets (names, fields, reasons) are shared, not copied.
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetPlan {
     /// Human key of the scope, e.g. `acme/api`, `acme/api env:production`, `org:acme`.
-    pub target: String,
-    pub scope: SecretScope,
+    pub target: Arc<str>,
+    pub scope: Arc<SecretScope>,
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_access")]
     pub access: Option<OrgAccess>,
     /// A problem found while observing (e.g. GitHub's 404): the target fails without a push.
@@ -135,11 +139,11 @@ fn ser_access<S: serde::Serializer>(a: &Option<OrgAccess>, s: S) -> Result<S::Ok
 #[derive(Debug, Clone, Serialize)]
 pub struct SecretPlan {
     /// The GitHub secret name.
-    pub name: String,
+    pub name: Arc<str>,
     /// The source field it holds.
-    pub field: String,
+    pub field: Arc<str>,
     pub action: Action,
-    pub reason: String,
+    pub reason: Arc<str>,
 }
 
 /// What happens to one secret in one target.

@@ -13,6 +13,7 @@
 //! and, as warnings, a repository secret that shadows an organization secret of the same
 //! name (workflows then see the repository's value).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::build::Observed;
@@ -164,21 +165,63 @@ fn installations(plan: &mut Plan, observed: &Observed) {
 
 /// Two policies writing the same name to the same scope: both targets are stopped.
 fn doubled_names(plan: &mut Plan) {
-    let mut writers: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    // Only names that more than one policy writes can meet: a fleet has 100,000s of
+    // (target, name) pairs, and usually every policy writes names of its own.
+    let mut policies_of: HashMap<String, BTreeSet<&str>> = HashMap::new();
+    for pp in &plan.policies {
+        for s in pp.targets.iter().flat_map(|t| &t.secrets) {
+            if policies_of.get(&*s.name).is_none_or(|p| !p.contains(pp.policy.as_str())) {
+                let upper = s.name.to_ascii_uppercase();
+                policies_of.entry(upper).or_default().insert(&pp.policy);
+            }
+        }
+    }
+    policies_of.retain(|_, p| p.len() > 1);
+    if policies_of.is_empty() {
+        return;
+    }
+    // (target, upper-case name) -> the policies writing it. Borrowed, and one policy
+    // inline: almost every pair has one writer.
+    let mut seen: HashMap<(&str, Cow<'_, str>), (&str, Option<BTreeSet<&str>>)> = HashMap::new();
     for pp in &plan.policies {
         for t in &pp.targets {
             for s in &t.secrets {
-                writers
-                    .entry((t.target.clone(), s.name.to_ascii_uppercase()))
-                    .or_default()
-                    .insert(pp.policy.clone());
+                let upper = if s.name.bytes().any(|b| b.is_ascii_lowercase()) {
+                    Cow::Owned(s.name.to_ascii_uppercase())
+                } else {
+                    Cow::Borrowed(&*s.name)
+                };
+                if !policies_of.contains_key(upper.as_ref()) {
+                    continue;
+                }
+                match seen.entry((&*t.target, upper)) {
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert((pp.policy.as_str(), None));
+                    }
+                    std::collections::hash_map::Entry::Occupied(mut o) => {
+                        let (first, more) = o.get_mut();
+                        if *first != pp.policy {
+                            more.get_or_insert_with(|| BTreeSet::from([*first])).insert(&pp.policy);
+                        }
+                    }
+                }
             }
         }
+    }
+    let writers: BTreeMap<(String, String), BTreeSet<String>> = seen
+        .into_iter()
+        .filter_map(|((target, name), (_, more))| {
+            let more = more?.into_iter().map(str::to_string).collect();
+            Some(((target.to_string(), name.into_owned()), more))
+        })
+        .collect();
+    if writers.is_empty() {
+        return;
     }
     for pp in &mut plan.policies {
         for t in &mut pp.targets {
             for s in &t.secrets {
-                let Some(policies) = writers.get(&(t.target.clone(), s.name.to_ascii_uppercase()))
+                let Some(policies) = writers.get(&(t.target.to_string(), s.name.to_ascii_uppercase()))
                 else {
                     continue;
                 };
@@ -204,7 +247,7 @@ fn limits(plan: &mut Plan, observed: &Observed) {
     let mut adding: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for pp in &plan.policies {
         for t in pp.targets.iter().filter(|t| t.problem.is_none()) {
-            let Some(Ok(existing)) = observed.secrets.get(&t.target) else {
+            let Some(Ok(existing)) = observed.secrets.get(&*t.target) else {
                 continue;
             };
             let have: BTreeSet<String> = existing
@@ -214,7 +257,7 @@ fn limits(plan: &mut Plan, observed: &Observed) {
             for s in t.secrets.iter().filter(|s| s.action != Action::Unchanged) {
                 let name = s.name.to_ascii_uppercase();
                 if !have.contains(&name) {
-                    adding.entry(t.target.clone()).or_default().insert(name);
+                    adding.entry(t.target.to_string()).or_default().insert(name);
                 }
             }
         }
@@ -222,7 +265,7 @@ fn limits(plan: &mut Plan, observed: &Observed) {
     for pp in &mut plan.policies {
         for t in &mut pp.targets {
             let (Some(new), Some(Ok(existing))) =
-                (adding.get(&t.target), observed.secrets.get(&t.target))
+                (adding.get(&*t.target), observed.secrets.get(&*t.target))
             else {
                 continue;
             };
@@ -296,11 +339,11 @@ fn shadows(plan: &Plan, observed: &Observed) -> Vec<PlanWarning> {
             .iter()
             .flat_map(|p| &p.targets)
             .map(|t| &t.scope)
-            .find(|s| s.key() == *key && matches!(s, SecretScope::Org { .. }))
+            .find(|s| s.key() == *key && matches!(&***s, SecretScope::Org { .. }))
         else {
             continue;
         };
-        let SecretScope::Org { org, app } = scope else {
+        let SecretScope::Org { org, app } = &**scope else {
             continue;
         };
         for m in list {
@@ -322,7 +365,7 @@ fn shadows(plan: &Plan, observed: &Observed) -> Vec<PlanWarning> {
     }
     for pp in &plan.policies {
         for t in pp.targets.iter().filter(|t| t.problem.is_none()) {
-            let (SecretScope::Org { org, app }, Some(access)) = (&t.scope, &t.access) else {
+            let (SecretScope::Org { org, app }, Some(access)) = (&*t.scope, &t.access) else {
                 continue;
             };
             let ids = (access.visibility == Visibility::Selected)
@@ -345,7 +388,7 @@ fn shadows(plan: &Plan, observed: &Observed) -> Vec<PlanWarning> {
     }
     for pp in &plan.policies {
         for t in pp.targets.iter().filter(|t| t.problem.is_none()) {
-            let SecretScope::Repo { owner, repo, app } = &t.scope else {
+            let SecretScope::Repo { owner, repo, app } = &*t.scope else {
                 continue;
             };
             let r = repos
@@ -363,7 +406,7 @@ fn shadows(plan: &Plan, observed: &Observed) -> Vec<PlanWarning> {
                 }
                 warnings.push(PlanWarning {
                     policy: pp.policy.clone(),
-                    target: t.target.clone(),
+                    target: t.target.to_string(),
                     secret: Some(name.clone()),
                     message: format!(
                         "this repository secret shadows the organization secret {name} ({whence}, visibility {visibility}): workflows in {owner}/{repo} will see the repository's value"

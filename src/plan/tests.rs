@@ -132,7 +132,7 @@ fn actions(plan: &Plan) -> Vec<(String, Action)> {
     plan.policies[0]
         .targets
         .iter()
-        .flat_map(|t| t.secrets.iter().map(move |s| (t.target.clone(), s.action)))
+        .flat_map(|t| t.secrets.iter().map(move |s| (t.target.to_string(), s.action)))
         .collect()
 }
 

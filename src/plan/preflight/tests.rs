@@ -96,7 +96,7 @@ fn problem<'a>(plan: &'a Plan, policy: &str, target: &str) -> Option<&'a str> {
     plan.policies
         .iter()
         .find(|p| p.policy == policy)
-        .and_then(|p| p.targets.iter().find(|t| t.target == target))
+        .and_then(|p| p.targets.iter().find(|t| *t.target == *target))
         .and_then(|t| t.problem.as_deref())
 }
 
