@@ -274,8 +274,8 @@ impl Applier<'_> {
         progress.policy(&policy.name, work.len());
 
         // 1. Public keys, before anything changes at the source: the ledger's, else GitHub's.
-        let keys: HashMap<SecretScope, Result<PublicKey, GitHubError>> = stream::iter(&work)
-            .map(|t| async move { ((*t.scope).clone(), self.key_for(&t.scope).await) })
+        let keys: HashMap<&SecretScope, Result<PublicKey, GitHubError>> = stream::iter(&work)
+            .map(|t| async move { (&*t.scope, self.key_for(&t.scope).await) })
             .buffer_unordered(self.concurrency.max(1))
             .collect()
             .await;
@@ -285,7 +285,7 @@ impl Applier<'_> {
         }
         let mut deliverable = Vec::new();
         for t in &work {
-            match &keys[&t.scope] {
+            match &keys[&*t.scope] {
                 Ok(k) => deliverable.push((*t, k.clone())),
                 Err(e) => {
                     progress.target_done(false);
@@ -298,6 +298,7 @@ impl Applier<'_> {
                 }
             }
         }
+        drop(keys);
         if self.stopping() {
             pr.skipped += deliverable.len();
             return pr;
@@ -628,9 +629,9 @@ fn spawn_sealer(
     value: &SourceValue,
     ahead: usize,
 ) -> impl futures::Stream<Item = (usize, Vec<Option<String>>)> + use<> {
-    let jobs: Vec<(String, Vec<String>)> = deliverable
+    let jobs: Vec<(String, Vec<std::sync::Arc<str>>)> = deliverable
         .iter()
-        .map(|(t, key)| (key.key.clone(), pushed_secrets(t).map(|s| s.field.to_string()).collect()))
+        .map(|(t, key)| (key.key.clone(), pushed_secrets(t).map(|s| s.field.clone()).collect()))
         .collect();
     let fields = value.fields.clone();
     let (tx, rx) = tokio::sync::mpsc::channel(ahead.max(1));
@@ -638,7 +639,7 @@ fn spawn_sealer(
         for (i, (key, wanted)) in jobs.into_iter().enumerate() {
             let sealed = wanted
                 .iter()
-                .map(|f| fields.get(f).and_then(|p| seal(&key, p).ok()))
+                .map(|f| fields.get(&**f).and_then(|p| seal(&key, p).ok()))
                 .collect();
             // The receiver is gone when apply stopped early: nothing more to seal.
             if tx.blocking_send((i, sealed)).is_err() {
