@@ -466,10 +466,12 @@ fn bound(sc: &Scenario, c: &rotor::emulator::Counters, relisted: bool) -> Option
     let lat = sc.latency_ms as f64 / 1000.0;
     let pages = c.route("GET /orgs/{org}/repos");
     let others = c.total - pages;
-    let listing = if relisted {
+    // Re-listing from cached links: every page at once. A first listing: page 1 (whose
+    // `Link: rel="last"` tells how many there are), then all the others at once.
+    let listing = if relisted || pages <= 1 {
         (pages as f64 / 100.0).ceil() * lat
     } else {
-        pages as f64 * lat
+        (1.0 + ((pages - 1) as f64 / 100.0).ceil()) * lat
     };
     let concurrency = listing + (others as f64 / 100.0).ceil() * lat;
     let Some(scale) = sc.limits else {

@@ -194,6 +194,8 @@ impl Client {
             let cached = self.inner.listings.lock().page(&key, url.as_str()).cloned();
             let etag = cached.as_ref().map(|c| c.etag.clone());
             let reply = self.send_with(Method::GET, url.clone(), None, etag.as_deref()).await?;
+            let links: Vec<&str> = reply.headers.get_all("link").iter().filter_map(|v| v.to_str().ok()).collect();
+            let links = links.join(", ");
             let page = match (reply.status.as_u16(), cached) {
                 (304, Some(c)) => c,
                 _ => {
@@ -218,6 +220,25 @@ impl Client {
             pages.push(page);
             let Some(next) = next else { break };
             let next = self.url_for_absolute(&next, &url)?;
+            // The first page names the last by number: ask for all the others at once.
+            if pages.len() == 1 {
+                if let Some(urls) = numbered_pages(&next, &links) {
+                    let wanted = {
+                        let cache = self.inner.listings.lock();
+                        urls.into_iter()
+                            .map(|u| {
+                                let cached = cache.page(&key, u.as_str()).cloned();
+                                (u, cached)
+                            })
+                            .collect()
+                    };
+                    if let Some(rest) = self.pages_at_once(wanted, PAGES_AT_ONCE).await? {
+                        items.extend(rest.iter().flat_map(|p| p.items.iter().cloned()));
+                        pages.extend(rest);
+                        break;
+                    }
+                }
+            }
             if pages.iter().any(|p| p.url == next.as_str()) {
                 let path = self.display_path(&url);
                 let msg = "pagination link loops back to a page already read".to_string();
@@ -257,28 +278,40 @@ impl Client {
         else {
             return Ok(None);
         };
-        let mut urls = Vec::with_capacity(cached.len());
-        for page in &cached {
+        let mut wanted = Vec::with_capacity(cached.len());
+        for page in cached {
             match Url::parse(&page.url) {
-                Ok(u) if u.origin() == self.inner.base_url.origin() => urls.push(u),
+                Ok(u) if u.origin() == self.inner.base_url.origin() => wanted.push((u, Some(page))),
                 _ => return Ok(None),
             }
         }
-        let fetched = futures::future::join_all(
-            urls.into_iter()
-                .zip(cached.iter().cloned())
-                .map(|(url, page)| self.listing_page(url, Some(page))),
-        )
-        .await;
-        let pages = fetched.into_iter().collect::<Result<Vec<CachedPage>>>()?;
-        let chained = pages.windows(2).all(|w| w[0].next.as_deref() == Some(w[1].url.as_str()))
-            && pages.last().is_some_and(|p| p.next.is_none());
-        if !chained {
+        // Conditional requests: a 304 carries no body, so every page may be in flight.
+        let at_once = wanted.len();
+        let Some(pages) = self.pages_at_once(wanted, at_once).await? else {
             return Ok(None);
-        }
+        };
         let items = pages.iter().flat_map(|p| p.items.iter().cloned()).collect();
         self.inner.listings.store(key.to_string(), pages);
         Ok(Some(items))
+    }
+
+    /// Pages of a listing asked for all at once (each conditional on its cached copy);
+    /// `None` unless they chain up as GitHub's `Link` headers say, each `next` naming the
+    /// page after it and the last naming none.
+    async fn pages_at_once(
+        &self,
+        wanted: Vec<(Url, Option<CachedPage>)>,
+        at_once: usize,
+    ) -> Result<Option<Vec<CachedPage>>> {
+        use futures::stream::{StreamExt as _, TryStreamExt as _};
+        let pages: Vec<CachedPage> = futures::stream::iter(wanted)
+            .map(|(url, cached)| self.listing_page(url, cached))
+            .buffered(at_once.max(1))
+            .try_collect()
+            .await?;
+        let chained = pages.windows(2).all(|w| w[0].next.as_deref() == Some(w[1].url.as_str()))
+            && pages.last().is_some_and(|p| p.next.is_none());
+        Ok(chained.then_some(pages))
     }
 
     /// `GET /repos/{owner}/{repo}` (a renamed repository's 301 is followed).
@@ -759,4 +792,94 @@ fn unexpected_success(method: Method, path: String, reply: &Reply) -> GitHubErro
     );
     err.kind = ErrorKind::UnexpectedStatus;
     err
+}
+
+/// Listings with more pages than this are read page after page.
+const MAX_PAGES_AT_ONCE: usize = 1_000;
+
+/// Pages of one listing read for the first time in flight at once. Each connection that carried a page keeps a
+/// read buffer the size of one (hundreds of KB) while it idles in the pool: ten at a
+/// time reads 100 pages in ten round trips and keeps a few MB, not tens.
+const PAGES_AT_ONCE: usize = 10;
+
+/// The URLs of pages 2 to N when the first page's `Link` header gives `next` as page 2 and
+/// `last` as page N of the same URL (GitHub's page-numbered listings); `None` otherwise
+/// (cursor pagination, an odd link), and then the listing is read page after page.
+fn numbered_pages(next: &Url, links: &str) -> Option<Vec<Url>> {
+    let last = link::parse(links).into_iter().find(|l| l.has_rel("last"))?;
+    let last = next.join(&last.target).ok()?;
+    let page_of = |u: &Url| {
+        u.query_pairs()
+            .find(|(k, _)| k == "page")
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+    };
+    if page_of(next)? != 2 {
+        return None;
+    }
+    let n = page_of(&last)?;
+    if !(2..=MAX_PAGES_AT_ONCE).contains(&n) {
+        return None;
+    }
+    let with_page = |p: usize| {
+        let pairs: Vec<(String, String)> = next
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "page" { p.to_string() } else { v.into_owned() };
+                (k.into_owned(), v)
+            })
+            .collect();
+        let mut u = next.clone();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+        u
+    };
+    // Only when the links read back exactly as built (same parameters, same encoding).
+    if with_page(2) != *next || with_page(n) != last {
+        return None;
+    }
+    Some((2..=n).map(with_page).collect())
+}
+
+#[cfg(test)]
+mod numbered_pages_tests {
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).expect("url")
+    }
+
+    #[test]
+    fn pages_two_to_last_are_named_from_githubs_links() {
+        let next = url("https://api.github.com/organizations/7/repos?per_page=100&type=all&page=2");
+        let links = "<https://api.github.com/organizations/7/repos?per_page=100&type=all&page=2>; rel=\"next\", \
+                     <https://api.github.com/organizations/7/repos?per_page=100&type=all&page=4>; rel=\"last\"";
+        let pages: Vec<String> = numbered_pages(&next, links)
+            .expect("numbered")
+            .iter()
+            .map(Url::to_string)
+            .collect();
+        assert_eq!(
+            pages,
+            [2, 3, 4].map(|p| format!("https://api.github.com/organizations/7/repos?per_page=100&type=all&page={p}"))
+        );
+    }
+
+    #[test]
+    fn anything_but_plain_page_numbers_is_read_page_after_page() {
+        let next = url("https://api.github.com/orgs/acme/repos?per_page=100&page=2");
+        // No `last` (cursor pagination gives none).
+        assert_eq!(numbered_pages(&next, "<https://api.github.com/orgs/acme/repos?per_page=100&page=2>; rel=\"next\""), None);
+        // `last` with other parameters than `next`.
+        let odd = "<https://api.github.com/orgs/acme/repos?per_page=50&page=9>; rel=\"last\"";
+        assert_eq!(numbered_pages(&next, odd), None);
+        // `next` that is not page 2.
+        let cursor = url("https://api.github.com/orgs/acme/repos?per_page=100&after=Y3Vyc29y");
+        let last = "<https://api.github.com/orgs/acme/repos?per_page=100&page=3>; rel=\"last\"";
+        assert_eq!(numbered_pages(&cursor, last), None);
+        // More pages than are asked for at once.
+        let huge = "<https://api.github.com/orgs/acme/repos?per_page=100&page=5000>; rel=\"last\"";
+        assert_eq!(numbered_pages(&next, huge), None);
+        // `last` on another host.
+        let elsewhere = "<https://evil.example/orgs/acme/repos?per_page=100&page=3>; rel=\"last\"";
+        assert_eq!(numbered_pages(&next, elsewhere), None);
+    }
 }

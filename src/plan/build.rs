@@ -216,7 +216,8 @@ fn plan_policy(
             scope,
             access: rt.access.clone(),
             problem: rt.problem.clone(),
-            secrets: Vec::new(),
+            // Exactly as many as the policy has: a first push would reserve room for four.
+            secrets: Vec::with_capacity(policy.secrets.len()),
         };
         let existing = match observed.secrets.get(&rt.scope.key()) {
             Some(Ok(list)) => Some(list.as_slice()),

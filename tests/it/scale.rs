@@ -342,3 +342,46 @@ async fn a_steady_rotation_costs_one_request_per_secret_and_a_free_304_per_listi
     let charged = c.total - c.by_status.get(&304).copied().unwrap_or(0);
     assert_eq!(charged, N as u64);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_listing_asks_for_every_page_after_the_first_at_once() {
+    use rotor::emulator::DEFAULT_TOKEN;
+    use rotor::github::{Client, GitHubConfig};
+    // Six pages of 100; each answer takes 300 ms, so pages read one after another would
+    // arrive at least 300 ms apart.
+    const N: usize = 550;
+    let latency = Duration::from_millis(300);
+    let emu = Emulator::new(fleet(N)).with_latency(latency);
+    let handle = emu.serve("127.0.0.1:0".parse().expect("loopback")).await.expect("serve");
+    let client = Client::new(GitHubConfig {
+        api_url: handle.url.clone(),
+        token: Some(DEFAULT_TOKEN.to_string().into()),
+        ..GitHubConfig::default()
+    })
+    .expect("client");
+
+    let repos = client.list_org_repos("acme").await.expect("listing");
+    let mut names: Vec<String> = repos.iter().map(|r| r.name.clone()).collect();
+    names.sort();
+    assert_eq!(names, (1..=N).map(svc).collect::<Vec<_>>(), "every repository, once");
+    let mut log: Vec<_> = emu.requests().into_iter().filter(|r| r.path == "/orgs/acme/repos").collect();
+    log.sort_by_key(|r| r.at);
+    assert_eq!(log.len(), 6, "one request per page");
+    let after_first = &log[1..];
+    assert!(
+        after_first[0].at >= log[0].at + latency,
+        "page 1 is read first: its Link header names the last page"
+    );
+    let spread = after_first[after_first.len() - 1].at - after_first[0].at;
+    assert!(
+        spread < latency,
+        "pages 2 to 6 were asked for together, not one after another (spread {spread:?})"
+    );
+
+    // Read again: every page at once from the cached links, each a free 304.
+    emu.reset_counters();
+    let again = client.list_org_repos("acme").await.expect("listing again");
+    assert_eq!(again.len(), N);
+    assert_eq!(emu.counters().route_status(LIST, 304), 6);
+    handle.stop().await;
+}
