@@ -364,21 +364,21 @@ impl FleetSpec {
 
 fn generated_repo(i: usize) -> RepoSpec {
     let mut topics = Vec::new();
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         topics.push("pci".to_string());
     }
     topics.push(if i % 2 == 1 { "team-a" } else { "team-b" }.to_string());
     let mut environments = vec!["production".to_string()];
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         environments.push("staging".to_string());
     }
     RepoSpec {
         name: format!("svc-{i:04}"),
         id: None,
         topics,
-        archived: i % 10 == 0,
+        archived: i.is_multiple_of(10),
         disabled: false,
-        visibility: if i % 4 == 0 {
+        visibility: if i.is_multiple_of(4) {
             RepoVisibility::Private
         } else {
             RepoVisibility::Public

@@ -72,7 +72,7 @@ fn wrong_type(field: &str, v: &Value, expected: &str) -> ApiError {
 /// `^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$`
 pub(crate) fn is_padded_base64(s: &str) -> bool {
     let b = s.as_bytes();
-    if b.is_empty() || b.len() % 4 != 0 {
+    if b.is_empty() || !b.len().is_multiple_of(4) {
         return false;
     }
     let alpha = |c: u8| c.is_ascii_alphanumeric() || c == b'+' || c == b'/';

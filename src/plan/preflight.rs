@@ -163,6 +163,9 @@ fn installations(plan: &mut Plan, observed: &Observed) {
     }
 }
 
+/// The first policy seen writing a (target, name) pair, and all of them once there are two.
+type Writers<'a> = (&'a str, Option<BTreeSet<&'a str>>);
+
 /// Two policies writing the same name to the same scope: both targets are stopped.
 fn doubled_names(plan: &mut Plan) {
     // Only names that more than one policy writes can meet: a fleet has 100,000s of
@@ -182,7 +185,7 @@ fn doubled_names(plan: &mut Plan) {
     }
     // (target, upper-case name) -> the policies writing it. Borrowed, and one policy
     // inline: almost every pair has one writer.
-    let mut seen: HashMap<(&str, Cow<'_, str>), (&str, Option<BTreeSet<&str>>)> = HashMap::new();
+    let mut seen: HashMap<(&str, Cow<'_, str>), Writers<'_>> = HashMap::new();
     for pp in &plan.policies {
         for t in &pp.targets {
             for s in &t.secrets {

@@ -47,10 +47,10 @@ schedule:
 
 /// Which generated repositories the stored policy selects (see `FleetSpec::generate`).
 fn selected(org: &str, i: usize) -> bool {
-    let archived = i % 10 == 0;
+    let archived = i.is_multiple_of(10);
     match org {
         "acme" => !archived && i != 7,
-        _ => !archived && i % 3 == 0,
+        _ => !archived && i.is_multiple_of(3),
     }
 }
 
