@@ -32,12 +32,8 @@ impl Pass<'_> {
     /// Observe and plan against the ledger as it is now. `force`: policies to rotate
     /// whether due or not.
     pub async fn plan(&self, set: &PolicySet, force: &BTreeSet<String>) -> Plan {
-        let state = self
-            .ledger
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .state()
-            .clone();
+        // A snapshot, not a copy: the lock cannot be held across the network reads.
+        let state = self.ledger.lock().unwrap_or_else(|p| p.into_inner()).snapshot();
         plan_with_state(
             set,
             self.github,

@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::app::{AppAuth, AuthIdentity, Authorization};
 use super::client::Client;
-use super::error::{ErrorKind, GitHubError};
+use super::error::GitHubError;
 
 /// The credential sent with every request.
 ///
@@ -31,9 +31,8 @@ impl Auth {
     pub fn header_value(&self) -> Result<HeaderValue, InvalidToken> {
         match self {
             Auth::Token(token) => {
-                let mut v =
-                    HeaderValue::from_str(&format!("Bearer {}", token.expose_secret().trim()))
-                        .map_err(|_| InvalidToken)?;
+                let bearer = zeroize::Zeroizing::new(format!("Bearer {}", token.expose_secret().trim()));
+                let mut v = HeaderValue::from_str(&bearer).map_err(|_| InvalidToken)?;
                 v.set_sensitive(true);
                 Ok(v)
             }
@@ -67,14 +66,9 @@ impl TokenSource {
                 valid_until: None,
             }),
             TokenSource::Static(Some(auth)) => {
-                let header = auth.header_value().map_err(|e| {
-                    GitHubError::local(
-                        ErrorKind::InvalidInput,
-                        method.clone(),
-                        path.to_string(),
-                        e.to_string(),
-                    )
-                })?;
+                let header = auth
+                    .header_value()
+                    .map_err(|e| GitHubError::invalid_input(method, path, e))?;
                 Ok(Authorization {
                     header: Some(header),
                     identity: AuthIdentity::Token,

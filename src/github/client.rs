@@ -190,12 +190,16 @@ impl Client {
         let mut pages: Vec<CachedPage> = Vec::new();
         let mut items = Vec::new();
         let mut url = first;
+        // Page 1's `Link` header, which may name the last page.
+        let mut first_links = String::new();
         loop {
             let cached = self.inner.listings.lock().page(&key, url.as_str()).cloned();
             let etag = cached.as_ref().map(|c| c.etag.clone());
             let reply = self.send_with(Method::GET, url.clone(), None, etag.as_deref()).await?;
-            let links: Vec<&str> = reply.headers.get_all("link").iter().filter_map(|v| v.to_str().ok()).collect();
-            let links = links.join(", ");
+            if pages.is_empty() {
+                let links: Vec<&str> = reply.headers.get_all("link").iter().filter_map(|v| v.to_str().ok()).collect();
+                first_links = links.join(", ");
+            }
             let page = match (reply.status.as_u16(), cached) {
                 (304, Some(c)) => c,
                 _ => {
@@ -222,7 +226,7 @@ impl Client {
             let next = self.url_for_absolute(&next, &url)?;
             // The first page names the last by number: ask for all the others at once.
             if pages.len() == 1 {
-                if let Some(urls) = numbered_pages(&next, &links) {
+                if let Some(urls) = numbered_pages(&next, &first_links) {
                     let wanted = {
                         let cache = self.inner.listings.lock();
                         urls.into_iter()
@@ -407,22 +411,12 @@ impl Client {
                     .then_some(a.selected_repository_ids.as_slice()),
             ),
             (SecretScope::Org { .. }, None) => {
-                let msg = "an organization secret needs its visibility".to_string();
-                return Err(GitHubError::local(
-                    ErrorKind::InvalidInput,
-                    method,
-                    path,
-                    msg,
-                ));
+                let msg = "an organization secret needs its visibility";
+                return Err(GitHubError::invalid_input(&method, path, msg));
             }
             (_, Some(_)) => {
-                let msg = "visibility applies only to organization secrets".to_string();
-                return Err(GitHubError::local(
-                    ErrorKind::InvalidInput,
-                    method,
-                    path,
-                    msg,
-                ));
+                let msg = "visibility applies only to organization secrets";
+                return Err(GitHubError::invalid_input(&method, path, msg));
             }
             (_, None) => (None, None),
         };
@@ -526,14 +520,7 @@ impl Client {
 
     pub(super) async fn send_json<B: Serialize>(&self, method: Method, path: &str, body: &B) -> Result<Reply> {
         let url = self.url_for(&method, path)?;
-        let bytes = serde_json::to_vec(body).map_err(|e| {
-            GitHubError::local(
-                ErrorKind::InvalidInput,
-                method.clone(),
-                path.to_string(),
-                e.to_string(),
-            )
-        })?;
+        let bytes = serde_json::to_vec(body).map_err(|e| GitHubError::invalid_input(&method, path, e))?;
         self.send(method, url, Some(bytes)).await
     }
 
@@ -601,14 +588,8 @@ impl Client {
     }
 
     fn url_for(&self, method: &Method, path_and_query: &str) -> Result<Url> {
-        Url::parse(&format!("{}{}", self.inner.base, path_and_query)).map_err(|e| {
-            GitHubError::local(
-                ErrorKind::InvalidInput,
-                method.clone(),
-                path_and_query.into(),
-                e.to_string(),
-            )
-        })
+        Url::parse(&format!("{}{}", self.inner.base, path_and_query))
+            .map_err(|e| GitHubError::invalid_input(method, path_and_query, e))
     }
 
     /// The URL's path and query relative to the API base, as errors and logs show it.

@@ -1,6 +1,6 @@
 //! URL paths of the endpoints rotor calls, every segment percent-encoded.
 
-use super::error::{ErrorKind, GitHubError};
+use super::error::GitHubError;
 use super::types::SecretScope;
 use crate::policy::App;
 
@@ -24,9 +24,8 @@ pub fn path(method: &reqwest::Method, segments: &[&str]) -> Result<String, GitHu
     for s in segments {
         if s.is_empty() || *s == "." || *s == ".." {
             let shown: Vec<String> = segments.iter().map(|s| encode_segment(s)).collect();
-            return Err(GitHubError::local(
-                ErrorKind::InvalidInput,
-                method.clone(),
+            return Err(GitHubError::invalid_input(
+                method,
                 format!("/{}", shown.join("/")),
                 format!("path segment {s:?} cannot name a GitHub resource"),
             ));
@@ -85,6 +84,7 @@ pub fn selected_repos(
 mod tests {
     use super::*;
     use reqwest::Method;
+    use crate::github::error::ErrorKind;
 
     #[test]
     fn unreserved_characters_pass_and_everything_else_is_encoded() {

@@ -9,6 +9,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::record::{Entry, LedgerState};
 
@@ -37,7 +38,8 @@ pub struct Ledger {
     dir: PathBuf,
     file: File,
     _lock: File,
-    state: LedgerState,
+    /// Shared with snapshots (see `snapshot`); an append copies it only while one is held.
+    state: Arc<LedgerState>,
     lines: usize,
 }
 
@@ -83,7 +85,7 @@ impl Ledger {
             dir: dir.to_path_buf(),
             file,
             _lock: lock,
-            state,
+            state: Arc::new(state),
             lines,
         };
         let records = ledger.state.targets.len() + ledger.state.keys.len();
@@ -103,6 +105,13 @@ impl Ledger {
         &self.state
     }
 
+    /// The state as it is now, to read without holding the ledger (e.g. across the network
+    /// reads of planning). Costs no copy; an append made while it is held copies the state
+    /// once, so keep it only as long as needed.
+    pub fn snapshot(&self) -> Arc<LedgerState> {
+        Arc::clone(&self.state)
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -114,7 +123,7 @@ impl Ledger {
         line.push(b'\n');
         let path = self.dir.join(JOURNAL);
         self.file.write_all(&line).map_err(io_err(&path))?;
-        self.state.apply(&entry);
+        Arc::make_mut(&mut self.state).apply(&entry);
         self.lines += 1;
         Ok(())
     }
@@ -240,6 +249,21 @@ mod tests {
             reason: "due".into(),
             total_rotations: None,
         })
+    }
+
+    #[test]
+    fn a_snapshot_keeps_the_state_it_was_taken_at_and_later_appends_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(dir.path()).unwrap();
+        l.append(rotation(1)).unwrap();
+        let snap = l.snapshot();
+        assert!(Arc::ptr_eq(&snap, &l.snapshot()), "taking a snapshot copies nothing");
+        l.append(push(1, "a")).unwrap();
+        assert_eq!(snap.targets.len(), 0);
+        assert_eq!(l.state().targets.len(), 1);
+        drop(snap);
+        l.append(rotation(2)).unwrap();
+        assert_eq!(l.state().policies["p"].version, Some(2));
     }
 
     #[test]

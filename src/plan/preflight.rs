@@ -172,11 +172,9 @@ fn doubled_names(plan: &mut Plan) {
     // (target, name) pairs, and usually every policy writes names of its own.
     let mut policies_of: HashMap<String, BTreeSet<&str>> = HashMap::new();
     for pp in &plan.policies {
-        for s in pp.targets.iter().flat_map(|t| &t.secrets) {
-            if policies_of.get(&*s.name).is_none_or(|p| !p.contains(pp.policy.as_str())) {
-                let upper = s.name.to_ascii_uppercase();
-                policies_of.entry(upper).or_default().insert(&pp.policy);
-            }
+        let names: BTreeSet<&str> = pp.targets.iter().flat_map(|t| &t.secrets).map(|s| &*s.name).collect();
+        for name in names {
+            policies_of.entry(name.to_ascii_uppercase()).or_default().insert(&pp.policy);
         }
     }
     policies_of.retain(|_, p| p.len() > 1);

@@ -208,11 +208,7 @@ impl Vault {
             .map(Value::take)
             .filter(|t| t.as_str().is_some_and(|s| !s.is_empty()))
             .map(into_secret);
-        let ttl = answer
-            .pointer("/auth/lease_duration")
-            .and_then(Value::as_u64)
-            .map(Duration::from_secs)
-            .unwrap_or_default();
+        let ttl = lease_ttl(&answer);
         wipe(&mut answer);
         let token = token.ok_or_else(|| SourceError::Vault {
             op: "login",
@@ -275,11 +271,7 @@ impl Vault {
                 true,
             )
             .await?;
-        let ttl = answer
-            .pointer("/auth/lease_duration")
-            .and_then(Value::as_u64)
-            .map(Duration::from_secs)
-            .unwrap_or_default();
+        let ttl = lease_ttl(&answer);
         wipe(&mut answer);
         Ok(ttl)
     }
@@ -414,6 +406,16 @@ impl Vault {
             message: "the answer is not JSON".to_string(),
         })
     }
+}
+
+
+/// How long a login or renewal answer says its token lives (zero when it does not say).
+fn lease_ttl(answer: &Value) -> Duration {
+    answer
+        .pointer("/auth/lease_duration")
+        .and_then(Value::as_u64)
+        .map(Duration::from_secs)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
