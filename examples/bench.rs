@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use futures::stream::{self, StreamExt};
-use rotor::emulator::{Emulator, FleetSpec, LimitsSpec, OrgSpec, RepoSpec, DEFAULT_TOKEN};
+use github_emulator::{Emulator, FleetSpec, LimitsSpec, OrgSpec, RepoSpec, DEFAULT_TOKEN};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 
@@ -328,8 +328,8 @@ fn child_plan(repos: usize, secrets: usize) -> Value {
     let dir = tempfile::tempdir().expect("temp dir");
     write_policies(dir.path(), secrets);
     let set = rotor::policy::load_dir(dir.path()).unwrap_or_else(|d| panic!("policies: {d:?}"));
-    let listing: Vec<rotor::github::Repo> = (1..=repos)
-        .map(|i| rotor::github::Repo {
+    let listing: Vec<rotor::model::Repo> = (1..=repos)
+        .map(|i| rotor::model::Repo {
             id: 100_000 + i as u64,
             name: repo_name(i),
             full_name: format!("{ORG}/{}", repo_name(i)),
@@ -462,7 +462,7 @@ fn print_row(r: &Row) {
 /// The least time the limits allow for the requests the emulator saw: listing pages one
 /// after another (all at once when re-listing from cached links), the rest 100 at a time,
 /// and (limits on) the points and primary windows.
-fn bound(sc: &Scenario, c: &rotor::emulator::Counters, relisted: bool) -> Option<f64> {
+fn bound(sc: &Scenario, c: &github_emulator::Counters, relisted: bool) -> Option<f64> {
     let lat = sc.latency_ms as f64 / 1000.0;
     let pages = c.route("GET /orgs/{org}/repos");
     let others = c.total - pages;
@@ -585,7 +585,7 @@ async fn measure(sc: &Scenario) -> Vec<Row> {
 }
 
 /// With BENCH_TRACE set: where a run's requests left gaps, on stderr.
-fn trace(log: &[rotor::emulator::RequestRecord]) {
+fn trace(log: &[github_emulator::RequestRecord]) {
     // Records are logged as requests finish, with the time they arrived.
     let mut log = log.to_vec();
     log.sort_by_key(|r| r.at);

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use rotor::emulator::{run, EmulateArgs};
+use github_emulator::{run, EmulateArgs};
 
 /// Serve rotor's GitHub REST emulator until Ctrl-C.
 #[derive(Parser)]

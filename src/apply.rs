@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::{AuditEvent, AuditLog, AuditRecord};
 use crate::github::app::explain;
 use crate::github::limits::MAX_VALUE_BYTES;
-use crate::github::{Client, ErrorKind, GitHubError, PublicKey, SecretScope};
+use crate::github::{Client, ErrorKind, GitHubError};
+use crate::model::{PublicKey, SecretScope};
 use crate::ledger::{Entry, FailureRecord, KeyRecord, Ledger, PushRecord, RotationRecord};
 use crate::plan::{Action, Plan, PolicyPlan, TargetPlan};
 use crate::policy::{Policy, PolicySet};
@@ -483,7 +484,7 @@ impl Applier<'_> {
     /// rotation interrupted (a crash) between writing the version and recording it. The
     /// ledger learns it now, so `status` and the next plans count from it.
     fn record_recovered(&self, policy: &Policy, pp: &PolicyPlan, version: u64, pr: &mut PolicyReport) {
-        if !crate::plan::build::mints(&policy.source) || !crate::plan::build::is_stored(&policy.source) {
+        if !policy.source.mints() || !policy.source.is_stored() {
             return;
         }
         let recorded = match self.ledger.lock() {
@@ -571,16 +572,16 @@ impl Applier<'_> {
                 Ok(receipt) => {
                     let outcome = receipt.outcome;
                     let result = match outcome {
-                        crate::github::PutOutcome::Created => "created",
-                        crate::github::PutOutcome::Updated => "updated",
+                        crate::model::PutOutcome::Created => "created",
+                        crate::model::PutOutcome::Updated => "updated",
                     };
                     // On disk before the push counts as done (ledger, report).
                     if let Err(e) = self.audit_push(policy, &t.scope, &s.name, Some(value.version), Some(&key.key_id), result, receipt.request_id, None) {
                         out.ledger_error.get_or_insert(e);
                     }
                     match outcome {
-                        crate::github::PutOutcome::Created => out.created += 1,
-                        crate::github::PutOutcome::Updated => out.updated += 1,
+                        crate::model::PutOutcome::Created => out.created += 1,
+                        crate::model::PutOutcome::Updated => out.updated += 1,
                     }
                     tracing::debug!(policy = %policy.name, target = %t.target, secret = %s.name, version = value.version, "pushed");
                     let rec = Entry::Push(PushRecord {
@@ -591,8 +592,8 @@ impl Applier<'_> {
                         key_id: key.key_id.clone(),
                         at: Utc::now(),
                         outcome: match outcome {
-                            crate::github::PutOutcome::Created => "created".into(),
-                            crate::github::PutOutcome::Updated => "updated".into(),
+                            crate::model::PutOutcome::Created => "created".into(),
+                            crate::model::PutOutcome::Updated => "updated".into(),
                         },
                     });
                     if let Err(e) = self.record(rec) {

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::github::SecretScope;
+use crate::model::SecretScope;
 
 /// Hands out one shared copy per distinct string or scope.
 #[derive(Clone, Default)]

@@ -5,9 +5,12 @@
 //! -> `source` (one fresh value per rotation) -> `seal` (sealed box per target key)
 //! -> `github` (the only module that speaks GitHub's HTTP) -> `ledger` (what was pushed where).
 //! `apply` drives a plan through those steps (recording in `ledger` and `audit`); `pass`
-//! is one observe-plan-apply round; `daemon` runs passes on each policy's cadence; `cli`
-//! sits on top; `emulator` is a GitHub stand-in for tests, benchmarks and the sandbox.
+//! is one observe-plan-apply round; `daemon` runs passes on each policy's cadence. `model`
+//! is the ground floor: the types every room shares, importing nothing of rotor.
+//! The command line is the binary's (`src/bin/rotor/`); the GitHub emulator is a crate of
+//! its own (`emulator/`) that this library never imports.
 
+pub mod model;
 pub mod policy;
 pub mod observe;
 pub mod plan;
@@ -21,6 +24,3 @@ pub mod audit;
 pub mod apply;
 pub mod pass;
 pub mod daemon;
-pub mod cli;
-pub mod emulator;
-pub mod sandbox;

@@ -9,9 +9,10 @@ use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 
 use crate::github::app::explain;
-use crate::github::{Client, ErrorKind, SecretScope};
+use crate::github::{Client, ErrorKind};
+use crate::model::SecretScope;
 use crate::ledger::LedgerState;
-use crate::plan::{self, build::is_stored, Listings, Observed};
+use crate::plan::{self, Listings, Observed};
 use crate::policy::PolicySet;
 use crate::source::{KvVersionInfo, Sources};
 
@@ -32,7 +33,7 @@ pub async fn observe(
 ) -> Observed {
     let concurrency = concurrency.max(1);
     let source_infos: Vec<(String, Result<Option<KvVersionInfo>, String>)> = stream::iter(
-        set.policies.iter().filter(|p| is_stored(&p.source)),
+        set.policies.iter().filter(|p| p.source.is_stored()),
     )
     .map(|p| async move {
         let v = sources
@@ -130,7 +131,7 @@ pub async fn observe(
             }
         }
     }
-    let secrets: BTreeMap<String, Result<Vec<crate::github::SecretMeta>, String>> = stream::iter(scopes)
+    let secrets: BTreeMap<String, Result<Vec<crate::model::SecretMeta>, String>> = stream::iter(scopes)
         .map(|scope| async move {
             let r = match github.list_secrets(&scope).await {
                 Ok(list) => Ok(list),
@@ -187,7 +188,7 @@ async fn observe_selected(
     set: &PolicySet,
     github: &Client,
     listings: &Listings,
-    secrets: &BTreeMap<String, Result<Vec<crate::github::SecretMeta>, String>>,
+    secrets: &BTreeMap<String, Result<Vec<crate::model::SecretMeta>, String>>,
     concurrency: usize,
 ) -> BTreeMap<(String, String), Result<Vec<u64>, String>> {
     let mut wanted: BTreeSet<(String, crate::policy::App, String, String)> = BTreeSet::new();

@@ -40,7 +40,6 @@ use crate::audit::AuditLog;
 use crate::github::Client;
 use crate::ledger::Ledger;
 use crate::pass::Pass;
-use crate::plan::build::is_stored;
 use crate::plan::Plan;
 use crate::policy::{self, Policy, PolicySet, SourceSpec};
 use crate::source::Sources;
@@ -408,7 +407,7 @@ impl Loop {
             .slots
             .slots
             .values()
-            .filter(|s| is_stored(&s.policy.source) && !s.in_flight)
+            .filter(|s| s.policy.source.is_stored() && !s.in_flight)
             .map(|s| (s.policy.name.clone(), s.policy.source.clone()))
             .collect();
         if specs.is_empty() {

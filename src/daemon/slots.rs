@@ -170,7 +170,7 @@ impl Slot {
         now: DateTime<Utc>,
         backoff_base: Duration,
     ) -> Option<AlertNeed> {
-        let was_due = crate::plan::build::mints(&self.policy.source)
+        let was_due = self.policy.source.mints()
             && self.next_due.is_none_or(|d| d <= now);
         if outcome.unconverged.is_none() && !outcome.converged && was_due {
             outcome.rotation_failed = true;
@@ -513,7 +513,7 @@ mod tests {
 
     #[test]
     fn an_outcome_counts_targets_left_behind() {
-        use crate::github::SecretScope;
+        use crate::model::SecretScope;
         use crate::plan::{SecretPlan, TargetPlan};
         let target = |repo: &str| TargetPlan {
             target: format!("acme/{repo}").into(),

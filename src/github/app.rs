@@ -8,7 +8,7 @@
 //! most five minutes), so a long run never sends an expired token. Should GitHub still
 //! answer 401 (clocks disagree), the client drops the token and retries once.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,7 +24,7 @@ use super::client::Client;
 use super::error::{ErrorKind, GitHubError};
 use super::headers;
 use super::routes;
-use super::types::Repo;
+use crate::model::{Installation, InstallationRepos, Repo};
 
 /// How rotor identifies itself as a GitHub App: `GITHUB_APP_ID` (or `GITHUB_APP_CLIENT_ID`)
 /// and `GITHUB_APP_PRIVATE_KEY_FILE`.
@@ -100,34 +100,6 @@ impl std::fmt::Display for AuthIdentity {
             AuthIdentity::Installation(id) => write!(f, "installation:{id}"),
         }
     }
-}
-
-/// An installation of the App, as `GET /orgs/{org}/installation` describes it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-pub struct Installation {
-    pub id: u64,
-    #[serde(default)]
-    pub account: Option<Account>,
-    /// `all` or `selected`.
-    #[serde(default)]
-    pub repository_selection: String,
-    /// Permission name -> `read` / `write` / `admin`.
-    #[serde(default)]
-    pub permissions: BTreeMap<String, String>,
-    #[serde(default)]
-    pub suspended_at: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-pub struct Account {
-    pub login: String,
-}
-
-/// The repositories an installation can reach (`GET /installation/repositories`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InstallationRepos {
-    pub installation: Installation,
-    pub repos: Vec<Repo>,
 }
 
 /// Whom a request path belongs to.
@@ -519,8 +491,8 @@ impl AppAuth {
 /// Repository Actions: `secrets`; environments: `secrets` and `environments`; organization
 /// Actions: `organization_secrets`; Dependabot: `dependabot_secrets` (for organizations too,
 /// per GitHub's older description); repository Codespaces: `codespaces_secrets`.
-pub fn permissions_for(scope: &super::types::SecretScope) -> Option<Vec<&'static str>> {
-    use super::types::SecretScope;
+pub fn permissions_for(scope: &crate::model::SecretScope) -> Option<Vec<&'static str>> {
+    use crate::model::SecretScope;
     use crate::policy::App;
     Some(match scope {
         SecretScope::Repo {
@@ -552,8 +524,8 @@ pub fn permissions_for(scope: &super::types::SecretScope) -> Option<Vec<&'static
 /// A failure told in the terms of the target it happened on, with what to do about it:
 /// the permission to grant for GitHub's 403 with `X-Accepted-GitHub-Permissions`, what a
 /// 404 means for an environment or repository.
-pub fn explain(scope: &super::types::SecretScope, err: &GitHubError) -> String {
-    use super::types::SecretScope;
+pub fn explain(scope: &crate::model::SecretScope, err: &GitHubError) -> String {
+    use crate::model::SecretScope;
     let base = err.to_string();
     match (&err.kind, scope) {
         (
@@ -780,7 +752,7 @@ mod tests {
 
     #[test]
     fn the_jwt_is_rs256_backdated_a_minute_and_expires_within_ten_minutes() {
-        let pair = crate::emulator::AppKeyPair::generate();
+        let pair = github_emulator::AppKeyPair::generate();
         let auth = AppAuth::new(&AppConfig {
             issuer: "12345".into(),
             key: AppKey::Pem(pair.private_pem.clone()),

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use super::types::Repo;
+use crate::model::Repo;
 
 /// One page of a listing as GitHub last sent it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

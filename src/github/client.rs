@@ -20,8 +20,8 @@ use super::link;
 use super::rate_limit::{RateLimitOverview, RateLimitSnapshot};
 use super::retry::{self, Decision, RetryPolicy};
 use super::routes;
-use super::types::{OrgAccess, PublicKey, PutOutcome, Repo, SecretMeta, SecretScope};
-use crate::policy::{App, Visibility};
+use crate::model::{OrgAccess, PublicKey, PutOutcome, Repo, SecretMeta, SecretScope};
+use crate::model::{App, Visibility};
 
 type Result<T> = std::result::Result<T, GitHubError>;
 

@@ -4,7 +4,7 @@
 //! environment secrets" and "Secrets are limited to 48 KB in size". The same numbers apply
 //! to Dependabot and Codespaces secrets.
 
-use super::types::SecretScope;
+use crate::model::SecretScope;
 
 /// Secrets one repository may hold (per app).
 pub const REPO_SECRETS: usize = 100;

@@ -17,12 +17,11 @@ pub mod link;
 pub mod rate_limit;
 pub mod retry;
 pub mod routes;
-pub mod types;
 
 #[cfg(test)]
 mod tests;
 
-pub use app::{AppConfig, AppKey, AuthIdentity, Installation, InstallationRepos};
+pub use app::{AppConfig, AppKey, AuthIdentity};
 pub use auth::{Auth, TokenSource};
 pub use client::{Client, PutReceipt};
 pub use config::{ConfigError, GitHubConfig, Limits};
@@ -30,4 +29,3 @@ pub use error::{ErrorKind, GitHubError};
 pub use governor::{Governor, GovernorSettings, GovernorStats};
 pub use rate_limit::RateLimitSnapshot;
 pub use retry::{Decision, RetryPolicy};
-pub use types::*;

@@ -1,7 +1,7 @@
 //! URL paths of the endpoints rotor calls, every segment percent-encoded.
 
 use super::error::GitHubError;
-use super::types::SecretScope;
+use crate::model::SecretScope;
 use crate::policy::App;
 
 /// Percent-encodes one path segment: everything but RFC 3986 unreserved characters.

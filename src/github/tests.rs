@@ -15,7 +15,7 @@ use reqwest::header::HeaderMap;
 use secrecy::SecretString;
 
 use super::*;
-use crate::policy::{App, Visibility};
+use crate::model::{App, OrgAccess, PutOutcome, SecretScope, Visibility};
 
 const TOKEN: &str = "ghp_TestTokenThatMustNeverLeak0123456789";
 

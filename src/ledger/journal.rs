@@ -221,7 +221,7 @@ fn replay(path: &Path) -> Result<(LedgerState, usize, Option<u64>), LedgerError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::github::SecretScope;
+    use crate::model::SecretScope;
     use crate::ledger::record::{PushRecord, RotationRecord};
     use crate::policy::App;
 

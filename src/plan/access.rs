@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::model::Action;
-use crate::github::{OrgAccess, SecretMeta};
+use crate::model::{OrgAccess, SecretMeta};
 use crate::policy::Visibility;
 
 /// The action for an organization secret whose value is current (`Unchanged`), given what

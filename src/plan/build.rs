@@ -1,13 +1,12 @@
 //! The planner: decides, per policy, whether the source rotates, and per target and secret
 //! what apply does. A pure function of its inputs.
 
-use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
 use super::model::*;
-use super::resolve::{resolve, Listings};
-use crate::github::{InstallationRepos, SecretMeta};
+use super::resolve::resolve;
+use crate::model::SecretMeta;
 use crate::ledger::LedgerState;
 use crate::policy::{Policy, PolicySet, SourceSpec};
 use crate::schedule::next_due;
@@ -16,52 +15,13 @@ use crate::schedule::next_due;
 /// change made outside rotor (allows for clock skew between rotor and GitHub).
 pub const DRIFT_TOLERANCE_SECS: i64 = 60;
 
-/// What rotor saw before planning. Gathered by `observe`; the planner only reads it.
-#[derive(Debug, Clone, Default)]
-pub struct Observed {
-    pub listings: Listings,
-    /// Existing secrets per scope key. A scope absent here was not looked at.
-    pub secrets: BTreeMap<String, Result<Vec<SecretMeta>, String>>,
-    /// The source's current version per policy (KV-backed sources), or the error reading it.
-    pub source_versions: BTreeMap<String, Result<Option<u64>, String>>,
-    /// Whether GitHub is reached as a GitHub App (installation tokens).
-    pub app_auth: bool,
-    /// With App auth, per owner (lower-case): its installation and the repositories it
-    /// reaches (`None`: the App is not installed there).
-    pub installations: BTreeMap<String, Result<Option<InstallationRepos>, String>>,
-    /// The repositories a `selected` organization secret is shared with on GitHub, per
-    /// (scope key, upper-case secret name).
-    pub selected_repos: BTreeMap<(String, String), Result<Vec<u64>, String>>,
-    /// When the source's current version was written, per policy (KV metadata), when known.
-    pub source_written: BTreeMap<String, DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct PlanOptions {
-    /// Policies to rotate now whether due or not (`rotor rotate`).
-    pub force: BTreeSet<String>,
-}
-
-/// Whether the policy's value is kept at a source rotor can read again.
-pub fn is_stored(spec: &SourceSpec) -> bool {
-    matches!(
-        spec,
-        SourceSpec::VaultKv(_) | SourceSpec::Generate { store: Some(_), .. }
-    )
-}
-
-/// Whether rotor mints new values for this source (rather than following Vault's versions).
-pub fn mints(spec: &SourceSpec) -> bool {
-    matches!(spec, SourceSpec::Generate { .. } | SourceSpec::VaultRead { .. })
-}
-
 /// The version targets should hold: the source's for stored values, the ledger's otherwise.
 pub fn current_version(
     policy: &Policy,
     ledger: &LedgerState,
     observed_source: Option<&Result<Option<u64>, String>>,
 ) -> Result<Option<u64>, String> {
-    if is_stored(&policy.source) {
+    if policy.source.is_stored() {
         match observed_source {
             Some(Ok(v)) => Ok(*v),
             Some(Err(e)) => Err(e.clone()),
@@ -82,7 +42,7 @@ pub fn last_rotation(
     source_written: Option<DateTime<Utc>>,
 ) -> Option<DateTime<Utc>> {
     let recorded = ledger.policies.get(&policy.name).and_then(|p| p.rotated_at);
-    let written = source_written.filter(|_| is_stored(&policy.source));
+    let written = source_written.filter(|_| policy.source.is_stored());
     recorded.max(written)
 }
 
@@ -107,7 +67,7 @@ pub fn decide_rotation_since(
     now: DateTime<Utc>,
     forced: bool,
 ) -> Option<RotateReason> {
-    if !mints(&policy.source) {
+    if !policy.source.mints() {
         return None;
     }
     if forced {
@@ -201,14 +161,14 @@ fn plan_policy(
         }
     };
     pp.version = current;
-    if !mints(&policy.source) && current.is_none() {
+    if !policy.source.mints() && current.is_none() {
         pp.problem = Some("the source holds no version yet: write one to Vault first".into());
         return pp;
     }
     pp.rotate = decide_rotation_since(policy, last_rotated_at, current, now, forced);
 
     let resolved = resolve(policy, &observed.listings);
-    let vault_kv_forced = forced && !mints(&policy.source);
+    let vault_kv_forced = forced && !policy.source.mints();
     for rt in resolved {
         let (target, scope) = shared.scope(&rt.scope);
         let mut tp = TargetPlan {
@@ -267,7 +227,7 @@ fn plan_policy(
 
     // A value that is not stored cannot be pushed again later: any target that needs it
     // makes the whole policy rotate, so that every target ends up with one value.
-    if pp.rotate.is_none() && !is_stored(&policy.source) && pp.targets.iter().any(|t| t.needs_value()) {
+    if pp.rotate.is_none() && !policy.source.is_stored() && pp.targets.iter().any(|t| t.needs_value()) {
         let reason = RotateReason::Unconvergeable;
         for t in &mut pp.targets {
             for s in &mut t.secrets {

@@ -2,61 +2,10 @@
 //! and the least time each limit allows for them. Pure, like the rest of planning.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
-use serde::Serialize;
 
-use super::model::{Action, Plan};
+use super::model::{Action, Budget, Estimate, Plan};
 use crate::ledger::LedgerState;
-
-/// The budget apply runs within (from the GitHub client's settings and the last
-/// `x-ratelimit-*` headers seen).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Budget {
-    /// Points per minute (GET 1, writes 5); `None`: no points budget.
-    pub points_per_minute: Option<u64>,
-    /// Requests in flight at once.
-    pub max_concurrency: usize,
-    /// Least time between two writes.
-    pub min_write_gap: Duration,
-    /// The primary budget: requests left now, the hourly limit, and seconds until the
-    /// reset; `None` when unknown or not followed.
-    pub primary: Option<(u64, u64, f64)>,
-    /// Typical time of one request (GitHub: a few hundred milliseconds).
-    pub latency: Duration,
-    /// Divides GitHub's windows (1 against GitHub).
-    pub time_scale: u32,
-}
-
-impl Default for Budget {
-    fn default() -> Self {
-        Budget {
-            points_per_minute: Some(900),
-            max_concurrency: 100,
-            min_write_gap: Duration::ZERO,
-            primary: None,
-            latency: Duration::from_millis(300),
-            time_scale: 1,
-        }
-    }
-}
-
-/// What apply will cost and the least time it can take.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Estimate {
-    /// Secret writes (PUTs).
-    pub writes: u64,
-    /// Public keys to fetch (scopes the ledger holds no key for).
-    pub key_fetches: u64,
-    pub requests: u64,
-    pub points: u64,
-    /// The least time apply can take within the budget, in seconds.
-    pub seconds: f64,
-    /// The limit that sets that time: `points`, `primary`, `concurrency` or `write_gap`.
-    pub bound_by: &'static str,
-    /// The points budget it was estimated for.
-    pub points_per_minute: Option<u64>,
-}
 
 /// Estimates `plan` under `budget`; keys already in `ledger` cost nothing.
 pub fn estimate(plan: &Plan, ledger: &LedgerState, budget: &Budget) -> Estimate {
@@ -149,8 +98,10 @@ impl Estimate {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
-    use crate::github::SecretScope;
+    use crate::model::SecretScope;
     use crate::plan::model::{PolicyPlan, SecretPlan, TargetPlan};
     use crate::policy::App;
 

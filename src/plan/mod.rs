@@ -7,15 +7,15 @@
 pub mod access;
 pub mod build;
 pub mod estimate;
-pub mod model;
+pub use crate::model::plan as model;
 pub mod preflight;
 pub mod render;
 pub mod resolve;
 
-pub use build::{decide_rotation, decide_rotation_since, last_rotation, plan, Observed, PlanOptions};
-pub use estimate::{estimate, Budget, Estimate};
+pub use build::{decide_rotation, decide_rotation_since, last_rotation, plan};
+pub use estimate::estimate;
 pub use model::*;
-pub use resolve::{resolve, Listings, ResolvedTarget};
+pub use resolve::{resolve, ResolvedTarget};
 
 #[cfg(test)]
 mod tests;

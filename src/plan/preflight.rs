@@ -16,12 +16,12 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::build::Observed;
+use crate::model::plan::Observed;
 use super::model::{Action, Plan, PlanWarning};
 use super::resolve::is_listing_problem;
 use crate::github::app::permissions_for;
 use crate::github::limits::{holder, secret_limit, MAX_VALUE_BYTES};
-use crate::github::{Repo, SecretScope};
+use crate::model::{Repo, SecretScope};
 use crate::policy::{App, Charset, PolicySet, SourceSpec, Visibility};
 
 /// Runs every check; blocks targets by setting their `problem`, and returns warnings.

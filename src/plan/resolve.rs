@@ -1,41 +1,11 @@
 //! Target resolution: policy target specs + repository listings -> concrete secret scopes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use crate::github::{OrgAccess, Repo, SecretScope};
+use crate::model::plan::Listings;
+use crate::model::{OrgAccess, Repo, SecretScope};
 use crate::policy::glob::NameMatcher;
 use crate::policy::{Policy, RepoSelector, RepoVisibility, TargetSpec, Visibility};
-
-/// Repository listings per organization, as observed (an error keeps GitHub's message).
-#[derive(Debug, Clone, Default)]
-pub struct Listings {
-    pub orgs: BTreeMap<String, Result<Vec<Repo>, String>>,
-}
-
-impl Listings {
-    /// The organizations whose listings a policy set needs.
-    pub fn orgs_needed<'a>(policies: impl IntoIterator<Item = &'a Policy>) -> BTreeSet<String> {
-        let mut out = BTreeSet::new();
-        for p in policies {
-            for t in &p.targets {
-                match t {
-                    TargetSpec::OrgRepos { org, .. } => {
-                        out.insert(org.clone());
-                    }
-                    TargetSpec::OrgSecret {
-                        org,
-                        visibility: Visibility::Selected,
-                        ..
-                    } => {
-                        out.insert(org.clone());
-                    }
-                    _ => {}
-                }
-            }
-        }
-        out
-    }
-}
 
 /// One concrete place a policy writes to.
 #[derive(Debug, Clone, PartialEq, Eq)]

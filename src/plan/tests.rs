@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::*;
-use crate::github::{Repo, SecretMeta, SecretScope};
+use crate::model::{Repo, SecretMeta, SecretScope};
 use crate::ledger::{Entry, LedgerState, PushRecord, RotationRecord};
 use crate::policy::*;
 

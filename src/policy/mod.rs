@@ -5,7 +5,7 @@ pub mod diag;
 pub mod duration;
 pub mod glob;
 pub mod load;
-pub mod model;
+pub use crate::model::policy as model;
 mod names;
 mod raw;
 mod set;

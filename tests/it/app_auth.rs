@@ -6,9 +6,10 @@
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
-use rotor::emulator::{AppKeyPair, AppSpec, FleetSpec, InstallationSpec, OrgSpec, RepoSpec};
-use rotor::github::{AppConfig, AppKey, Client, ErrorKind, GitHubConfig, SecretScope};
-use rotor::policy::App;
+use github_emulator::{AppKeyPair, AppSpec, FleetSpec, InstallationSpec, OrgSpec, RepoSpec};
+use github_emulator::Scope as SecretScope;
+use rotor::github::{AppConfig, AppKey, Client, ErrorKind, GitHubConfig};
+use github_emulator::App;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
@@ -279,7 +280,8 @@ async fn githubs_403_names_the_missing_permission_and_rotor_says_what_to_grant()
     )];
     let (emu, handle) = emu::start(spec).await;
     let client = app_client(&handle.url, &key);
-    let env = SecretScope::Environment {
+    // The product's own scope type: this test drives rotor's client, not the emulator.
+    let env = rotor::model::SecretScope::Environment {
         owner: "acme".into(),
         repo: "svc-0001".into(),
         environment: "production".into(),
@@ -302,7 +304,11 @@ async fn githubs_403_names_the_missing_permission_and_rotor_says_what_to_grant()
         "{told}"
     );
     // Reading repository secrets needs only `secrets: read`, which it has; writing needs more.
-    let scope = repo("acme", "svc-0001");
+    let scope = rotor::model::SecretScope::Repo {
+        owner: "acme".into(),
+        repo: "svc-0001".into(),
+        app: rotor::model::App::Actions,
+    };
     client
         .list_secrets(&scope)
         .await

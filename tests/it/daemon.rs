@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rotor::audit::{AuditEvent, AuditLog, AuditRecord};
-use rotor::emulator::{FaultRule, FleetSpec, OrgSpec, RepoSpec};
-use rotor::github::SecretScope;
+use github_emulator::{FaultRule, FleetSpec, OrgSpec, RepoSpec};
+use github_emulator::Scope as SecretScope;
 use rotor::ledger::Ledger;
-use rotor::policy::App;
+use github_emulator::App;
 use serde_json::{json, Value};
 
 use crate::util::bao::Bao;

@@ -6,11 +6,11 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
-use rotor::emulator::{
+use github_emulator::{
     FaultRule, FleetSpec, LimitsSpec, OrgSpec, RepoSpec, RepoVisibility, TokenSpec,
 };
-use rotor::github::SecretScope;
-use rotor::policy::{App, Visibility};
+use github_emulator::Scope as SecretScope;
+use github_emulator::{App, Visibility};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
@@ -1024,6 +1024,14 @@ async fn inspection_shows_decrypted_values_and_steers_the_fleet() {
     gh.put_secret(REPO_SECRETS, "VISIBLE", "plain-for-tests")
         .await;
     let http = &gh.http;
+    // Values are not served over HTTP unless asked for (tests only, on loopback).
+    let off = http
+        .get(format!("{}/_emulator/secrets", server.url))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(off.status(), 404, "value inspection is off by default");
+    let emu = emu.expose_values(true);
     let all: Value = http
         .get(format!("{}/_emulator/secrets", server.url))
         .send()
@@ -1219,7 +1227,7 @@ tokens:
             .status(),
         401
     );
-    assert!(rotor::emulator::Emulator::try_new(FleetSpec {
+    assert!(github_emulator::Emulator::try_new(FleetSpec {
         orgs: vec![OrgSpec {
             name: "a".into(),
             id: None,

@@ -12,3 +12,4 @@ mod scale;
 mod scopes;
 mod app_auth;
 mod daemon;
+mod structure;

@@ -1,9 +1,9 @@
 //! End-to-end rotation through the real `rotor` binary, a real OpenBao and the emulator:
 //! every selected repository decrypts to Vault's current value, and nothing else moves.
 
-use rotor::emulator::{FaultRule, FleetSpec};
-use rotor::github::SecretScope;
-use rotor::policy::App;
+use github_emulator::{FaultRule, FleetSpec};
+use github_emulator::Scope as SecretScope;
+use github_emulator::App;
 use serde_json::json;
 
 use crate::util::bao::Bao;
@@ -59,7 +59,7 @@ async fn vault_value(bao: &Bao, path: &str, field: &str) -> (u64, String) {
     (version, data[field].as_str().expect("string field").to_string())
 }
 
-fn assert_fleet_holds(emu: &rotor::emulator::Emulator, value: &str) -> usize {
+fn assert_fleet_holds(emu: &github_emulator::Emulator, value: &str) -> usize {
     let mut count = 0;
     for org in ["acme", "globex"] {
         for i in 1..=100 {

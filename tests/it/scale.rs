@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rotor::emulator::{Emulator, FaultKind, FaultRule, FleetSpec, LimitsSpec, OrgSpec, RepoSpec};
-use rotor::github::SecretScope;
-use rotor::policy::App;
+use github_emulator::{Emulator, FaultKind, FaultRule, FleetSpec, LimitsSpec, OrgSpec, RepoSpec};
+use github_emulator::Scope as SecretScope;
+use github_emulator::App;
 
 use crate::util::bao::Bao;
 use crate::util::emu;
@@ -345,7 +345,7 @@ async fn a_steady_rotation_costs_one_request_per_secret_and_a_free_304_per_listi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_listing_asks_for_every_page_after_the_first_at_once() {
-    use rotor::emulator::DEFAULT_TOKEN;
+    use github_emulator::DEFAULT_TOKEN;
     use rotor::github::{Client, GitHubConfig};
     // Six pages of 100; each answer takes 300 ms, so pages read one after another would
     // arrive at least 300 ms apart.

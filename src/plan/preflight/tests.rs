@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{TimeZone, Utc};
 
-use crate::github::{Installation, InstallationRepos, Repo, SecretMeta, SecretScope};
+use crate::model::{Installation, InstallationRepos, Repo, SecretMeta, SecretScope};
 use crate::ledger::LedgerState;
 use crate::plan::{plan, Listings, Observed, Plan, PlanOptions};
 use crate::policy::*;

@@ -6,7 +6,7 @@ use crypto_box::aead::OsRng;
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;
 
-pub use rotor::emulator::{Emulator, FleetSpec, ServerHandle, DEFAULT_TOKEN};
+pub use github_emulator::{Emulator, FleetSpec, ServerHandle, DEFAULT_TOKEN};
 
 /// Starts an emulator holding `spec` on 127.0.0.1 with a free port.
 pub async fn start(spec: FleetSpec) -> (Emulator, ServerHandle) {

@@ -250,7 +250,7 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emulator::auth::Access;
+    use crate::auth::Access;
 
     fn caller() -> Caller {
         Caller {

@@ -69,7 +69,7 @@ pub struct InstallationSpec {
     #[serde(default)]
     pub repositories: Vec<String>,
     /// Permission -> `read` / `write`. Absent: what rotor needs, all `write`
-    /// ([`rotor_permissions`]). `metadata: read` is always granted.
+    /// ([`default_permissions`]). `metadata: read` is always granted.
     #[serde(default)]
     pub permissions: Option<BTreeMap<String, String>>,
     /// A suspended installation mints no tokens (403).
@@ -132,7 +132,7 @@ impl RepositorySelection {
 }
 
 /// The permissions rotor's App needs, all `write` (plus `metadata: read`).
-pub fn rotor_permissions() -> BTreeMap<String, String> {
+pub fn default_permissions() -> BTreeMap<String, String> {
     [
         "secrets",
         "environments",
@@ -346,7 +346,7 @@ impl AppRegistry {
                         "installation id {id} is used twice"
                     )));
                 }
-                let mut permissions = inst.permissions.clone().unwrap_or_else(rotor_permissions);
+                let mut permissions = inst.permissions.clone().unwrap_or_else(default_permissions);
                 permissions
                     .entry("metadata".into())
                     .or_insert_with(|| "read".into());

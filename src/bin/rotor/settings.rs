@@ -2,15 +2,11 @@
 //! (`GITHUB_API_URL`, `GITHUB_TOKEN`/`GH_TOKEN` or `GITHUB_APP_ID` with
 //! `GITHUB_APP_PRIVATE_KEY_FILE`, `VAULT_ADDR`, `VAULT_TOKEN`, ...).
 
-use crate::github::{Client, GitHubConfig};
-use crate::source::{Sources, VaultConfig};
+use rotor::github::{Client, GitHubConfig};
+use rotor::source::{Sources, VaultConfig};
 
-/// Build the GitHub client and the sources from the environment.
-pub fn connect() -> Result<(Client, Sources), String> {
-    connect_tuned(|_| {})
-}
-
-/// [`connect`], with the GitHub settings adjusted by `tune` (flags) before the client is built.
+/// Builds the GitHub client and the sources from the environment, with the GitHub settings
+/// adjusted by `tune` (flags) before the client is built.
 pub fn connect_tuned(tune: impl FnOnce(&mut GitHubConfig)) -> Result<(Client, Sources), String> {
     let mut config = GitHubConfig::from_env().map_err(|e| format!("GitHub settings: {e}"))?;
     tune(&mut config);

@@ -9,8 +9,8 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Extension;
 
-use crate::github::SecretScope;
-use crate::policy::App;
+use crate::scope::Scope;
+use crate::scope::App;
 
 use super::errors::ApiError;
 
@@ -45,7 +45,7 @@ impl Params {
 /// `{org}`, and the app the route was registered for; plus `{secret_name}` and
 /// `{repository_id}` when the route has them.
 pub(crate) struct Target {
-    pub scope: SecretScope,
+    pub scope: Scope,
     pub secret_name: Option<String>,
     pub repository_id: Option<String>,
 }
@@ -60,7 +60,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Target {
             .map(|Extension(app)| app)
             .unwrap_or_default();
         let scope = if let Some(org) = params.opt("org") {
-            SecretScope::Org {
+            Scope::Org {
                 org: org.to_string(),
                 app,
             }
@@ -68,12 +68,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Target {
             let owner = params.get("owner")?.to_string();
             let repo = params.get("repo")?.to_string();
             match params.opt("environment_name") {
-                Some(env) => SecretScope::Environment {
+                Some(env) => Scope::Environment {
                     owner,
                     repo,
                     environment: env.to_string(),
                 },
-                None => SecretScope::Repo { owner, repo, app },
+                None => Scope::Repo { owner, repo, app },
             }
         };
         Ok(Target {

@@ -1,9 +1,25 @@
-//! The `rotor` binary: parses flags and hands over to the library.
+//! The `rotor` binary: the command line. Flags -> settings -> library calls; errors -> exit
+//! codes. Parsing never acts; each command lives in its own file. The binary is the only
+//! part of the package that links the GitHub emulator (`rotor emulate`, `rotor sandbox`).
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use rotor::cli::{self, args::LogFormat, Cli, Command};
+
+mod args;
+mod commands;
+mod progress;
+mod sandbox;
+mod settings;
+
+use args::{Cli, Command, LogFormat};
+
+/// Exit codes (DESIGN.md): 0 done, 1 some target failed, 2 bad input.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILED: u8 = 1;
+    pub const BAD_INPUT: u8 = 2;
+}
 
 fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -27,24 +43,24 @@ async fn main() -> ExitCode {
     };
     init_logging(cli.log_format, default_level);
     let code = match &cli.command {
-        Command::Validate(a) => cli::commands::validate(a),
-        Command::Plan(a) => cli::commands::plan(a).await,
-        Command::Apply(a) => cli::commands::apply(a).await,
-        Command::Rotate(a) => cli::commands::rotate(a).await,
-        Command::Status(a) => cli::commands::status(a),
-        Command::Run(a) => cli::commands::run_daemon(a).await,
-        Command::Emulate(a) => match rotor::emulator::run(a.clone()).await {
-            Ok(()) => cli::exit::OK,
+        Command::Validate(a) => commands::validate(a),
+        Command::Plan(a) => commands::plan(a).await,
+        Command::Apply(a) => commands::apply(a).await,
+        Command::Rotate(a) => commands::rotate(a).await,
+        Command::Status(a) => commands::status(a),
+        Command::Run(a) => commands::run_daemon(a).await,
+        Command::Emulate(a) => match github_emulator::run(a.clone()).await {
+            Ok(()) => exit::OK,
             Err(e) => {
                 eprintln!("emulator: {e}");
-                cli::exit::FAILED
+                exit::FAILED
             }
         },
-        Command::Sandbox(a) => match rotor::sandbox::run(a.clone()).await {
+        Command::Sandbox(a) => match sandbox::run(a.clone()).await {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("sandbox: {e}");
-                cli::exit::FAILED
+                exit::FAILED
             }
         },
     };

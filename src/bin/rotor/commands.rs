@@ -9,12 +9,12 @@ use chrono::{DateTime, Utc};
 
 use super::args::{CommonArgs, Output, PolicyArgs, RotateArgs, RunArgs, RunDaemonArgs, StatusArgs};
 use super::exit;
-use crate::apply::Report;
-use crate::audit::AuditLog;
-use crate::ledger::{Ledger, LedgerState};
-use crate::pass::{plan_with_state, Pass};
-use crate::plan::{self, Plan};
-use crate::policy::{self, PolicySet};
+use rotor::apply::Report;
+use rotor::audit::AuditLog;
+use rotor::ledger::{Ledger, LedgerState};
+use rotor::pass::{plan_with_state, Pass};
+use rotor::plan::{self, Plan};
+use rotor::policy::{self, PolicySet};
 
 /// Load the policies, printing every diagnostic to stderr.
 pub(crate) fn load(dir: &Path) -> Result<PolicySet, u8> {
@@ -59,8 +59,8 @@ fn select(mut set: PolicySet, only: Option<&str>) -> Result<PolicySet, u8> {
 
 struct Prepared {
     set: PolicySet,
-    github: crate::github::Client,
-    sources: crate::source::Sources,
+    github: rotor::github::Client,
+    sources: rotor::source::Sources,
 }
 
 /// Loads the policies and connects, with the limit flags and the listing cache in the
@@ -195,7 +195,7 @@ pub async fn run_daemon(args: &RunDaemonArgs) -> u8 {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let config = crate::daemon::DaemonConfig {
+    let config = rotor::daemon::DaemonConfig {
         policies_dir: args.common.policy_dir.policies.clone(),
         state_dir: args.common.state_dir.clone(),
         audit_log: args.common.audit_path(),
@@ -207,7 +207,7 @@ pub async fn run_daemon(args: &RunDaemonArgs) -> u8 {
         alert_webhook: args.alert_webhook.clone(),
         alert_after: args.alert_after,
     };
-    match crate::daemon::run(config, p.set, p.github, p.sources).await {
+    match rotor::daemon::run(config, p.set, p.github, p.sources).await {
         Ok(()) => exit::OK,
         Err(e) => {
             eprintln!("rotor run: {e}");
@@ -266,7 +266,7 @@ struct StatusRow {
     next_due: Option<DateTime<Utc>>,
     targets: usize,
     failing: usize,
-    target_states: Vec<crate::ledger::TargetState>,
+    target_states: Vec<rotor::ledger::TargetState>,
 }
 
 pub fn status(args: &StatusArgs) -> u8 {
@@ -289,7 +289,7 @@ pub fn status(args: &StatusArgs) -> u8 {
                 (Some(p), Some(last)) => p
                     .schedule
                     .as_ref()
-                    .and_then(|s| crate::schedule::next_due(&p.name, s, last)),
+                    .and_then(|s| rotor::schedule::next_due(&p.name, s, last)),
                 _ => None,
             };
             let targets: Vec<_> = state.targets_of(name).cloned().collect();

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::apply::Progress;
+use rotor::apply::Progress;
 
 /// How often a line is written when stderr is not a terminal.
 pub const LINE_PERIOD: Duration = Duration::from_secs(10);

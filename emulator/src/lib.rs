@@ -25,9 +25,10 @@ mod server;
 mod state;
 mod validate;
 mod views;
+pub mod scope;
 
 pub use apps::{
-    rotor_permissions, AppKeyPair, AppSpec, InstallationSpec, RepositorySelection,
+    default_permissions, AppKeyPair, AppSpec, InstallationSpec, RepositorySelection,
     DEFAULT_TOKEN_LIFETIME_SECS,
 };
 pub use cli::{run, EmulateArgs};
@@ -38,4 +39,5 @@ pub use fleet::{
     FleetSpec, LimitsSpec, OrgSpec, RepoSpec, RepoVisibility, TokenSpec, DEFAULT_TOKEN,
 };
 pub use inspect::{SecretInfo, SecretRecord};
+pub use scope::{App, PublicKey, Scope, Visibility};
 pub use server::{Emulator, ServerHandle};

@@ -3,8 +3,8 @@
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use crate::github::SecretScope;
-use crate::policy::Visibility;
+use crate::scope::Scope;
+use crate::scope::Visibility;
 
 use super::auth::{ApiVersion, BaseUrl};
 use super::fleet::RepoVisibility;
@@ -250,13 +250,13 @@ pub(crate) fn environment_json(
 
 /// A secret's metadata; organization secrets add `visibility` and, when selected,
 /// `selected_repositories_url`. Never the value.
-pub(crate) fn secret_json(scope: &SecretScope, entry: &SecretEntry, base: &BaseUrl) -> Value {
+pub(crate) fn secret_json(scope: &Scope, entry: &SecretEntry, base: &BaseUrl) -> Value {
     let mut v = json!({
         "name": entry.name,
         "created_at": rfc3339(&entry.created_at),
         "updated_at": rfc3339(&entry.updated_at),
     });
-    if let (SecretScope::Org { org, app }, Some(access)) = (scope, entry.access.as_ref()) {
+    if let (Scope::Org { org, app }, Some(access)) = (scope, entry.access.as_ref()) {
         v["visibility"] = json!(access.visibility.as_str());
         if access.visibility == Visibility::Selected {
             v["selected_repositories_url"] = json!(format!(

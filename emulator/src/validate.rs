@@ -3,8 +3,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::github::SecretScope;
-use crate::policy::{App, Visibility};
+use crate::scope::Scope;
+use crate::scope::{App, Visibility};
 
 use super::auth::ApiVersion;
 use super::errors::ApiError;
@@ -115,7 +115,7 @@ fn string_field(obj: &Map<String, Value>, field: &str) -> Result<Option<String>,
 /// `encrypted_value` is sent).
 pub(crate) fn put_body(
     obj: &Map<String, Value>,
-    scope: &SecretScope,
+    scope: &Scope,
     version: ApiVersion,
 ) -> Result<PutBody, ApiError> {
     let encrypted = string_field(obj, "encrypted_value")?;
@@ -125,7 +125,7 @@ pub(crate) fn put_body(
         ..Default::default()
     };
     match scope {
-        SecretScope::Org { app, .. } => {
+        Scope::Org { app, .. } => {
             if *app == App::Actions {
                 if encrypted.is_none() {
                     return Err(not_supplied("encrypted_value"));
@@ -153,7 +153,7 @@ pub(crate) fn put_body(
                 return Err(not_supplied("key_id"));
             }
         }
-        SecretScope::Repo { .. } | SecretScope::Environment { .. } => {
+        Scope::Repo { .. } | Scope::Environment { .. } => {
             if encrypted.is_none() {
                 return Err(not_supplied("encrypted_value"));
             }
@@ -259,7 +259,7 @@ mod tests {
 
     #[test]
     fn org_actions_puts_need_value_key_id_and_visibility() {
-        let scope = SecretScope::Org {
+        let scope = Scope::Org {
             org: "acme".into(),
             app: App::Actions,
         };
@@ -279,7 +279,7 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(ok.selected_repository_ids, Some(vec![1, 2]));
-        let dep = SecretScope::Org {
+        let dep = Scope::Org {
             org: "acme".into(),
             app: App::Dependabot,
         };

@@ -2,7 +2,7 @@
 //! serving it on a socket.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
@@ -35,6 +35,8 @@ pub(crate) struct Shared {
     latency_micros: AtomicU64,
     request_seq: AtomicU64,
     started: u64,
+    /// Whether `GET /_emulator/secrets` answers (see [`Emulator::expose_values`]).
+    pub expose_values: AtomicBool,
 }
 
 impl Shared {
@@ -110,10 +112,19 @@ impl Emulator {
             latency_micros: AtomicU64::new(0),
             request_seq: AtomicU64::new(1),
             started,
+            expose_values: AtomicBool::new(false),
         };
         Ok(Emulator {
             shared: Arc::new(shared),
         })
+    }
+
+    /// Serves `GET /_emulator/secrets` (every decrypted value) over HTTP. Off by default: a
+    /// test that wants values in-process calls [`Emulator::decrypted`] instead. Only for
+    /// tests, and only on a loopback address (`rotor emulate --expose-values` refuses others).
+    pub fn expose_values(self, on: bool) -> Self {
+        self.shared.expose_values.store(on, Ordering::Relaxed);
+        self
     }
 
     /// Adds a fixed delay to every API response (not to `/_emulator` routes).

@@ -38,6 +38,10 @@ pub struct EmulateArgs {
     /// Divide every limit window by N (60: a minute of budget passes in a second).
     #[arg(long, value_name = "N")]
     pub time_scale: Option<u32>,
+    /// Serve every decrypted value at `GET /_emulator/secrets` (for tests; off by default).
+    /// Only with a loopback `--listen` address.
+    #[arg(long)]
+    pub expose_values: bool,
 }
 
 /// Reads `250ms`, `2s`, `1m`, `1h` (or a bare number of milliseconds).
@@ -96,11 +100,18 @@ pub fn fleet_from_args(args: &EmulateArgs) -> Result<FleetSpec, Box<dyn std::err
 /// Serves until Ctrl-C (or SIGTERM), after printing
 /// `rotor emulator listening on http://127.0.0.1:PORT` and the tokens it accepts.
 pub async fn run(args: EmulateArgs) -> Result<(), Box<dyn std::error::Error>> {
+    if args.expose_values && !args.listen.ip().is_loopback() {
+        return Err(format!(
+            "--expose-values serves every decrypted value: it listens on a loopback address only, not {}",
+            args.listen
+        )
+        .into());
+    }
     let spec = fleet_from_args(&args)?;
     let tokens = spec.effective_tokens();
     let repos: usize = spec.orgs.iter().map(|o| o.repos.len()).sum();
     let orgs = spec.orgs.len();
-    let mut emulator = Emulator::try_new(spec)?;
+    let mut emulator = Emulator::try_new(spec)?.expose_values(args.expose_values);
     if let Some(latency) = args.latency {
         emulator = emulator.with_latency(latency);
     }
@@ -110,6 +121,9 @@ pub async fn run(args: EmulateArgs) -> Result<(), Box<dyn std::error::Error>> {
     writeln!(out, "fleet: {orgs} organization(s), {repos} repositories")?;
     for t in &tokens {
         writeln!(out, "token: {}", t.token)?;
+    }
+    if args.expose_values {
+        writeln!(out, "decrypted values: {}/_emulator/secrets", handle.url)?;
     }
     out.flush()?;
     drop(out);

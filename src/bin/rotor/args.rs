@@ -47,7 +47,7 @@ pub enum Command {
     /// HTTP; SIGHUP reloads the policies, SIGTERM/SIGINT shut down cleanly.
     Run(RunDaemonArgs),
     /// Run the GitHub emulator on its own (for sandboxes and your own tests).
-    Emulate(crate::emulator::EmulateArgs),
+    Emulate(github_emulator::EmulateArgs),
     /// Rotate the example policies against the built-in emulator and a local OpenBao dev
     /// server, then check every value the emulator decrypted.
     Sandbox(crate::sandbox::SandboxArgs),
@@ -87,7 +87,7 @@ impl CommonArgs {
     pub fn audit_path(&self) -> PathBuf {
         self.audit_log
             .clone()
-            .unwrap_or_else(|| self.state_dir.join(crate::audit::AUDIT_FILE))
+            .unwrap_or_else(|| self.state_dir.join(rotor::audit::AUDIT_FILE))
     }
 }
 
@@ -97,12 +97,12 @@ pub struct LimitArgs {
     /// Rate limits to keep to: `github` (published limits: 900 points a minute, the hourly
     /// budget from x-ratelimit-* headers) or `off` (GitHub Enterprise Server's default).
     #[arg(long, env = "ROTOR_GITHUB_LIMITS", value_name = "github|off")]
-    pub github_limits: Option<crate::github::Limits>,
+    pub github_limits: Option<rotor::github::Limits>,
     /// Points per minute instead of the default (reads 1 point, writes 5); 0 turns it off.
     #[arg(long, env = "ROTOR_POINTS_PER_MINUTE", value_name = "N")]
     pub points_per_minute: Option<u64>,
     /// Least time between two writes, e.g. 1s (GitHub's best practice for bulk writes).
-    #[arg(long, env = "ROTOR_MIN_WRITE_GAP", value_name = "DURATION", value_parser = crate::github::governor::parse_gap)]
+    #[arg(long, env = "ROTOR_MIN_WRITE_GAP", value_name = "DURATION", value_parser = rotor::github::governor::parse_gap)]
     pub min_write_gap: Option<std::time::Duration>,
     /// Divide GitHub's limit windows by N (only against a time-scaled emulator).
     #[arg(long, env = "ROTOR_TIME_SCALE", value_name = "N", hide = true)]
@@ -111,7 +111,7 @@ pub struct LimitArgs {
 
 impl LimitArgs {
     /// Puts these settings on a GitHub client configuration.
-    pub fn apply_to(&self, config: &mut crate::github::GitHubConfig) {
+    pub fn apply_to(&self, config: &mut rotor::github::GitHubConfig) {
         if let Some(l) = self.github_limits {
             config.limits = l;
         }
@@ -164,18 +164,18 @@ pub struct RunDaemonArgs {
     #[arg(long, env = "ROTOR_LISTEN", default_value = "127.0.0.1:9464")]
     pub listen: SocketAddr,
     /// How long in-flight pushes may take to finish after SIGTERM/SIGINT.
-    #[arg(long, env = "ROTOR_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = crate::policy::duration::parse_duration)]
+    #[arg(long, env = "ROTOR_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = rotor::policy::duration::parse_duration)]
     pub shutdown_timeout: Duration,
     /// How often Vault-held sources are checked for a new version.
-    #[arg(long, env = "ROTOR_VAULT_POLL_INTERVAL", default_value = "1m", value_parser = crate::policy::duration::parse_duration)]
+    #[arg(long, env = "ROTOR_VAULT_POLL_INTERVAL", default_value = "1m", value_parser = rotor::policy::duration::parse_duration)]
     pub vault_poll_interval: Duration,
     /// First retry delay for targets left unconverged (doubles per failed pass, at most 15m).
-    #[arg(long, env = "ROTOR_RETRY_BACKOFF", default_value = "15s", value_parser = crate::policy::duration::parse_duration)]
+    #[arg(long, env = "ROTOR_RETRY_BACKOFF", default_value = "15s", value_parser = rotor::policy::duration::parse_duration)]
     pub retry_backoff: Duration,
     /// URL that receives a JSON alert when a pass fails or targets stay unconverged.
     #[arg(long, env = "ROTOR_ALERT_WEBHOOK", hide_env_values = true)]
     pub alert_webhook: Option<secrecy::SecretString>,
     /// How long targets may stay unconverged before an alert.
-    #[arg(long, env = "ROTOR_ALERT_AFTER", default_value = "1h", value_parser = crate::policy::duration::parse_duration)]
+    #[arg(long, env = "ROTOR_ALERT_AFTER", default_value = "1h", value_parser = rotor::policy::duration::parse_duration)]
     pub alert_after: Duration,
 }

@@ -5,7 +5,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::github::{OrgAccess, SecretScope};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use crate::model::github::{InstallationRepos, OrgAccess, Repo, SecretMeta};
+use crate::model::policy::{Policy, TargetSpec, Visibility};
+use crate::model::SecretScope;
 
 /// What `apply` will do, and why. Holds no values.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -15,7 +20,7 @@ pub struct Plan {
     /// How long apply will take within GitHub's budget (set by the command line, which
     /// knows the budget; `plan` leaves it empty).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub estimate: Option<super::estimate::Estimate>,
+    pub estimate: Option<Estimate>,
     /// Things worth knowing that block nothing (e.g. a repository secret that shadows an
     /// organization secret of the same name).
     #[serde(default)]
@@ -175,4 +180,110 @@ impl Action {
             Action::Unchanged => "unchanged",
         }
     }
+}
+
+/// What rotor saw before planning. Gathered by `observe`; the planner only reads it.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    pub listings: Listings,
+    /// Existing secrets per scope key. A scope absent here was not looked at.
+    pub secrets: BTreeMap<String, Result<Vec<SecretMeta>, String>>,
+    /// The source's current version per policy (KV-backed sources), or the error reading it.
+    pub source_versions: BTreeMap<String, Result<Option<u64>, String>>,
+    /// Whether GitHub is reached as a GitHub App (installation tokens).
+    pub app_auth: bool,
+    /// With App auth, per owner (lower-case): its installation and the repositories it
+    /// reaches (`None`: the App is not installed there).
+    pub installations: BTreeMap<String, Result<Option<InstallationRepos>, String>>,
+    /// The repositories a `selected` organization secret is shared with on GitHub, per
+    /// (scope key, upper-case secret name).
+    pub selected_repos: BTreeMap<(String, String), Result<Vec<u64>, String>>,
+    /// When the source's current version was written, per policy (KV metadata), when known.
+    pub source_written: BTreeMap<String, DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Policies to rotate now whether due or not (`rotor rotate`).
+    pub force: BTreeSet<String>,
+}
+
+/// Repository listings per organization, as observed (an error keeps GitHub's message).
+#[derive(Debug, Clone, Default)]
+pub struct Listings {
+    pub orgs: BTreeMap<String, Result<Vec<Repo>, String>>,
+}
+
+impl Listings {
+    /// The organizations whose listings a policy set needs.
+    pub fn orgs_needed<'a>(policies: impl IntoIterator<Item = &'a Policy>) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for p in policies {
+            for t in &p.targets {
+                match t {
+                    TargetSpec::OrgRepos { org, .. } => {
+                        out.insert(org.clone());
+                    }
+                    TargetSpec::OrgSecret {
+                        org,
+                        visibility: Visibility::Selected,
+                        ..
+                    } => {
+                        out.insert(org.clone());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The budget apply runs within (from the GitHub client's settings and the last
+/// `x-ratelimit-*` headers seen).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Budget {
+    /// Points per minute (GET 1, writes 5); `None`: no points budget.
+    pub points_per_minute: Option<u64>,
+    /// Requests in flight at once.
+    pub max_concurrency: usize,
+    /// Least time between two writes.
+    pub min_write_gap: Duration,
+    /// The primary budget: requests left now, the hourly limit, and seconds until the
+    /// reset; `None` when unknown or not followed.
+    pub primary: Option<(u64, u64, f64)>,
+    /// Typical time of one request (GitHub: a few hundred milliseconds).
+    pub latency: Duration,
+    /// Divides GitHub's windows (1 against GitHub).
+    pub time_scale: u32,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            points_per_minute: Some(900),
+            max_concurrency: 100,
+            min_write_gap: Duration::ZERO,
+            primary: None,
+            latency: Duration::from_millis(300),
+            time_scale: 1,
+        }
+    }
+}
+
+/// What apply will cost and the least time it can take.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Estimate {
+    /// Secret writes (PUTs).
+    pub writes: u64,
+    /// Public keys to fetch (scopes the ledger holds no key for).
+    pub key_fetches: u64,
+    pub requests: u64,
+    pub points: u64,
+    /// The least time apply can take within the budget, in seconds.
+    pub seconds: f64,
+    /// The limit that sets that time: `points`, `primary`, `concurrency` or `write_gap`.
+    pub bound_by: &'static str,
+    /// The points budget it was estimated for.
+    pub points_per_minute: Option<u64>,
 }

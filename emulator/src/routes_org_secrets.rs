@@ -10,8 +10,8 @@ use axum::routing::{get, put};
 use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
 
-use crate::github::SecretScope;
-use crate::policy::Visibility;
+use crate::scope::Scope;
+use crate::scope::Visibility;
 
 use super::auth::ReqCtx;
 use super::errors::ApiError;
@@ -67,13 +67,13 @@ fn with_org_secret<T>(
     ctx: &ReqCtx,
     target: &Target,
     write: bool,
-    f: impl FnOnce(&mut super::state::State, &str, &SecretScope, String) -> Result<T, ApiError>,
+    f: impl FnOnce(&mut super::state::State, &str, &Scope, String) -> Result<T, ApiError>,
 ) -> Result<T, ApiError> {
     ctx.require_auth()?;
     let name = target.secret_name()?.to_ascii_uppercase();
     let mut st = sh.state();
     check_scope(&st, ctx.access(), &target.scope, write)?;
-    let SecretScope::Org { org, .. } = &target.scope else {
+    let Scope::Org { org, .. } = &target.scope else {
         return Err(ApiError::not_found());
     };
     let exists = st
@@ -87,7 +87,7 @@ fn with_org_secret<T>(
 
 fn entry<'a>(
     st: &'a mut super::state::State,
-    scope: &SecretScope,
+    scope: &Scope,
     name: &str,
 ) -> Result<&'a mut SecretEntry, ApiError> {
     st.scope_data_mut(scope)
@@ -127,7 +127,7 @@ async fn set_selected(
 ) -> Result<Response, ApiError> {
     with_org_secret(&sh, &ctx, &target, true, |st, org, scope, name| {
         let app = match scope {
-            SecretScope::Org { app, .. } => *app,
+            Scope::Org { app, .. } => *app,
             _ => return Err(ApiError::not_found()),
         };
         let ids = set_repositories_body(&json_object(&bytes)?, app, ctx.version)?;

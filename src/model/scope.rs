@@ -1,31 +1,48 @@
-//! Typed views of GitHub's JSON and the scopes secrets live in.
+//! Where secrets live: the GitHub products that hold them, organization visibility, and the
+//! scope (repository, environment or organization) one secret belongs to.
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::policy::{App, Visibility};
-
-/// A repository as the listing endpoints return it (fields rotor uses).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Repo {
-    pub id: u64,
-    pub name: String,
-    pub full_name: String,
-    #[serde(default)]
-    pub archived: bool,
-    #[serde(default)]
-    pub disabled: bool,
-    #[serde(default)]
-    pub private: bool,
-    #[serde(default)]
-    pub visibility: Option<String>,
-    #[serde(default)]
-    pub topics: Vec<String>,
+/// Which GitHub product's secrets a target holds.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum App {
+    #[default]
+    Actions,
+    Dependabot,
+    Codespaces,
 }
 
-impl Repo {
-    pub fn owner(&self) -> &str {
-        self.full_name.split('/').next().unwrap_or("")
+impl App {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            App::Actions => "actions",
+            App::Dependabot => "dependabot",
+            App::Codespaces => "codespaces",
+        }
+    }
+}
+
+/// Organization secret visibility.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    All,
+    Private,
+    Selected,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::All => "all",
+            Visibility::Private => "private",
+            Visibility::Selected => "selected",
+        }
     }
 }
 
@@ -69,35 +86,3 @@ impl SecretScope {
     }
 }
 
-/// A scope's public key: `key` is base64 of 32 bytes.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct PublicKey {
-    pub key_id: String,
-    pub key: String,
-}
-
-/// Metadata of an existing secret (GitHub never returns values).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SecretMeta {
-    pub name: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    #[serde(default)]
-    pub visibility: Option<String>,
-}
-
-/// What a PUT did: 201 created, 204 updated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PutOutcome {
-    Created,
-    Updated,
-}
-
-/// The access part of an organization secret PUT.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OrgAccess {
-    pub visibility: Visibility,
-    /// Sent only with `visibility: selected`.
-    pub selected_repository_ids: Vec<u64>,
-}

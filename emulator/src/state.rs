@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
-use crate::github::SecretScope;
-use crate::policy::{App, Visibility};
+use crate::scope::Scope;
+use crate::scope::{App, Visibility};
 
 use super::errors::FleetError;
 use super::fleet::{check_org_name, check_repo, FleetSpec, RepoSpec, RepoVisibility};
@@ -307,12 +307,12 @@ impl State {
     }
 
     /// The data of a scope, if the scope exists.
-    pub fn scope_data(&self, scope: &SecretScope) -> Option<&ScopeData> {
+    pub fn scope_data(&self, scope: &Scope) -> Option<&ScopeData> {
         match scope {
-            SecretScope::Repo { owner, repo, app } => {
+            Scope::Repo { owner, repo, app } => {
                 Some(&self.repo(owner, repo)?.apps[app_index(*app)])
             }
-            SecretScope::Environment {
+            Scope::Environment {
                 owner,
                 repo,
                 environment,
@@ -323,16 +323,16 @@ impl State {
                     .get(&env_key(environment))?
                     .data,
             ),
-            SecretScope::Org { org, app } => Some(&self.org(org)?.apps[app_index(*app)]),
+            Scope::Org { org, app } => Some(&self.org(org)?.apps[app_index(*app)]),
         }
     }
 
-    pub fn scope_data_mut(&mut self, scope: &SecretScope) -> Option<&mut ScopeData> {
+    pub fn scope_data_mut(&mut self, scope: &Scope) -> Option<&mut ScopeData> {
         match scope {
-            SecretScope::Repo { owner, repo, app } => {
+            Scope::Repo { owner, repo, app } => {
                 Some(&mut self.repo_mut(owner, repo)?.apps[app_index(*app)])
             }
-            SecretScope::Environment {
+            Scope::Environment {
                 owner,
                 repo,
                 environment,
@@ -343,20 +343,20 @@ impl State {
                     .get_mut(&env_key(environment))?
                     .data,
             ),
-            SecretScope::Org { org, app } => {
+            Scope::Org { org, app } => {
                 Some(&mut self.orgs.get_mut(&lower(org))?.apps[app_index(*app)])
             }
         }
     }
 
     /// Every scope that exists and holds at least one secret, with its data.
-    pub fn scopes_with_secrets(&self) -> Vec<(SecretScope, &ScopeData)> {
+    pub fn scopes_with_secrets(&self) -> Vec<(Scope, &ScopeData)> {
         let mut out = Vec::new();
         for org in self.orgs.values() {
             for (i, data) in org.apps.iter().enumerate() {
                 if !data.secrets.is_empty() {
                     out.push((
-                        SecretScope::Org {
+                        Scope::Org {
                             org: org.login.clone(),
                             app: APPS[i],
                         },
@@ -368,7 +368,7 @@ impl State {
                 for (i, data) in repo.apps.iter().enumerate() {
                     if !data.secrets.is_empty() {
                         out.push((
-                            SecretScope::Repo {
+                            Scope::Repo {
                                 owner: org.login.clone(),
                                 repo: repo.name.clone(),
                                 app: APPS[i],
@@ -380,7 +380,7 @@ impl State {
                 for env in repo.environments.values() {
                     if !env.data.secrets.is_empty() {
                         out.push((
-                            SecretScope::Environment {
+                            Scope::Environment {
                                 owner: org.login.clone(),
                                 repo: repo.name.clone(),
                                 environment: env.name.clone(),
@@ -396,10 +396,10 @@ impl State {
 }
 
 /// The number of secrets a scope may hold.
-pub(crate) fn secret_limit(scope: &SecretScope) -> usize {
+pub(crate) fn secret_limit(scope: &Scope) -> usize {
     match scope {
-        SecretScope::Repo { .. } => REPO_SECRET_LIMIT,
-        SecretScope::Environment { .. } => ENV_SECRET_LIMIT,
-        SecretScope::Org { .. } => ORG_SECRET_LIMIT,
+        Scope::Repo { .. } => REPO_SECRET_LIMIT,
+        Scope::Environment { .. } => ENV_SECRET_LIMIT,
+        Scope::Org { .. } => ORG_SECRET_LIMIT,
     }
 }

@@ -14,8 +14,8 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
-use crate::github::SecretScope;
-use crate::policy::{App, Visibility};
+use crate::scope::Scope;
+use crate::scope::{App, Visibility};
 
 use super::auth::ReqCtx;
 use super::errors::ApiError;
@@ -65,7 +65,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
 
 fn scope_data<'a>(
     st: &'a World,
-    scope: &SecretScope,
+    scope: &Scope,
 ) -> Result<&'a super::state::ScopeData, ApiError> {
     st.scope_data(scope).ok_or_else(ApiError::not_found)
 }
@@ -222,7 +222,7 @@ pub(crate) async fn put_secret(
 
     let mut st = sh.state();
     check_scope(&st, ctx.access(), scope, true)?;
-    if let (SecretScope::Org { org, .. }, Some(ids)) =
+    if let (Scope::Org { org, .. }, Some(ids)) =
         (scope, body.selected_repository_ids.as_ref())
     {
         check_org_repos(&st, org, ids)?;
@@ -234,7 +234,7 @@ pub(crate) async fn put_secret(
         return Err(stale_key());
     }
     let t = now();
-    let is_org = matches!(scope, SecretScope::Org { .. });
+    let is_org = matches!(scope, Scope::Org { .. });
     if let Some(entry) = data.secrets.get_mut(&name) {
         if let Some(value) = value {
             use secrecy::ExposeSecret as _;
@@ -258,9 +258,9 @@ pub(crate) async fn put_secret(
     };
     if data.secrets.len() >= limit {
         let holder = match scope {
-            SecretScope::Repo { .. } => "A repository",
-            SecretScope::Environment { .. } => "An environment",
-            SecretScope::Org { .. } => "An organization",
+            Scope::Repo { .. } => "A repository",
+            Scope::Environment { .. } => "An environment",
+            Scope::Org { .. } => "An organization",
         };
         return Err(ApiError::validation(
             "Secret",
@@ -332,7 +332,7 @@ async fn repo_org_secrets(
     let page = Page::from_query(ctx.base.query.as_deref());
     let st = sh.state();
     check_scope(&st, ctx.access(), &target.scope, false)?;
-    let SecretScope::Repo { owner, repo, .. } = &target.scope else {
+    let Scope::Repo { owner, repo, .. } = &target.scope else {
         return Err(ApiError::not_found());
     };
     let (org, r) = match (st.org(owner), st.repo(owner, repo)) {
@@ -357,7 +357,7 @@ async fn repo_org_secrets(
             }
         })
         .collect();
-    let plain = SecretScope::Repo {
+    let plain = Scope::Repo {
         owner: owner.clone(),
         repo: repo.clone(),
         app: App::Actions,

@@ -16,8 +16,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::github::{PublicKey, SecretScope};
-use crate::policy::Visibility;
+use crate::scope::{PublicKey, Scope};
+use crate::scope::Visibility;
 
 use super::counters::{Counters, RequestRecord};
 use super::errors::{ApiError, FleetError};
@@ -30,7 +30,7 @@ use super::state::{now, rfc3339, SecretEntry, State as World};
 /// What the emulator knows about one secret, without its value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SecretInfo {
-    pub scope: SecretScope,
+    pub scope: Scope,
     /// Upper-case, as stored.
     pub name: String,
     /// The key id the last value was sealed with.
@@ -54,7 +54,7 @@ pub struct SecretRecord {
     pub value: SecretString,
 }
 
-fn info_of(scope: &SecretScope, e: &SecretEntry) -> SecretInfo {
+fn info_of(scope: &Scope, e: &SecretEntry) -> SecretInfo {
     SecretInfo {
         scope: scope.clone(),
         name: e.name.clone(),
@@ -72,7 +72,7 @@ fn info_of(scope: &SecretScope, e: &SecretEntry) -> SecretInfo {
     }
 }
 
-fn find<'a>(st: &'a World, scope: &SecretScope, name: &str) -> Option<&'a SecretEntry> {
+fn find<'a>(st: &'a World, scope: &Scope, name: &str) -> Option<&'a SecretEntry> {
     st.scope_data(scope)?
         .secrets
         .get(&name.to_ascii_uppercase())
@@ -80,13 +80,13 @@ fn find<'a>(st: &'a World, scope: &SecretScope, name: &str) -> Option<&'a Secret
 
 impl Emulator {
     /// The decrypted value of a secret, as last written.
-    pub fn decrypted(&self, scope: &SecretScope, name: &str) -> Option<String> {
+    pub fn decrypted(&self, scope: &Scope, name: &str) -> Option<String> {
         let st = self.shared.state();
         find(&st, scope, name).map(|e| e.value.expose_secret().to_string())
     }
 
     /// A secret's metadata: key id used, times, write count, access.
-    pub fn secret_info(&self, scope: &SecretScope, name: &str) -> Option<SecretInfo> {
+    pub fn secret_info(&self, scope: &Scope, name: &str) -> Option<SecretInfo> {
         let st = self.shared.state();
         find(&st, scope, name).map(|e| info_of(scope, e))
     }
@@ -109,7 +109,7 @@ impl Emulator {
     }
 
     /// The scope's current public key (made now if it had none), as the API would return it.
-    pub fn public_key(&self, scope: &SecretScope) -> Option<PublicKey> {
+    pub fn public_key(&self, scope: &Scope) -> Option<PublicKey> {
         let mut st = self.shared.state();
         let key = st.scope_data_mut(scope)?.key();
         Some(PublicKey {
@@ -175,14 +175,14 @@ impl Emulator {
 
     /// Gives the scope a new key pair and key id; values sealed to the old key are refused
     /// from now on. Returns the new key id, or `None` if the scope does not exist.
-    pub fn rotate_key(&self, scope: &SecretScope) -> Option<String> {
+    pub fn rotate_key(&self, scope: &Scope) -> Option<String> {
         Some(self.shared.state().scope_data_mut(scope)?.rotate())
     }
 
     /// Marks a secret as changed outside rotor (drift): `updated_at` moves to now, and at
     /// least one second forward so the change shows at GitHub's precision. The value and
     /// the write count stay. `false` if there is no such secret.
-    pub fn touch(&self, scope: &SecretScope, name: &str) -> bool {
+    pub fn touch(&self, scope: &Scope, name: &str) -> bool {
         let mut st = self.shared.state();
         let Some(e) = st
             .scope_data_mut(scope)
@@ -197,7 +197,7 @@ impl Emulator {
     /// Stores a secret directly, as if someone had set it outside rotor (organization
     /// secrets get visibility `all`). `false` if the scope does not exist or the name breaks
     /// GitHub's rules.
-    pub fn insert_secret(&self, scope: &SecretScope, name: &str, value: &str) -> bool {
+    pub fn insert_secret(&self, scope: &Scope, name: &str, value: &str) -> bool {
         let Ok(name) = super::validate::secret_name(name) else {
             return false;
         };
@@ -207,7 +207,7 @@ impl Emulator {
         };
         let key_id = data.key().key_id.clone();
         let t = now();
-        let is_org = matches!(scope, SecretScope::Org { .. });
+        let is_org = matches!(scope, Scope::Org { .. });
         let entry = data
             .secrets
             .entry(name.clone())
@@ -274,8 +274,12 @@ async fn health() -> Json<Value> {
     Json(json!({ "ok": true }))
 }
 
-/// Every secret with its decrypted value. Test-only.
-async fn http_secrets(State(sh): State<Arc<Shared>>) -> Json<Value> {
+/// Every secret with its decrypted value. Test-only: answers 404 unless the emulator was
+/// built with [`Emulator::expose_values`] (`rotor emulate --expose-values`).
+async fn http_secrets(State(sh): State<Arc<Shared>>) -> Result<Json<Value>, ApiError> {
+    if !sh.expose_values.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(ApiError::not_found());
+    }
     let items: Vec<Value> = emulator(sh)
         .secrets()
         .into_iter()
@@ -294,7 +298,7 @@ async fn http_secrets(State(sh): State<Arc<Shared>>) -> Json<Value> {
             })
         })
         .collect();
-    Json(Value::Array(items))
+    Ok(Json(Value::Array(items)))
 }
 
 async fn http_counters(State(sh): State<Arc<Shared>>) -> Json<Counters> {
@@ -366,7 +370,7 @@ async fn http_remove_repo(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ScopeBody {
-    scope: SecretScope,
+    scope: Scope,
     #[serde(default)]
     name: Option<String>,
 }

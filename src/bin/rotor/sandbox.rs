@@ -16,17 +16,18 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::emulator::{Emulator, FleetSpec, DEFAULT_TOKEN};
-use crate::ledger::Ledger;
-use crate::policy::{self, Charset, SourceSpec};
-use crate::source::{generate, Sources, VaultConfig};
+use github_emulator::{Emulator, FleetSpec, DEFAULT_TOKEN};
+use rotor::ledger::Ledger;
+use rotor::model::{App, SecretScope};
+use rotor::policy::{self, Charset, SourceSpec};
+use rotor::source::{generate, Sources, VaultConfig};
 
-const FLEET: &str = include_str!("../examples/fleet.yaml");
+const FLEET: &str = include_str!("../../../examples/fleet.yaml");
 const POLICIES: &[(&str, &str)] = &[
-    ("payments-deploy-token.yaml", include_str!("../examples/policies/payments-deploy-token.yaml")),
-    ("npm-publish-token.yaml", include_str!("../examples/policies/npm-publish-token.yaml")),
-    ("globex-webhook-secret.yaml", include_str!("../examples/policies/globex-webhook-secret.yaml")),
-    ("payments-signing-key.yaml", include_str!("../examples/policies/payments-signing-key.yaml")),
+    ("payments-deploy-token.yaml", include_str!("../../../policies/payments-deploy-token.yaml")),
+    ("npm-publish-token.yaml", include_str!("../../../policies/npm-publish-token.yaml")),
+    ("globex-webhook-secret.yaml", include_str!("../../../policies/globex-webhook-secret.yaml")),
+    ("payments-signing-key.yaml", include_str!("../../../policies/payments-signing-key.yaml")),
 ];
 
 #[derive(Debug, Args, Clone)]
@@ -206,7 +207,7 @@ pub async fn run(args: SandboxArgs) -> Result<u8, String> {
             .find(|(n, _)| n.eq_ignore_ascii_case(&t.secret))
             .map(|(_, f)| f.clone())
             .unwrap_or_default();
-        let got = emulator.decrypted(&t.scope, &t.secret);
+        let got = emulator.decrypted(&emulator_scope(&t.scope), &t.secret);
         let ok = match &policy.source {
             SourceSpec::Generate { store: None, length, charset, prefix } => {
                 // Stored nowhere: every target of one version must hold the same value, of the
@@ -253,4 +254,32 @@ pub async fn run(args: SandboxArgs) -> Result<u8, String> {
     drop(vault);
     handle.shutdown();
     Ok(if wrong == 0 && failed_steps == 0 && checked > 0 { 0 } else { 1 })
+}
+
+/// The emulator's name for a scope rotor pushed to. The two crates share no types: they
+/// agree only on GitHub's wire format, so the sandbox says explicitly which is which.
+fn emulator_scope(scope: &SecretScope) -> github_emulator::Scope {
+    let app = |app: &App| match app {
+        App::Actions => github_emulator::App::Actions,
+        App::Dependabot => github_emulator::App::Dependabot,
+        App::Codespaces => github_emulator::App::Codespaces,
+    };
+    match scope {
+        SecretScope::Repo { owner, repo, app: a } => github_emulator::Scope::Repo {
+            owner: owner.clone(),
+            repo: repo.clone(),
+            app: app(a),
+        },
+        SecretScope::Environment { owner, repo, environment } => {
+            github_emulator::Scope::Environment {
+                owner: owner.clone(),
+                repo: repo.clone(),
+                environment: environment.clone(),
+            }
+        }
+        SecretScope::Org { org, app: a } => github_emulator::Scope::Org {
+            org: org.clone(),
+            app: app(a),
+        },
+    }
 }

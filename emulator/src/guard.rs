@@ -3,8 +3,8 @@
 
 use axum::http::HeaderName;
 
-use crate::github::SecretScope;
-use crate::policy::App;
+use crate::scope::Scope;
+use crate::scope::App;
 
 use super::auth::Access;
 use super::errors::ApiError;
@@ -29,18 +29,18 @@ fn not_accessible(access: &Access) -> ApiError {
 /// description, organization): `dependabot_secrets`; repository Codespaces:
 /// `codespaces_secrets`, at `write` even to read.
 pub(crate) fn required_permissions(
-    scope: &SecretScope,
+    scope: &Scope,
     write: bool,
 ) -> Option<Vec<(&'static str, &'static str)>> {
     let level = if write { "write" } else { "read" };
     Some(match scope {
-        SecretScope::Repo { app: App::Actions, .. } => vec![("secrets", level)],
-        SecretScope::Environment { .. } => vec![("secrets", level), ("environments", level)],
-        SecretScope::Org { app: App::Actions, .. } => vec![("organization_secrets", level)],
-        SecretScope::Repo { app: App::Dependabot, .. }
-        | SecretScope::Org { app: App::Dependabot, .. } => vec![("dependabot_secrets", level)],
-        SecretScope::Repo { app: App::Codespaces, .. } => vec![("codespaces_secrets", "write")],
-        SecretScope::Org { app: App::Codespaces, .. } => return None,
+        Scope::Repo { app: App::Actions, .. } => vec![("secrets", level)],
+        Scope::Environment { .. } => vec![("secrets", level), ("environments", level)],
+        Scope::Org { app: App::Actions, .. } => vec![("organization_secrets", level)],
+        Scope::Repo { app: App::Dependabot, .. }
+        | Scope::Org { app: App::Dependabot, .. } => vec![("dependabot_secrets", level)],
+        Scope::Repo { app: App::Codespaces, .. } => vec![("codespaces_secrets", "write")],
+        Scope::Org { app: App::Codespaces, .. } => return None,
     })
 }
 
@@ -48,7 +48,7 @@ pub(crate) fn required_permissions(
 /// `X-Accepted-GitHub-Permissions` naming them otherwise. Other callers pass.
 pub(crate) fn check_permissions(
     access: &Access,
-    scope: &SecretScope,
+    scope: &Scope,
     write: bool,
 ) -> Result<(), ApiError> {
     let grant = match access {
@@ -96,11 +96,11 @@ pub(crate) fn readable_repo<'a>(
 pub(crate) fn check_scope(
     st: &State,
     access: &Access,
-    scope: &SecretScope,
+    scope: &Scope,
     write: bool,
 ) -> Result<(), ApiError> {
     match scope {
-        SecretScope::Repo { owner, repo, .. } | SecretScope::Environment { owner, repo, .. } => {
+        Scope::Repo { owner, repo, .. } | Scope::Environment { owner, repo, .. } => {
             let (org, r) = readable_repo(st, access, owner, repo)?;
             if !access.manages_repo(&org.login, &r.name) {
                 return Err(not_accessible(access));
@@ -109,7 +109,7 @@ pub(crate) fn check_scope(
             if r.disabled {
                 return Err(ApiError::forbidden("Repository access blocked"));
             }
-            if let SecretScope::Environment { environment, .. } = scope {
+            if let Scope::Environment { environment, .. } = scope {
                 if !r.environments.contains_key(&environment.to_lowercase()) {
                     return Err(ApiError::not_found());
                 }
@@ -121,7 +121,7 @@ pub(crate) fn check_scope(
             }
             Ok(())
         }
-        SecretScope::Org { org, .. } => {
+        Scope::Org { org, .. } => {
             let o = st.org(org).ok_or_else(ApiError::not_found)?;
             if access.manages_org(&o.login) {
                 check_permissions(access, scope, write)

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::model::scope::{App, Visibility};
+
 /// Every policy found under a policies folder, valid and with unique names.
 #[derive(Debug, Clone, Default)]
 pub struct PolicySet {
@@ -52,6 +54,19 @@ pub enum SourceSpec {
 }
 
 impl SourceSpec {
+    /// Whether the policy's value is kept at a source rotor can read again.
+    pub fn is_stored(&self) -> bool {
+        matches!(
+            self,
+            SourceSpec::VaultKv(_) | SourceSpec::Generate { store: Some(_), .. }
+        )
+    }
+
+    /// Whether rotor mints new values for this source (rather than following Vault's versions).
+    pub fn mints(&self) -> bool {
+        matches!(self, SourceSpec::Generate { .. } | SourceSpec::VaultRead { .. })
+    }
+
     /// The fields this source can yield, when known statically (`None`: any field).
     pub fn known_fields(&self) -> Option<Vec<String>> {
         match self {
@@ -99,49 +114,6 @@ impl Charset {
                 v.dedup();
                 v
             }
-        }
-    }
-}
-
-/// Which GitHub product's secrets a target holds.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum App {
-    #[default]
-    Actions,
-    Dependabot,
-    Codespaces,
-}
-
-impl App {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            App::Actions => "actions",
-            App::Dependabot => "dependabot",
-            App::Codespaces => "codespaces",
-        }
-    }
-}
-
-/// Organization secret visibility.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Visibility {
-    All,
-    Private,
-    Selected,
-}
-
-impl Visibility {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Visibility::All => "all",
-            Visibility::Private => "private",
-            Visibility::Selected => "selected",
         }
     }
 }

@@ -1,0 +1,20 @@
+//! The ground floor: the types every room of rotor shares, and nothing else. `model`
+//! imports nothing of rotor outside itself, so every other module may use it and none of
+//! them has to import another room to name a scope, a policy or a plan.
+//!
+//! - `scope`: GitHub products (`App`), organization `Visibility`, and `SecretScope`.
+//! - `github`: what GitHub says about a fleet (repositories, secrets, keys, installations).
+//! - `policy`: the validated policy model, with the source facts (`SourceSpec::mints`,
+//!   `SourceSpec::is_stored`).
+//! - `plan`: what the planner reads (`Observed`, `Listings`, `Budget`) and writes (`Plan`,
+//!   `Estimate`).
+
+pub mod github;
+pub mod plan;
+pub mod policy;
+pub mod scope;
+
+pub use github::{
+    Account, Installation, InstallationRepos, OrgAccess, PublicKey, PutOutcome, Repo, SecretMeta,
+};
+pub use scope::{App, SecretScope, Visibility};
