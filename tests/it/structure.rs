@@ -280,7 +280,7 @@ impl Crate {
     fn resolve(&self, path: &[String], depth: usize) -> Option<Module> {
         // The longest prefix that is a module.
         let mut k = path.len();
-        while k > 0 && !self.files.contains_key(&path[..k].to_vec()) {
+        while k > 0 && !self.files.contains_key(&path[..k]) {
             k -= 1;
         }
         let module = path[..k].to_vec();
