@@ -1,19 +1,16 @@
-//! Vault login that lasts: AppRole login, token lookup and renewal, and a new login when a
-//! token can no longer be renewed. Tokens and secret ids stay in `SecretString`s; answers
-//! that repeat a token are wiped unread.
+//! What rotor logs in to Vault with and what it knows of its token: AppRole credentials
+//! (read from the `VAULT_*` variables), the token's state and when to look at it again.
+//! Tokens and secret ids stay in `SecretString`s. The requests that log in, look up and
+//! renew are the Vault client's (`vault::login`).
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use reqwest::Method;
-use secrecy::{ExposeSecret, SecretString};
-use serde_json::{json, Value};
+use secrecy::SecretString;
 use zeroize::Zeroizing;
 
 use super::error::SourceError;
-use super::vault::{into_secret, request_error, status_error, wipe, Vault};
 
 /// Where the default AppRole auth method is mounted.
 pub const DEFAULT_APPROLE_MOUNT: &str = "approle";
@@ -70,7 +67,7 @@ impl AppRole {
         })
     }
 
-    fn secret_id(&self) -> Result<SecretString, SourceError> {
+    pub(super) fn secret_id(&self) -> Result<SecretString, SourceError> {
         match &self.secret_id {
             SecretId::Value(v) => Ok(v.clone()),
             SecretId::File(path) => {
@@ -132,11 +129,11 @@ pub struct TokenState {
 }
 
 /// How often to look at a token that never expires (it may still be revoked).
-const NEVER_EXPIRES_CHECK: Duration = Duration::from_secs(300);
+pub(super) const NEVER_EXPIRES_CHECK: Duration = Duration::from_secs(300);
 const MIN_CHECK: Duration = Duration::from_millis(250);
 
 impl TokenState {
-    fn new(action: TokenAction, ttl: Duration, full: Duration) -> TokenState {
+    pub(super) fn new(action: TokenAction, ttl: Duration, full: Duration) -> TokenState {
         // Look again a third of the way through the token's life, and at least twice
         // before the time left runs out.
         let check = (full / 3)
@@ -150,276 +147,10 @@ impl TokenState {
     }
 }
 
-impl Vault {
-    /// Successful AppRole logins since this client was built.
-    pub fn logins(&self) -> u64 {
-        self.logins.load(Ordering::Relaxed)
-    }
-
-    /// Logs in with AppRole when there is no token yet (concurrent callers log in once).
-    /// Without AppRole there is nothing to do.
-    pub(super) async fn ensure_token(&self) -> Result<(), SourceError> {
-        if self.has_token() || self.approle().is_none() {
-            return Ok(());
-        }
-        let _guard = self.login_lock.lock().await;
-        if self.has_token() {
-            return Ok(());
-        }
-        self.login_locked().await.map(|_| ())
-    }
-
-    /// Logs in again after a request was refused with the token of `generation`, unless
-    /// another request already replaced that token.
-    pub(super) async fn login_again(&self, generation: u64) -> Result<(), SourceError> {
-        let _guard = self.login_lock.lock().await;
-        if self.token_generation() != generation {
-            return Ok(());
-        }
-        self.login_locked().await.map(|_| ())
-    }
-
-    /// Logs in with AppRole (`POST /v1/auth/{mount}/login`) and uses the new token from now
-    /// on. Returns the token's TTL.
-    pub async fn login(&self) -> Result<Duration, SourceError> {
-        let _guard = self.login_lock.lock().await;
-        self.login_locked().await
-    }
-
-    async fn login_locked(&self) -> Result<Duration, SourceError> {
-        let approle = self.approle().ok_or_else(|| SourceError::InvalidConfig {
-            setting: "VAULT_ROLE_ID",
-            message: "no AppRole credentials to log in with".to_string(),
-        })?;
-        let path = format!("auth/{}/login", approle.mount);
-        let secret_id = approle.secret_id()?;
-        let body = Zeroizing::new(
-            serde_json::to_vec(&json!({
-                "role_id": approle.role_id.expose_secret(),
-                "secret_id": secret_id.expose_secret(),
-            }))
-            .expect("a JSON object serializes"),
-        );
-        let mut answer = self
-            .send_json(Method::POST, "login", &path, Some(body.to_vec()), false)
-            .await?;
-        let token = answer
-            .pointer_mut("/auth/client_token")
-            .map(Value::take)
-            .filter(|t| t.as_str().is_some_and(|s| !s.is_empty()))
-            .map(into_secret);
-        let ttl = lease_ttl(&answer);
-        wipe(&mut answer);
-        let token = token.ok_or_else(|| SourceError::Vault {
-            op: "login",
-            path: path.clone(),
-            status: None,
-            message: "the answer holds no token".to_string(),
-        })?;
-        self.set_token(token)?;
-        self.logins.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(mount = %approle.mount, ttl_secs = ttl.as_secs(), "logged in to Vault with AppRole");
-        Ok(ttl)
-    }
-
-    /// `GET /v1/auth/token/lookup-self`: the token's TTL and whether it renews.
-    pub async fn lookup_token(&self) -> Result<TokenInfo, SourceError> {
-        let mut answer = self
-            .send_json(
-                Method::GET,
-                "token lookup",
-                "auth/token/lookup-self",
-                None,
-                true,
-            )
-            .await?;
-        let secs = |name: &str| {
-            answer
-                .pointer(&format!("/data/{name}"))
-                .and_then(Value::as_u64)
-                .map(Duration::from_secs)
-                .unwrap_or_default()
-        };
-        let info = TokenInfo {
-            expires: answer
-                .pointer("/data/expire_time")
-                .is_some_and(|t| !t.is_null())
-                || !secs("ttl").is_zero(),
-            ttl: secs("ttl"),
-            creation_ttl: secs("creation_ttl"),
-            renewable: answer
-                .pointer("/data/renewable")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-        };
-        wipe(&mut answer);
-        Ok(info)
-    }
-
-    /// `POST /v1/auth/token/renew-self` asking for `increment` more; returns the TTL Vault
-    /// granted (less than asked when the token's maximum TTL is near).
-    pub async fn renew_token(&self, increment: Duration) -> Result<Duration, SourceError> {
-        let body =
-            serde_json::to_vec(&json!({ "increment": format!("{}s", increment.as_secs().max(1)) }))
-                .expect("a JSON object serializes");
-        let mut answer = self
-            .send_json(
-                Method::POST,
-                "token renew",
-                "auth/token/renew-self",
-                Some(body),
-                true,
-            )
-            .await?;
-        let ttl = lease_ttl(&answer);
-        wipe(&mut answer);
-        Ok(ttl)
-    }
-
-    /// One step of keeping the token alive; call it again after `check_again_in`.
-    ///
-    /// A token with two thirds of its life or less left is renewed for its full TTL again.
-    /// When Vault grants less (the token's maximum TTL is near), or refuses the renewal or
-    /// the token, rotor logs in again with AppRole if it can. Without AppRole a token that
-    /// cannot be renewed any more is reported (`CannotRenew`) and used until it expires.
-    pub async fn refresh_token(&self) -> Result<TokenState, SourceError> {
-        let can_login = self.approle().is_some();
-        if !self.has_token() && can_login {
-            return self.login_state().await;
-        }
-        let info = match self.lookup_token().await {
-            Ok(info) => info,
-            Err(SourceError::Vault {
-                status: Some(403), ..
-            }) if can_login => return self.login_state().await,
-            Err(e) => return Err(e),
-        };
-        if !info.expires {
-            return Ok(TokenState {
-                action: TokenAction::NeverExpires,
-                ttl: None,
-                check_again_in: NEVER_EXPIRES_CHECK,
-            });
-        }
-        let full = if info.creation_ttl.is_zero() {
-            info.ttl.max(Duration::from_secs(1))
-        } else {
-            info.creation_ttl
-        };
-        if info.ttl > full * 2 / 3 {
-            return Ok(TokenState::new(TokenAction::Valid, info.ttl, full));
-        }
-        if info.renewable {
-            match self.renew_token(full).await {
-                Ok(ttl) if ttl >= full => {
-                    tracing::debug!(ttl_secs = ttl.as_secs(), "renewed the Vault token");
-                    return Ok(TokenState::new(TokenAction::Renewed, ttl, full));
-                }
-                // Less than asked: the token's maximum TTL is near. With AppRole, log in
-                // again now; a plain token is used for as long as it lasts.
-                Ok(ttl) if !can_login && ttl > info.ttl => {
-                    tracing::warn!(
-                        ttl_secs = ttl.as_secs(),
-                        "the Vault token nears its maximum TTL"
-                    );
-                    return Ok(TokenState::new(TokenAction::Renewed, ttl, full));
-                }
-                Ok(ttl) if !can_login => {
-                    tracing::warn!(
-                        ttl_secs = ttl.as_secs(),
-                        "the Vault token reached its maximum TTL and cannot be renewed further"
-                    );
-                    return Ok(TokenState::new(TokenAction::CannotRenew, ttl, full));
-                }
-                Ok(_) => {}
-                Err(e) if !can_login => return Err(e),
-                Err(e) => {
-                    tracing::warn!(error = %e, "renewing the Vault token failed; logging in again")
-                }
-            }
-        } else if !can_login {
-            tracing::warn!(
-                ttl_secs = info.ttl.as_secs(),
-                "the Vault token is not renewable and will expire"
-            );
-            return Ok(TokenState::new(TokenAction::CannotRenew, info.ttl, full));
-        }
-        self.login_state().await
-    }
-
-    async fn login_state(&self) -> Result<TokenState, SourceError> {
-        let ttl = self.login().await?;
-        if ttl.is_zero() {
-            return Ok(TokenState {
-                action: TokenAction::LoggedIn,
-                ttl: None,
-                check_again_in: NEVER_EXPIRES_CHECK,
-            });
-        }
-        Ok(TokenState::new(TokenAction::LoggedIn, ttl, ttl))
-    }
-
-    /// A request with a JSON answer; the body is wiped after parsing. `with_token` sends the
-    /// current token (login does not).
-    async fn send_json(
-        &self,
-        method: Method,
-        op: &'static str,
-        path: &str,
-        body: Option<Vec<u8>>,
-        with_token: bool,
-    ) -> Result<Value, SourceError> {
-        let mut request = self
-            .http
-            .request(method, self.url(path))
-            .header("X-Vault-Request", "true");
-        if with_token {
-            request = request.header("X-Vault-Token", self.token().expose_secret());
-        }
-        if let Some(ns) = &self.namespace {
-            request = request.header("X-Vault-Namespace", ns);
-        }
-        if let Some(body) = body {
-            request = request
-                .header("Content-Type", "application/json")
-                .body(Zeroizing::new(body).to_vec());
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| request_error(op, path, &e))?;
-        let status = response.status();
-        let bytes = Zeroizing::new(
-            response
-                .bytes()
-                .await
-                .map_err(|e| request_error(op, path, &e))?
-                .to_vec(),
-        );
-        if !status.is_success() {
-            return Err(status_error(op, path, status, &bytes));
-        }
-        serde_json::from_slice(&bytes).map_err(|_| SourceError::Vault {
-            op,
-            path: path.to_string(),
-            status: Some(status.as_u16()),
-            message: "the answer is not JSON".to_string(),
-        })
-    }
-}
-
-
-/// How long a login or renewal answer says its token lives (zero when it does not say).
-fn lease_ttl(answer: &Value) -> Duration {
-    answer
-        .pointer("/auth/lease_duration")
-        .and_then(Value::as_u64)
-        .map(Duration::from_secs)
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
+    use secrecy::ExposeSecret;
+
     use super::*;
 
     fn lookup<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {

@@ -7,8 +7,8 @@ use secrecy::SecretString;
 
 use super::error::SourceError;
 use super::generate::generate;
+use super::value::SourceValue;
 use super::vault::{KvVersionInfo, Vault, VaultConfig};
-use super::SourceValue;
 use crate::policy::{KvRef, SourceSpec};
 
 /// The field a generated value is known by, in policies and in `SourceValue`.

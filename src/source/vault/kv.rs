@@ -1,0 +1,250 @@
+//! KV v2: the current version (from metadata, or from the latest read when the token may
+//! not read metadata), reading one version, and writing a new one with check-and-set.
+
+use std::collections::BTreeMap;
+
+use reqwest::StatusCode;
+use secrecy::SecretString;
+use serde_json::Value;
+use vaultrs::api::kv2::requests::SetSecretRequestOptions;
+use vaultrs::error::ClientError;
+use vaultrs::kv2;
+use zeroize::Zeroizing;
+
+use super::wire::{into_secrets, request_error, status_error, vault_error, wipe, Exposed};
+use super::{trim, KvVersionInfo, Vault};
+use crate::source::error::SourceError;
+
+impl Vault {
+    /// The current version of a KV v2 secret, from its metadata; `None` when the path has
+    /// never been written. A token allowed to read `data/` but not `metadata/` still gets an
+    /// answer: the version then comes from the envelope of the latest read (the value read
+    /// alongside is wiped unused).
+    pub async fn current_version(
+        &self,
+        mount: &str,
+        path: &str,
+    ) -> Result<Option<u64>, SourceError> {
+        Ok(self
+            .current_version_meta(mount, path)
+            .await?
+            .map(|v| v.version))
+    }
+
+    /// As `current_version`, with the time the current version was written (from KV
+    /// metadata; `None` when Vault does not say).
+    pub async fn current_version_meta(
+        &self,
+        mount: &str,
+        path: &str,
+    ) -> Result<Option<KvVersionInfo>, SourceError> {
+        self.with_login(|| self.current_version_meta_once(mount, path))
+            .await
+    }
+
+    async fn current_version_meta_once(
+        &self,
+        mount: &str,
+        path: &str,
+    ) -> Result<Option<KvVersionInfo>, SourceError> {
+        let (mount, path) = (trim(mount), trim(path));
+        let kv = self.kv().await?;
+        match kv2::read_metadata(kv.as_ref(), mount, path).await {
+            Ok(meta) => Ok((meta.current_version > 0).then(|| KvVersionInfo {
+                version: meta.current_version,
+                created_time: meta
+                    .versions
+                    .get(&meta.current_version.to_string())
+                    .and_then(|v| parse_time(&v.created_time)),
+            })),
+            Err(ClientError::APIError { code: 404, .. }) => Ok(None),
+            Err(ClientError::APIError { code: 403, .. }) => {
+                self.latest_version_from_data(mount, path).await
+            }
+            Err(e) => Err(vault_error(
+                "read metadata",
+                format!("{mount}/metadata/{path}"),
+                &e,
+            )),
+        }
+    }
+
+    /// Reads one version of a KV v2 secret. Each field's value is wrapped in a secret at
+    /// once; a value that is not a JSON string becomes its JSON text (`42`, `true`, `{..}`).
+    pub async fn read_version(
+        &self,
+        mount: &str,
+        path: &str,
+        version: u64,
+    ) -> Result<BTreeMap<String, SecretString>, SourceError> {
+        self.with_login(|| self.read_version_once(mount, path, version))
+            .await
+    }
+
+    async fn read_version_once(
+        &self,
+        mount: &str,
+        path: &str,
+        version: u64,
+    ) -> Result<BTreeMap<String, SecretString>, SourceError> {
+        let (mount, path) = (trim(mount), trim(path));
+        let where_ = format!("{mount}/data/{path}");
+        let kv = self.kv().await?;
+        match kv2::read_version::<Value>(kv.as_ref(), mount, path, version).await {
+            Ok(Value::Object(map)) => Ok(into_secrets(map)),
+            Ok(mut other) => {
+                wipe(&mut other);
+                Err(SourceError::Vault {
+                    op: "read",
+                    path: where_,
+                    status: None,
+                    message: format!("version {version} holds no key/value map"),
+                })
+            }
+            Err(e) => {
+                let mut err = vault_error("read", where_, &e);
+                if let SourceError::Vault {
+                    status: Some(404),
+                    message,
+                    ..
+                } = &mut err
+                {
+                    *message = format!(
+                        "version {version} not found (never written, deleted or destroyed)"
+                    );
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Writes `fields` as a new version of a KV v2 secret with check-and-set: the write
+    /// happens only if `cas` is the current version (`0`: only if the path holds no
+    /// version yet). Returns the new version. A stale `cas` is a `CasConflict`, and nothing
+    /// is written. The whole secret is replaced: fields not given are not kept.
+    pub async fn write_cas(
+        &self,
+        mount: &str,
+        path: &str,
+        fields: &BTreeMap<String, SecretString>,
+        cas: u64,
+    ) -> Result<u64, SourceError> {
+        self.with_login(|| self.write_cas_once(mount, path, fields, cas))
+            .await
+    }
+
+    async fn write_cas_once(
+        &self,
+        mount: &str,
+        path: &str,
+        fields: &BTreeMap<String, SecretString>,
+        cas: u64,
+    ) -> Result<u64, SourceError> {
+        let (mount, path) = (trim(mount), trim(path));
+        let where_ = format!("{mount}/data/{path}");
+        let cas32 = u32::try_from(cas).map_err(|_| SourceError::Vault {
+            op: "write",
+            path: where_.clone(),
+            status: None,
+            message: format!("version {cas} is beyond what check-and-set can express"),
+        })?;
+        let options = SetSecretRequestOptions { cas: cas32 };
+        let kv = self.kv().await?;
+        match kv2::set_with_options(kv.as_ref(), mount, path, &Exposed(fields), options).await {
+            Ok(meta) => Ok(meta.version),
+            Err(ClientError::APIError { code: 400, errors })
+                if errors.iter().any(|e| e.contains("check-and-set")) =>
+            {
+                Err(SourceError::CasConflict {
+                    mount: mount.to_string(),
+                    path: path.to_string(),
+                    expected: cas,
+                })
+            }
+            Err(e) => Err(vault_error("write", where_, &e)),
+        }
+    }
+
+    /// The latest version number, read from the envelope of `GET {mount}/data/{path}`.
+    async fn latest_version_from_data(
+        &self,
+        mount: &str,
+        path: &str,
+    ) -> Result<Option<KvVersionInfo>, SourceError> {
+        let where_ = format!("{mount}/data/{path}");
+        let response = self
+            .get(&where_)
+            .await
+            .map_err(|e| request_error("read", &where_, &e))?;
+        let status = response.status();
+        let body = Zeroizing::new(
+            response
+                .bytes()
+                .await
+                .map_err(|e| request_error("read", &where_, &e))?
+                .to_vec(),
+        );
+        if status == StatusCode::NOT_FOUND {
+            // 404 also answers for a deleted latest version; its metadata still counts.
+            return Ok(serde_json::from_slice::<KvEnvelope>(&body)
+                .ok()
+                .and_then(|e| e.data)
+                .map(|d| d.metadata.info())
+                .filter(|v| v.version > 0));
+        }
+        if !status.is_success() {
+            return Err(status_error("read", &where_, status, &body));
+        }
+        let envelope: KvEnvelope =
+            serde_json::from_slice(&body).map_err(|_| SourceError::Vault {
+                op: "read",
+                path: where_.clone(),
+                status: Some(status.as_u16()),
+                message: "the response is not a KV v2 secret".to_string(),
+            })?;
+        let mut data = envelope.data.ok_or_else(|| SourceError::Vault {
+            op: "read",
+            path: where_.clone(),
+            status: Some(status.as_u16()),
+            message: "the response holds no data".to_string(),
+        })?;
+        wipe(&mut data.data);
+        Ok(Some(data.metadata.info()).filter(|v| v.version > 0))
+    }
+}
+
+/// Vault's RFC 3339 time stamps (`2026-11-25T10:00:00.123456789Z`).
+fn parse_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+/// The envelope of a KV v2 data read: `data.data` (the value) and `data.metadata`.
+#[derive(serde::Deserialize)]
+struct KvEnvelope {
+    data: Option<KvData>,
+}
+
+#[derive(serde::Deserialize)]
+struct KvData {
+    #[serde(default)]
+    data: Value,
+    metadata: KvVersion,
+}
+
+#[derive(serde::Deserialize)]
+struct KvVersion {
+    version: u64,
+    #[serde(default)]
+    created_time: String,
+}
+
+impl KvVersion {
+    fn info(&self) -> KvVersionInfo {
+        KvVersionInfo {
+            version: self.version,
+            created_time: parse_time(&self.created_time),
+        }
+    }
+}
