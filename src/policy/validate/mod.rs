@@ -5,11 +5,15 @@
 //! set-wide checks need (name, secret names, targets) is kept even when the policy as a
 //! whole is invalid.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use serde_saphyr::Spanned;
+
+use common::{pos, Sink};
 
 use super::cron::parse_cron;
 use super::diag::Diagnostic;
@@ -24,26 +28,6 @@ use super::raw::{
     RawGenerate, RawKv, RawMap, RawPolicy, RawRead, RawSchedule, RawSource, RawTarget,
 };
 use super::yaml::{Located, Pos};
-
-/// Where diagnostics for one file go.
-struct Sink<'a> {
-    file: &'a Path,
-    diags: &'a mut Vec<Diagnostic>,
-}
-
-impl Sink<'_> {
-    fn err(&mut self, at: Pos, code: &'static str, message: impl Into<String>) {
-        self.diags
-            .push(Diagnostic::at(self.file, at.line, at.col, code, message));
-    }
-    fn count(&self) -> usize {
-        self.diags.len()
-    }
-}
-
-fn pos<T>(s: &Spanned<T>) -> Pos {
-    Pos::of_spanned(s)
-}
 
 /// One policy after its own checks, with what the set-wide checks need.
 #[derive(Debug)]
