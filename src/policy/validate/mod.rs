@@ -6,26 +6,23 @@
 //! whole is invalid.
 
 mod common;
+mod schedule;
 mod secrets;
 mod source;
 mod targets;
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
-
-use serde_saphyr::Spanned;
 
 use common::{pos, Sink};
+use schedule::check_schedule;
 use secrets::check_secrets;
 use source::check_source;
 use targets::check_target;
 
-use super::cron::parse_cron;
 use super::diag::Diagnostic;
-use super::duration::parse_duration;
-use super::model::{Cadence, Policy, Schedule, TargetSpec};
+use super::model::{Policy, TargetSpec};
 use super::names;
-use super::raw::{RawPolicy, RawSchedule};
+use super::raw::RawPolicy;
 use super::yaml::{Located, Pos};
 
 /// One policy after its own checks, with what the set-wide checks need.
@@ -153,82 +150,4 @@ pub fn check_policy(file: &Path, located: Located, diags: &mut Vec<Diagnostic>) 
         targets,
         policy,
     }
-}
-
-fn check_schedule(s: &mut Sink, sch: Spanned<RawSchedule>) -> Option<Schedule> {
-    let at = pos(&sch);
-    let start = s.count();
-    let RawSchedule {
-        cron,
-        every,
-        timezone,
-        jitter,
-        max_age,
-    } = sch.value;
-    if let (Some(_), Some(e)) = (&cron, &every) {
-        s.err(
-            pos(e),
-            "E0502",
-            "both cron and every are set: keep one of them",
-        );
-    }
-    if cron.is_none() && every.is_none() && max_age.is_none() {
-        s.err(
-            at,
-            "E0505",
-            "schedule sets none of cron, every, max_age: the policy would never rotate on its own",
-        );
-    }
-    let duration = |d: &Option<Spanned<String>>, s: &mut Sink| {
-        d.as_ref().and_then(|d| match parse_duration(&d.value) {
-            Ok(v) => Some(v),
-            Err(m) => {
-                s.err(pos(d), "E0503", m);
-                None
-            }
-        })
-    };
-    let every_d = duration(&every, s);
-    let jitter_d = duration(&jitter, s);
-    let max_age_d = duration(&max_age, s);
-    let cadence = match (&cron, every_d) {
-        (Some(c), _) => match parse_cron(&c.value) {
-            Ok(_) => Some(Cadence::Cron(c.value.clone())),
-            Err(m) => {
-                s.err(pos(c), "E0501", m);
-                None
-            }
-        },
-        (None, Some(d)) => Some(Cadence::Every(d)),
-        (None, None) => None,
-    };
-    let tz = match &timezone {
-        None => "UTC".to_string(),
-        Some(tz) => {
-            if chrono_tz::Tz::from_str(&tz.value).is_err() {
-                let hint = chrono_tz::TZ_VARIANTS
-                    .iter()
-                    .find(|z| z.name().eq_ignore_ascii_case(&tz.value))
-                    .map(|z| format!(": did you mean {}?", z.name()))
-                    .unwrap_or_else(|| {
-                        ": use an IANA name such as UTC or Europe/Berlin".to_string()
-                    });
-                s.err(
-                    pos(tz),
-                    "E0504",
-                    format!("unknown time zone \"{}\"{hint}", tz.value),
-                );
-            }
-            tz.value.clone()
-        }
-    };
-    if s.count() > start {
-        return None;
-    }
-    Some(Schedule {
-        cadence,
-        timezone: tz,
-        jitter: jitter_d,
-        max_age: max_age_d,
-    })
 }
