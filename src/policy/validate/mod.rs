@@ -1,0 +1,153 @@
+//! Checks one raw policy and builds its validated `Policy`, reporting every problem found.
+//!
+//! A problem in one part (say the source) does not stop the checks of the others (secrets,
+//! targets, schedule), so a user sees everything wrong with a policy at once. What the
+//! set-wide checks need (name, secret names, targets) is kept even when the policy as a
+//! whole is invalid.
+
+mod common;
+mod schedule;
+mod secrets;
+mod source;
+mod targets;
+
+use std::path::{Path, PathBuf};
+
+use common::{pos, Sink};
+use schedule::check_schedule;
+use secrets::check_secrets;
+use source::check_source;
+use targets::check_target;
+
+use super::diag::Diagnostic;
+use super::model::{Policy, TargetSpec};
+use super::names;
+use super::raw::RawPolicy;
+use super::yaml::{Located, Pos};
+
+/// One policy after its own checks, with what the set-wide checks need.
+#[derive(Debug)]
+pub struct Checked {
+    pub file: PathBuf,
+    /// The name as written (even if invalid), with its position.
+    pub name: Option<(String, Pos)>,
+    /// Secret names that passed their own checks, with positions.
+    pub secrets: Vec<(String, Pos)>,
+    /// Targets that passed their own checks, with positions.
+    pub targets: Vec<(TargetSpec, Pos)>,
+    /// The whole policy, when nothing in it was wrong.
+    pub policy: Option<Policy>,
+}
+
+/// Check one policy of `file`; push every problem into `diags`.
+pub fn check_policy(file: &Path, located: Located, diags: &mut Vec<Diagnostic>) -> Checked {
+    let mut s = Sink { file, diags };
+    let start = s.count();
+    let at = located.at;
+    let raw: RawPolicy = located.policy;
+
+    match &raw.version {
+        None => s.err(at, "E0005", "missing field \"version\": write version: 1"),
+        Some(v) if v.value != 1 => s.err(
+            pos(v),
+            "E0101",
+            format!("version {} is not supported: write version: 1", v.value),
+        ),
+        Some(_) => {}
+    }
+
+    let name = match &raw.name {
+        None => {
+            s.err(
+                at,
+                "E0005",
+                "missing field \"name\": every policy needs a unique name of a-z, 0-9 and -",
+            );
+            None
+        }
+        Some(n) => {
+            if let Err(m) = names::check_policy_name(&n.value) {
+                s.err(pos(n), "E0102", m);
+            }
+            Some((n.value.clone(), pos(n)))
+        }
+    };
+
+    let source = match raw.source {
+        None => {
+            s.err(
+                at,
+                "E0005",
+                "missing field \"source\": set one of generate, vault_kv, vault_read",
+            );
+            None
+        }
+        Some(src) => check_source(&mut s, src),
+    };
+
+    let secrets = match raw.secrets {
+        None => {
+            s.err(
+                at,
+                "E0005",
+                "missing field \"secrets\": map GitHub secret names to source fields",
+            );
+            Vec::new()
+        }
+        Some(map) => check_secrets(&mut s, map, source.as_ref()),
+    };
+
+    let mut targets = Vec::new();
+    match raw.targets {
+        None => s.err(
+            at,
+            "E0005",
+            "missing field \"targets\": list where the secrets go",
+        ),
+        Some(list) if list.value.is_empty() => s.err(
+            pos(&list),
+            "E0401",
+            "target list is empty: list at least one repo or org",
+        ),
+        Some(list) => {
+            for t in list.value {
+                let t_at = pos(&t);
+                if let Some(spec) = check_target(&mut s, t) {
+                    targets.push((spec, t_at));
+                }
+            }
+        }
+    }
+
+    let schedule = raw.schedule.and_then(|sch| check_schedule(&mut s, sch));
+
+    let policy = if s.count() == start {
+        // Nothing was reported, so every part is present and valid.
+        match (&name, source) {
+            (Some((n, _)), Some(source)) => Some(Policy {
+                name: n.clone(),
+                description: raw.description.map(|d| d.value),
+                owner: raw.owner.map(|o| o.value),
+                source,
+                secrets: secrets
+                    .iter()
+                    .map(|(n, f, _)| (n.clone(), f.clone()))
+                    .collect(),
+                targets: targets.iter().map(|(t, _)| t.clone()).collect(),
+                schedule,
+                file: file.to_path_buf(),
+            }),
+            _ => None,
+        }
+    } else {
+        None
+    };
+
+    Checked {
+        file: file.to_path_buf(),
+        name,
+        secrets: secrets.iter().map(|(n, _, p)| (n.clone(), *p)).collect(),
+        targets,
+        policy,
+    }
+}
