@@ -385,3 +385,36 @@ async fn a_first_listing_asks_for_every_page_after_the_first_at_once() {
     assert_eq!(emu.counters().route_status(LIST, 304), 6);
     handle.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_limits_off_requests_in_flight_follow_concurrency_past_100_and_with_limits_on_stop_at_100() {
+    const N: usize = 300;
+    // A GitHub Enterprise Server with rate limiting off; latency keeps every request in
+    // flight long enough to be counted side by side.
+    let mut spec = fleet(N);
+    spec.limits = LimitsSpec::off();
+    let (emu, handle) = emu::start(spec).await;
+    emu.set_latency(Duration::from_millis(200));
+    let ws = workspace(&handle, &[]);
+    ws.write_policy("token.yaml", EPHEMERAL);
+    ws.run(&["apply", "--github-limits", "off", "--concurrency", "250"])
+        .await
+        .expect_code(0);
+    one_value_everywhere(&emu, N);
+    let off = emu.counters().peak_concurrent;
+    assert!(
+        off > 150 && off <= 250,
+        "limits off, --concurrency 250: {off} requests were in flight at the peak"
+    );
+
+    emu.reset_counters();
+    ws.run(&["rotate", "token", "--points-per-minute", "0", "--concurrency", "250"])
+        .await
+        .expect_code(0);
+    one_value_everywhere(&emu, N);
+    let on = emu.counters().peak_concurrent;
+    assert!(
+        on <= 100,
+        "limits on: the governor keeps to GitHub's 100 in flight whatever --concurrency says ({on})"
+    );
+}

@@ -71,7 +71,8 @@ pub struct CommonArgs {
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
     /// Targets handled at once. GitHub allows 100 requests in flight per token, and the
-    /// client's governor keeps to that (and to the points budget) whatever this says.
+    /// client's governor keeps to that (and to the points budget) whatever this says; with
+    /// `--github-limits off` the requests in flight follow this, past 100 if asked.
     #[arg(long, env = "ROTOR_CONCURRENCY", default_value_t = 100)]
     pub concurrency: usize,
     #[command(flatten)]

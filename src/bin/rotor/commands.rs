@@ -69,6 +69,11 @@ fn prepare(common: &CommonArgs, only: Option<&str>) -> Result<Prepared, u8> {
     let set = select(load(&common.policy_dir.policies)?, only)?;
     let (github, sources) = super::settings::connect_tuned(|c| {
         common.limits.apply_to(c);
+        if c.limits == rotor::github::Limits::Off {
+            // No published limit to keep to (GitHub Enterprise Server's default): the
+            // requests in flight follow --concurrency, past GitHub's 100 if asked.
+            c.max_concurrency = common.concurrency.max(1);
+        }
         c.listing_cache = Some(common.state_dir.join(LISTING_CACHE));
     })
     .map_err(|e| {
