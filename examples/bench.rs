@@ -124,7 +124,11 @@ static ALLOC: Counting = Counting;
 fn heap_mb() -> String {
     use std::sync::atomic::Ordering::Relaxed;
     let mb = |b: usize| b as f64 / 1048576.0;
-    format!("{:.1}/{:.1}", mb(HEAP_NOW.load(Relaxed)), mb(HEAP_PEAK.load(Relaxed)))
+    format!(
+        "{:.1}/{:.1}",
+        mb(HEAP_NOW.load(Relaxed)),
+        mb(HEAP_PEAK.load(Relaxed))
+    )
 }
 
 /// Peak resident memory of this process (VmHWM), in MB.
@@ -549,7 +553,10 @@ async fn measure(sc: &Scenario) -> Vec<Row> {
         if let Some(w) = out["waited_primary_s"].as_f64().filter(|w| *w > 0.0) {
             note.push_str(&format!("; waited for resets {w:.1} s"));
         }
-        if let Some(h) = out["heap_mb"].as_str().filter(|_| std::env::var_os("BENCH_HEAP").is_some()) {
+        if let Some(h) = out["heap_mb"]
+            .as_str()
+            .filter(|_| std::env::var_os("BENCH_HEAP").is_some())
+        {
             note.push_str(&format!("; heap MB now/peak: {h}"));
         }
         rows.push(Row {
@@ -605,7 +612,13 @@ fn trace(log: &[github_emulator::RequestRecord]) {
         eprintln!("    {gap:?} at {at:?}");
     }
     for r in log.iter().take(16) {
-        eprintln!("    {:?} {} {} {}", r.at - first.at, r.method, r.path, r.status);
+        eprintln!(
+            "    {:?} {} {} {}",
+            r.at - first.at,
+            r.method,
+            r.path,
+            r.status
+        );
     }
     let mut per_100ms = BTreeMap::<u128, usize>::new();
     for r in log {
@@ -617,9 +630,14 @@ fn trace(log: &[github_emulator::RequestRecord]) {
     eprintln!("    requests per 250 ms: {}", line.join(" "));
     let mut per_5ms = BTreeMap::<u128, usize>::new();
     for r in log {
-        *per_5ms.entry((r.at - first.at).as_millis() / 5).or_default() += 1;
+        *per_5ms
+            .entry((r.at - first.at).as_millis() / 5)
+            .or_default() += 1;
     }
-    let line: Vec<String> = per_5ms.iter().map(|(k, n)| format!("{}:{n}", k * 5)).collect();
+    let line: Vec<String> = per_5ms
+        .iter()
+        .map(|(k, n)| format!("{}:{n}", k * 5))
+        .collect();
     eprintln!("    arrivals per 5 ms (ms:count): {}", line.join(" "));
 }
 

@@ -18,8 +18,8 @@ use crate::audit::{AuditEvent, AuditLog, AuditRecord};
 use crate::github::app::explain;
 use crate::github::limits::MAX_VALUE_BYTES;
 use crate::github::{Client, ErrorKind, GitHubError};
-use crate::model::{PublicKey, SecretScope};
 use crate::ledger::{Entry, FailureRecord, KeyRecord, Ledger, PushRecord, RotationRecord};
+use crate::model::{PublicKey, SecretScope};
 use crate::plan::{Action, Plan, PolicyPlan, TargetPlan};
 use crate::policy::{Policy, PolicySet};
 use crate::seal::seal;
@@ -132,7 +132,12 @@ impl Applier<'_> {
     }
 
     /// [`Applier::apply`], telling `progress` as targets are done.
-    pub async fn apply_with_progress(&self, set: &PolicySet, plan: &Plan, progress: &dyn Progress) -> Report {
+    pub async fn apply_with_progress(
+        &self,
+        set: &PolicySet,
+        plan: &Plan,
+        progress: &dyn Progress,
+    ) -> Report {
         let mut report = Report::default();
         for pp in &plan.policies {
             let Some(policy) = set.get(&pp.policy) else {
@@ -206,7 +211,14 @@ impl Applier<'_> {
         self.audit(r)
     }
 
-    fn audit_rotation(&self, policy: &Policy, version: Option<u64>, result: &str, reason: &str, message: Option<String>) -> Result<(), String> {
+    fn audit_rotation(
+        &self,
+        policy: &Policy,
+        version: Option<u64>,
+        result: &str,
+        reason: &str,
+        message: Option<String>,
+    ) -> Result<(), String> {
         let mut r = AuditRecord::new(AuditEvent::Rotation, &policy.name, result);
         r.owner = policy.owner.clone();
         r.source_version = version;
@@ -216,11 +228,22 @@ impl Applier<'_> {
     }
 
     fn record(&self, entry: Entry) -> Result<(), String> {
-        let mut l = self.ledger.lock().map_err(|_| "ledger lock poisoned".to_string())?;
+        let mut l = self
+            .ledger
+            .lock()
+            .map_err(|_| "ledger lock poisoned".to_string())?;
         l.append(entry).map_err(|e| e.to_string())
     }
 
-    fn fail(&self, pr: &mut PolicyReport, scope: &SecretScope, secret: Option<&str>, version: Option<u64>, status: Option<u16>, message: String) {
+    fn fail(
+        &self,
+        pr: &mut PolicyReport,
+        scope: &SecretScope,
+        secret: Option<&str>,
+        version: Option<u64>,
+        status: Option<u16>,
+        message: String,
+    ) {
         tracing::warn!(policy = %pr.policy, target = %scope.key(), secret = secret.unwrap_or(""), %message, "target failed");
         let _ = self.record(Entry::Failure(FailureRecord {
             policy: pr.policy.clone(),
@@ -238,7 +261,12 @@ impl Applier<'_> {
         });
     }
 
-    async fn apply_policy(&self, policy: &Policy, pp: &PolicyPlan, progress: &dyn Progress) -> PolicyReport {
+    async fn apply_policy(
+        &self,
+        policy: &Policy,
+        pp: &PolicyPlan,
+        progress: &dyn Progress,
+    ) -> PolicyReport {
         let mut pr = PolicyReport {
             policy: policy.name.clone(),
             version: pp.version,
@@ -280,7 +308,11 @@ impl Applier<'_> {
             .buffer_unordered(self.concurrency.max(1))
             .collect()
             .await;
-        if let Some(e) = keys.values().filter_map(|k| k.as_ref().err()).find(|e| e.status == Some(401)) {
+        if let Some(e) = keys
+            .values()
+            .filter_map(|k| k.as_ref().err())
+            .find(|e| e.status == Some(401))
+        {
             pr.error = Some(format!("GitHub refused the credentials: {e}"));
             return pr;
         }
@@ -293,9 +325,25 @@ impl Applier<'_> {
                     for s in t.secrets.iter().filter(|s| s.action != Action::Unchanged) {
                         let msg = format!("fetching the public key failed: {e}");
                         let failure = Some((e.status, msg.as_str()));
-                        let _ = self.audit_push(policy, &t.scope, &s.name, pp.version, None, "failed", e.request_id.clone(), failure);
+                        let _ = self.audit_push(
+                            policy,
+                            &t.scope,
+                            &s.name,
+                            pp.version,
+                            None,
+                            "failed",
+                            e.request_id.clone(),
+                            failure,
+                        );
                     }
-                    self.fail(&mut pr, &t.scope, None, pp.version, e.status, explain(&t.scope, e))
+                    self.fail(
+                        &mut pr,
+                        &t.scope,
+                        None,
+                        pp.version,
+                        e.status,
+                        explain(&t.scope, e),
+                    )
                 }
             }
         }
@@ -345,7 +393,14 @@ impl Applier<'_> {
             pr.pushed += r.created + r.updated;
             pr.skipped += r.skipped;
             for (scope, secret, status, message) in r.failures {
-                self.fail(&mut pr, &scope, secret.as_deref(), Some(value.version), status, message);
+                self.fail(
+                    &mut pr,
+                    &scope,
+                    secret.as_deref(),
+                    Some(value.version),
+                    status,
+                    message,
+                );
             }
             if let Some(e) = r.ledger_error {
                 pr.error.get_or_insert(e);
@@ -385,7 +440,12 @@ impl Applier<'_> {
         Ok(key)
     }
 
-    async fn value_for(&self, policy: &Policy, pp: &PolicyPlan, pr: &mut PolicyReport) -> Result<SourceValue, String> {
+    async fn value_for(
+        &self,
+        policy: &Policy,
+        pp: &PolicyPlan,
+        pr: &mut PolicyReport,
+    ) -> Result<SourceValue, String> {
         match &pp.rotate {
             Some(reason) => {
                 let ledger_version = self
@@ -402,12 +462,20 @@ impl Applier<'_> {
                     Ok(v) => v,
                     Err(e) => {
                         let msg = format!("rotating the source failed: {e}");
-                        let _ = self.audit_rotation(policy, None, "failed", reason.code(), Some(msg.clone()));
+                        let _ = self.audit_rotation(
+                            policy,
+                            None,
+                            "failed",
+                            reason.code(),
+                            Some(msg.clone()),
+                        );
                         return Err(msg);
                     }
                 };
                 // The audit record first: the new version exists at the source from now on.
-                if let Err(e) = self.audit_rotation(policy, Some(value.version), "rotated", reason.code(), None) {
+                if let Err(e) =
+                    self.audit_rotation(policy, Some(value.version), "rotated", reason.code(), None)
+                {
                     pr.error.get_or_insert(e);
                 }
                 self.record(Entry::Rotation(RotationRecord {
@@ -483,7 +551,13 @@ impl Applier<'_> {
     /// A version rotor minted and stored, newer than the ledger's last rotation record: a
     /// rotation interrupted (a crash) between writing the version and recording it. The
     /// ledger learns it now, so `status` and the next plans count from it.
-    fn record_recovered(&self, policy: &Policy, pp: &PolicyPlan, version: u64, pr: &mut PolicyReport) {
+    fn record_recovered(
+        &self,
+        policy: &Policy,
+        pp: &PolicyPlan,
+        version: u64,
+        pr: &mut PolicyReport,
+    ) {
         if !policy.source.mints() || !policy.source.is_stored() {
             return;
         }
@@ -505,7 +579,8 @@ impl Applier<'_> {
             reason: "recovered".to_string(),
             total_rotations: None,
         })) {
-            pr.error.get_or_insert(format!("recording the rotation in the ledger failed: {e}"));
+            pr.error
+                .get_or_insert(format!("recording the rotation in the ledger failed: {e}"));
         }
     }
 
@@ -528,7 +603,10 @@ impl Applier<'_> {
                     (*t.scope).clone(),
                     Some(s.name.to_string()),
                     None,
-                    format!("the source has no field `{}` (version {})", s.field, value.version),
+                    format!(
+                        "the source has no field `{}` (version {})",
+                        s.field, value.version
+                    ),
                 ));
                 continue;
             };
@@ -549,19 +627,31 @@ impl Applier<'_> {
             let result = loop {
                 attempt += 1;
                 // Sealed ahead with this key, unless the key was fetched again since.
-                let ahead = presealed.get_mut(i).and_then(Option::take).filter(|_| attempt == 1);
+                let ahead = presealed
+                    .get_mut(i)
+                    .and_then(Option::take)
+                    .filter(|_| attempt == 1);
                 let sealed = match ahead.map(Ok).unwrap_or_else(|| seal(&key.key, plaintext)) {
                     Ok(c) => c,
                     Err(e) => break Err((None, format!("sealing failed: {e}"), None)),
                 };
                 match self
                     .github
-                    .put_secret_with_meta(&t.scope, &s.name, &sealed, &key.key_id, t.access.as_ref())
+                    .put_secret_with_meta(
+                        &t.scope,
+                        &s.name,
+                        &sealed,
+                        &key.key_id,
+                        t.access.as_ref(),
+                    )
                     .await
                 {
                     Ok(receipt) => break Ok(receipt),
                     // GitHub refuses a key id that is no longer current: fetch the key again once.
-                    Err(e) if e.status == Some(422) && attempt == 1 => match self.fetch_key(&t.scope).await {
+                    Err(e) if e.status == Some(422) && attempt == 1 => match self
+                        .fetch_key(&t.scope)
+                        .await
+                    {
                         Ok(k) if k.key_id != key.key_id => key = k,
                         _ => break Err((e.status, explain(&t.scope, &e), e.request_id.clone())),
                     },
@@ -576,7 +666,16 @@ impl Applier<'_> {
                         crate::model::PutOutcome::Updated => "updated",
                     };
                     // On disk before the push counts as done (ledger, report).
-                    if let Err(e) = self.audit_push(policy, &t.scope, &s.name, Some(value.version), Some(&key.key_id), result, receipt.request_id, None) {
+                    if let Err(e) = self.audit_push(
+                        policy,
+                        &t.scope,
+                        &s.name,
+                        Some(value.version),
+                        Some(&key.key_id),
+                        result,
+                        receipt.request_id,
+                        None,
+                    ) {
                         out.ledger_error.get_or_insert(e);
                     }
                     match outcome {
@@ -597,15 +696,30 @@ impl Applier<'_> {
                         },
                     });
                     if let Err(e) = self.record(rec) {
-                        out.ledger_error = Some(format!("recording a push in the ledger failed: {e}"));
+                        out.ledger_error =
+                            Some(format!("recording a push in the ledger failed: {e}"));
                     }
                 }
                 Err((status, message, request_id)) => {
                     let failure = Some((status, message.as_str()));
-                    if let Err(e) = self.audit_push(policy, &t.scope, &s.name, Some(value.version), Some(&key.key_id), "failed", request_id, failure) {
+                    if let Err(e) = self.audit_push(
+                        policy,
+                        &t.scope,
+                        &s.name,
+                        Some(value.version),
+                        Some(&key.key_id),
+                        "failed",
+                        request_id,
+                        failure,
+                    ) {
                         out.ledger_error.get_or_insert(e);
                     }
-                    out.failures.push(((*t.scope).clone(), Some(s.name.to_string()), status, message))
+                    out.failures.push((
+                        (*t.scope).clone(),
+                        Some(s.name.to_string()),
+                        status,
+                        message,
+                    ))
                 }
             }
         }
@@ -632,7 +746,12 @@ fn spawn_sealer(
 ) -> impl futures::Stream<Item = (usize, Vec<Option<String>>)> + use<> {
     let jobs: Vec<(String, Vec<std::sync::Arc<str>>)> = deliverable
         .iter()
-        .map(|(t, key)| (key.key.clone(), pushed_secrets(t).map(|s| s.field.clone()).collect()))
+        .map(|(t, key)| {
+            (
+                key.key.clone(),
+                pushed_secrets(t).map(|s| s.field.clone()).collect(),
+            )
+        })
         .collect();
     let fields = value.fields.clone();
     let (tx, rx) = tokio::sync::mpsc::channel(ahead.max(1));
@@ -648,7 +767,9 @@ fn spawn_sealer(
             }
         }
     });
-    stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+    stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
 }
 
 #[derive(Default)]

@@ -33,7 +33,11 @@ impl Pass<'_> {
     /// whether due or not.
     pub async fn plan(&self, set: &PolicySet, force: &BTreeSet<String>) -> Plan {
         // A snapshot, not a copy: the lock cannot be held across the network reads.
-        let state = self.ledger.lock().unwrap_or_else(|p| p.into_inner()).snapshot();
+        let state = self
+            .ledger
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .snapshot();
         plan_with_state(
             set,
             self.github,
@@ -62,8 +66,15 @@ impl Pass<'_> {
     }
 
     /// Carry out `plan`, telling `progress` as targets are done.
-    pub async fn apply_with_progress(&self, set: &PolicySet, plan: &Plan, progress: &dyn Progress) -> Report {
-        self.applier().apply_with_progress(set, plan, progress).await
+    pub async fn apply_with_progress(
+        &self,
+        set: &PolicySet,
+        plan: &Plan,
+        progress: &dyn Progress,
+    ) -> Report {
+        self.applier()
+            .apply_with_progress(set, plan, progress)
+            .await
     }
 
     /// `plan`, then `apply`.

@@ -350,7 +350,9 @@ impl Loop {
             match ledger.compact_if_large() {
                 Ok(true) => tracing::info!("compacted the ledger journal"),
                 Ok(false) => {}
-                Err(e) => tracing::error!(error = %e, "compacting the ledger failed; it stays as it was"),
+                Err(e) => {
+                    tracing::error!(error = %e, "compacting the ledger failed; it stays as it was")
+                }
             }
             done.policies
                 .iter()

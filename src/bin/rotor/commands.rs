@@ -24,7 +24,11 @@ pub(crate) fn load(dir: &Path) -> Result<PolicySet, u8> {
             for d in &diags {
                 eprintln!("{d}");
             }
-            eprintln!("{} error(s) in policies under {}", diags.len(), dir.display());
+            eprintln!(
+                "{} error(s) in policies under {}",
+                diags.len(),
+                dir.display()
+            );
             Err(exit::BAD_INPUT)
         }
     }
@@ -75,7 +79,11 @@ fn prepare(common: &CommonArgs, only: Option<&str>) -> Result<Prepared, u8> {
         eprintln!("{e}");
         exit::BAD_INPUT
     })?;
-    Ok(Prepared { set, github, sources })
+    Ok(Prepared {
+        set,
+        github,
+        sources,
+    })
 }
 
 /// The file in the state folder where repository listings are kept with their ETags.
@@ -103,7 +111,12 @@ fn budget(p: &Prepared, concurrency: usize) -> plan::Budget {
     }
 }
 
-async fn make_plan(p: &Prepared, ledger: &LedgerState, force: &BTreeSet<String>, concurrency: usize) -> Plan {
+async fn make_plan(
+    p: &Prepared,
+    ledger: &LedgerState,
+    force: &BTreeSet<String>,
+    concurrency: usize,
+) -> Plan {
     let mut plan = plan_with_state(&p.set, &p.github, &p.sources, ledger, force, concurrency).await;
     plan.estimate = Some(plan::estimate(&plan, ledger, &budget(p, concurrency)));
     plan
@@ -138,7 +151,11 @@ pub async fn rotate(args: &RotateArgs) -> u8 {
     run_apply(&args.common, Some(&args.name), force).await
 }
 
-async fn run_apply(common: &super::args::CommonArgs, only: Option<&str>, force: BTreeSet<String>) -> u8 {
+async fn run_apply(
+    common: &super::args::CommonArgs,
+    only: Option<&str>,
+    force: BTreeSet<String>,
+) -> u8 {
     let p = match prepare(common, only) {
         Ok(p) => p,
         Err(code) => return code,
@@ -172,7 +189,9 @@ async fn run_apply(common: &super::args::CommonArgs, only: Option<&str>, force: 
         stop: None,
     };
     let progress = super::progress::for_stderr();
-    let report = pass.apply_with_progress(&p.set, &plan, progress.as_ref()).await;
+    let report = pass
+        .apply_with_progress(&p.set, &plan, progress.as_ref())
+        .await;
     match common.output {
         Output::Text => print!("{}", render_report(&report)),
         Output::Json => println!(
@@ -230,7 +249,10 @@ fn render_report(r: &Report) -> String {
                 "failed: policy {} target {}{}: {}",
                 p.policy,
                 f.target,
-                f.secret.as_deref().map(|s| format!(" secret {s}")).unwrap_or_default(),
+                f.secret
+                    .as_deref()
+                    .map(|s| format!(" secret {s}"))
+                    .unwrap_or_default(),
                 f.message
             );
         }
@@ -253,7 +275,10 @@ fn render_report(r: &Report) -> String {
 
 /// A time shown to the second, or `none` when absent.
 fn short_time(t: Option<DateTime<Utc>>, none: &str) -> String {
-    t.map_or_else(|| none.to_string(), |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
+    t.map_or_else(
+        || none.to_string(),
+        |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+    )
 }
 
 /// One policy as `rotor status` shows it (text and JSON come from the same row).
@@ -294,9 +319,12 @@ pub fn status(args: &StatusArgs) -> u8 {
             };
             let targets: Vec<_> = state.targets_of(name).cloned().collect();
             // Vault-held values are never rotated by rotor: their version is what was pushed.
-            let version = ps
-                .version
-                .or_else(|| targets.iter().filter_map(|t| t.pushed.as_ref().map(|p| p.version)).max());
+            let version = ps.version.or_else(|| {
+                targets
+                    .iter()
+                    .filter_map(|t| t.pushed.as_ref().map(|p| p.version))
+                    .max()
+            });
             StatusRow {
                 policy: name.to_string(),
                 version,
@@ -310,7 +338,10 @@ pub fn status(args: &StatusArgs) -> u8 {
         })
         .collect();
     match args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&rows).expect("status serializes")),
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).expect("status serializes")
+        ),
         Output::Text => {
             if rows.is_empty() {
                 println!("the ledger in {} is empty", args.state_dir.display());
