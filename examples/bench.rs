@@ -13,7 +13,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -164,6 +163,7 @@ async fn child_rotor(
     force: bool,
 ) -> Value {
     use rotor::apply::Applier;
+    use rotor::context::Context;
     use rotor::github::{Client, GitHubConfig, Limits};
     use rotor::ledger::Ledger;
 
@@ -207,24 +207,16 @@ async fn child_rotor(
     let plan_ms = plan_started.elapsed().as_secs_f64() * 1000.0;
     heap.push(format!("plan {}", heap_mb()));
     drop(observed);
-    let ledger = Mutex::new(ledger);
     // `rotor apply`'s default --concurrency (BENCH_CONCURRENCY to try others).
     let concurrency = std::env::var("BENCH_CONCURRENCY")
         .ok()
         .and_then(|c| c.parse().ok())
         .unwrap_or(APPLY_CONCURRENCY);
-    let applier = Applier {
-        github: &github,
-        sources: &sources,
-        ledger: &ledger,
-        concurrency,
-        audit: None,
-        stop: None,
-    };
-    let report = applier.apply(&set, &plan).await;
+    let ctx = Context::new(github, sources, ledger, concurrency);
+    let report = Applier::new(&ctx).apply(&set, &plan).await;
     let wall = started.elapsed();
     heap.push(format!("apply {}", heap_mb()));
-    let g = github.governor_stats();
+    let g = ctx.github.governor_stats();
     json!({
         "wall_s": wall.as_secs_f64(),
         "plan_ms": plan_ms,

@@ -7,36 +7,28 @@
 //! so a GitHub that refuses the credentials (or every target) costs no new source version.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use chrono::Utc;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
-use tokio_util::sync::CancellationToken;
 
-use crate::audit::{AuditEvent, AuditLog, AuditRecord};
+use crate::audit::{AuditEvent, AuditRecord};
+use crate::context::Context;
 use crate::github::app::explain;
 use crate::github::limits::MAX_VALUE_BYTES;
-use crate::github::{Client, ErrorKind, GitHubError};
-use crate::ledger::{Entry, FailureRecord, KeyRecord, Ledger, PushRecord, RotationRecord};
+use crate::github::{ErrorKind, GitHubError};
+use crate::ledger::{Entry, FailureRecord, KeyRecord, PushRecord, RotationRecord};
 use crate::model::{PublicKey, SecretScope};
 use crate::plan::{Action, Plan, PolicyPlan, TargetPlan};
 use crate::policy::{Policy, PolicySet};
 use crate::seal::seal;
-use crate::source::{SourceValue, Sources};
+use crate::source::SourceValue;
 
-/// What apply needs to reach the outside world.
+/// What apply needs to reach the outside world: the [`Context`] it borrows (its
+/// `concurrency` is the number of targets pushed at once, its `stop` ends the starting of
+/// new rotations and pushes).
 pub struct Applier<'a> {
-    pub github: &'a Client,
-    pub sources: &'a Sources,
-    pub ledger: &'a Mutex<Ledger>,
-    /// Targets pushed at once (the GitHub client bounds requests on its own too).
-    pub concurrency: usize,
-    /// Where rotations and pushes are recorded for auditors, when enabled. A push's record
-    /// is on disk before the push is recorded in the ledger.
-    pub audit: Option<&'a AuditLog>,
-    /// Once cancelled, no new rotation or push starts; pushes already sent finish.
-    pub stop: Option<&'a CancellationToken>,
+    pub ctx: &'a Context,
 }
 
 /// The outcome of an apply: per policy what happened, and totals.
@@ -125,7 +117,12 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {}
 
-impl Applier<'_> {
+impl<'a> Applier<'a> {
+    /// An applier working with `ctx`.
+    pub fn new(ctx: &'a Context) -> Applier<'a> {
+        Applier { ctx }
+    }
+
     /// Carry out `plan` for the policies of `set` it names.
     pub async fn apply(&self, set: &PolicySet, plan: &Plan) -> Report {
         self.apply_with_progress(set, plan, &NoProgress).await
@@ -162,7 +159,7 @@ impl Applier<'_> {
             report.policies.push(pr);
         }
         progress.finish();
-        if let Ok(mut l) = self.ledger.lock() {
+        if let Ok(mut l) = self.ctx.ledger.lock() {
             if let Err(e) = l.sync() {
                 tracing::error!(error = %e, "syncing the ledger failed");
             }
@@ -171,12 +168,12 @@ impl Applier<'_> {
     }
 
     fn stopping(&self) -> bool {
-        self.stop.is_some_and(|s| s.is_cancelled())
+        self.ctx.stopping()
     }
 
     /// Writes an audit record, when auditing is on. A failure is logged and returned.
     fn audit(&self, record: AuditRecord) -> Result<(), String> {
-        let Some(log) = self.audit else {
+        let Some(log) = &self.ctx.audit else {
             return Ok(());
         };
         log.write(&record).map_err(|e| {
@@ -229,6 +226,7 @@ impl Applier<'_> {
 
     fn record(&self, entry: Entry) -> Result<(), String> {
         let mut l = self
+            .ctx
             .ledger
             .lock()
             .map_err(|_| "ledger lock poisoned".to_string())?;
@@ -305,7 +303,7 @@ impl Applier<'_> {
         // 1. Public keys, before anything changes at the source: the ledger's, else GitHub's.
         let keys: HashMap<&SecretScope, Result<PublicKey, GitHubError>> = stream::iter(&work)
             .map(|t| async move { (&*t.scope, self.key_for(&t.scope).await) })
-            .buffer_unordered(self.concurrency.max(1))
+            .buffer_unordered(self.ctx.concurrency.max(1))
             .collect()
             .await;
         if let Some(e) = keys
@@ -374,7 +372,7 @@ impl Applier<'_> {
         // curve arithmetic of the pushes before it, and a second core does that arithmetic
         // (about 5% off a CPU-bound 10 x 10,000 run; within noise when latency dominates).
         let value_ref = &value;
-        let sealed = spawn_sealer(&deliverable, &value, self.concurrency.max(1) * 2);
+        let sealed = spawn_sealer(&deliverable, &value, self.ctx.concurrency.max(1) * 2);
         let results: Vec<TargetOutcome> = sealed
             .map(|(i, sealed)| {
                 let (t, key) = deliverable[i].clone();
@@ -384,7 +382,7 @@ impl Applier<'_> {
                     out
                 }
             })
-            .buffer_unordered(self.concurrency.max(1))
+            .buffer_unordered(self.ctx.concurrency.max(1))
             .collect()
             .await;
         for r in results {
@@ -413,7 +411,7 @@ impl Applier<'_> {
     /// recorded) only when the ledger has none. A recorded key GitHub no longer accepts is
     /// replaced when a PUT is refused with 422 (see `push_target`).
     async fn key_for(&self, scope: &SecretScope) -> Result<PublicKey, GitHubError> {
-        let cached = self.ledger.lock().ok().and_then(|l| {
+        let cached = self.ctx.ledger.lock().ok().and_then(|l| {
             l.state().key(scope).map(|k| PublicKey {
                 key_id: k.key_id.clone(),
                 key: k.key.clone(),
@@ -427,7 +425,7 @@ impl Applier<'_> {
 
     /// Fetches the scope's key from GitHub and records it in the ledger.
     async fn fetch_key(&self, scope: &SecretScope) -> Result<PublicKey, GitHubError> {
-        let key = self.github.public_key(scope).await?;
+        let key = self.ctx.github.public_key(scope).await?;
         let rec = Entry::Key(KeyRecord {
             scope: scope.clone(),
             key_id: key.key_id.clone(),
@@ -449,6 +447,7 @@ impl Applier<'_> {
         match &pp.rotate {
             Some(reason) => {
                 let ledger_version = self
+                    .ctx
                     .ledger
                     .lock()
                     .map_err(|_| "ledger lock poisoned".to_string())?
@@ -458,7 +457,12 @@ impl Applier<'_> {
                     .and_then(|p| p.version)
                     .unwrap_or(0);
                 let local = ledger_version.max(pp.version.unwrap_or(0)) + 1;
-                let value = match self.sources.rotate(&policy.source, pp.version, local).await {
+                let value = match self
+                    .ctx
+                    .sources
+                    .rotate(&policy.source, pp.version, local)
+                    .await
+                {
                     Ok(v) => v,
                     Err(e) => {
                         let msg = format!("rotating the source failed: {e}");
@@ -495,6 +499,7 @@ impl Applier<'_> {
                     .version
                     .ok_or_else(|| "the source holds no version to push".to_string())?;
                 let value = self
+                    .ctx
                     .sources
                     .read(&policy.source, version)
                     .await
@@ -519,7 +524,8 @@ impl Applier<'_> {
             .map(|(t, name)| async move {
                 let r = match (&*t.scope, &t.access) {
                     (SecretScope::Org { org, app }, Some(access)) => {
-                        self.github
+                        self.ctx
+                            .github
                             .set_selected_repos(org, *app, &name, &access.selected_repository_ids)
                             .await
                     }
@@ -527,7 +533,7 @@ impl Applier<'_> {
                 };
                 (t, name, r)
             })
-            .buffer_unordered(self.concurrency.max(1))
+            .buffer_unordered(self.ctx.concurrency.max(1))
             .collect()
             .await;
         for (t, name, r) in results {
@@ -561,7 +567,7 @@ impl Applier<'_> {
         if !policy.source.mints() || !policy.source.is_stored() {
             return;
         }
-        let recorded = match self.ledger.lock() {
+        let recorded = match self.ctx.ledger.lock() {
             Ok(l) => l.state().policies.get(&policy.name).and_then(|p| p.version),
             Err(_) => return,
         };
@@ -636,6 +642,7 @@ impl Applier<'_> {
                     Err(e) => break Err((None, format!("sealing failed: {e}"), None)),
                 };
                 match self
+                    .ctx
                     .github
                     .put_secret_with_meta(
                         &t.scope,

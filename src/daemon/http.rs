@@ -34,10 +34,10 @@ async fn healthz() -> Response {
 }
 
 async fn metrics_text(State(shared): State<Arc<Shared>>) -> Response {
-    let rate_limit = shared.github.last_rate_limit();
+    let rate_limit = shared.ctx.github.last_rate_limit();
     let extra = Extra {
         rate_limit: rate_limit.as_ref(),
-        vault_logins: shared.sources.vault().map(|v| v.logins()),
+        vault_logins: shared.ctx.sources.vault().map(|v| v.logins()),
     };
     let text = metrics::render(&shared.status(), &extra);
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
@@ -108,10 +108,10 @@ async fn readiness(shared: &Shared) -> Readiness {
     );
     let vault = if !shared.needs_vault() {
         Check::ok("no policy needs Vault")
-    } else if shared.sources.vault().is_none() {
+    } else if shared.ctx.sources.vault().is_none() {
         Check::failed("policies need Vault, and it is not configured")
     } else {
-        let check = match tokio::time::timeout(CHECK_TIMEOUT, shared.sources.health()).await {
+        let check = match tokio::time::timeout(CHECK_TIMEOUT, shared.ctx.sources.health()).await {
             Ok(Ok(())) => Check::ok("answers, unsealed, token accepted"),
             Ok(Err(e)) => Check::failed(e.to_string()),
             Err(_) => Check::failed(format!("no answer within {CHECK_TIMEOUT:?}")),
@@ -120,7 +120,7 @@ async fn readiness(shared: &Shared) -> Readiness {
         check
     };
     checks.insert("vault", vault);
-    let github = match tokio::time::timeout(CHECK_TIMEOUT, shared.github.rate_limit()).await {
+    let github = match tokio::time::timeout(CHECK_TIMEOUT, shared.ctx.github.rate_limit()).await {
         Ok(Ok(rl)) => Check::ok(format!("{} of {} requests left", rl.remaining, rl.limit)),
         Ok(Err(e)) => Check::failed(e.to_string()),
         Err(_) => Check::failed(format!("no answer within {CHECK_TIMEOUT:?}")),

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
@@ -11,6 +10,7 @@ use super::args::{CommonArgs, Output, PolicyArgs, RotateArgs, RunArgs, RunDaemon
 use super::exit;
 use rotor::apply::Report;
 use rotor::audit::AuditLog;
+use rotor::context::Context;
 use rotor::ledger::{Ledger, LedgerState};
 use rotor::pass::{plan_with_state, Pass};
 use rotor::plan::{self, Plan};
@@ -176,18 +176,11 @@ async fn run_apply(
     };
     // Planned on the ledger's own state (no copy: at 100,000 targets a copy is ~50 MB).
     let plan = make_plan(&p, ledger.state(), &force, common.concurrency).await;
-    let ledger = Mutex::new(ledger);
     if common.output == Output::Text {
         print!("{}", plan.to_text());
     }
-    let pass = Pass {
-        github: &p.github,
-        sources: &p.sources,
-        ledger: &ledger,
-        concurrency: common.concurrency,
-        audit: Some(&audit),
-        stop: None,
-    };
+    let ctx = Context::new(p.github, p.sources, ledger, common.concurrency).with_audit(audit);
+    let pass = Pass::new(&ctx);
     let progress = super::progress::for_stderr();
     let report = pass
         .apply_with_progress(&p.set, &plan, progress.as_ref())
