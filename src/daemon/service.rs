@@ -17,9 +17,8 @@
 //! keeper run on the runtime's worker threads.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use futures::stream::{self, StreamExt};
@@ -30,9 +29,9 @@ use tokio_util::task::TaskTracker;
 
 use super::alert::{AlertMessage, Alerter};
 use super::config::{DaemonConfig, DaemonError};
-use super::http::{self, Readiness};
+use super::http;
+use super::shared::Shared;
 use super::slots::{AlertNeed, PolicyOutcome, Slots};
-use super::status::Status;
 use super::ticker::Ticker;
 use super::token::keep_token;
 use crate::apply::Report;
@@ -47,39 +46,6 @@ use crate::source::Sources;
 
 /// Longest sleep of the loop when nothing is due (it also wakes on every tick).
 const IDLE: Duration = Duration::from_secs(60);
-
-/// What the loop, the passes and the HTTP listener share.
-pub struct Shared {
-    /// What every pass works with. Its audit log is always open in the daemon; its stop
-    /// token is cancelled on SIGTERM/SIGINT: nothing new starts after it.
-    pub ctx: Context,
-    status: Mutex<Status>,
-    needs_vault: AtomicBool,
-    pub(super) ready_cache: Mutex<Option<(Instant, Readiness)>>,
-    alerter: Option<Alerter>,
-}
-
-impl Shared {
-    /// The status, locked briefly (never across an await).
-    pub fn status(&self) -> MutexGuard<'_, Status> {
-        self.status.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn needs_vault(&self) -> bool {
-        self.needs_vault.load(Ordering::Relaxed)
-    }
-
-    fn set_policies(&self, set: &PolicySet) {
-        self.needs_vault.store(
-            set.policies
-                .iter()
-                .any(|p| !matches!(p.source, SourceSpec::Generate { store: None, .. })),
-            Ordering::Relaxed,
-        );
-        self.status()
-            .keep_policies(set.policies.iter().map(|p| &p.name));
-    }
-}
 
 /// One finished pass.
 struct PassDone {
@@ -150,13 +116,8 @@ async fn run_local(
         })?;
     let mut signals = Signals::new()?;
 
-    let shared = Arc::new(Shared {
-        ctx: Context::new(github, sources, ledger, config.concurrency.max(1)).with_audit(audit),
-        status: Mutex::new(Status::default()),
-        needs_vault: AtomicBool::new(false),
-        ready_cache: Mutex::new(None),
-        alerter,
-    });
+    let ctx = Context::new(github, sources, ledger, config.concurrency.max(1)).with_audit(audit);
+    let shared = Arc::new(Shared::new(ctx, alerter));
     shared.set_policies(&set);
 
     let http_stop = CancellationToken::new();

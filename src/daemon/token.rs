@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::service::Shared;
+use super::shared::Shared;
 use crate::source::TokenAction;
 
 /// Longest wait between checks while Vault does not answer.
