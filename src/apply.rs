@@ -5,23 +5,29 @@
 //! **One failing target never stops the others**: each failure is reported with its policy,
 //! target, secret and GitHub's message. Public keys are fetched before the source rotates,
 //! so a GitHub that refuses the credentials (or every target) costs no new source version.
+//!
+//! The report types are in `report`; a target's seal-and-PUT, and the sealer thread that
+//! runs ahead of it, in `push`.
+
+mod push;
+mod report;
+
+pub use report::{Failure, NoProgress, PolicyReport, Progress, Report, Summary};
 
 use std::collections::HashMap;
 
 use chrono::Utc;
 use futures::stream::{self, StreamExt};
-use serde::Serialize;
 
+use self::push::{spawn_sealer, TargetOutcome};
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::context::Context;
 use crate::github::app::explain;
-use crate::github::limits::MAX_VALUE_BYTES;
 use crate::github::{ErrorKind, GitHubError};
-use crate::ledger::{Entry, FailureRecord, KeyRecord, PushRecord, RotationRecord};
+use crate::ledger::{Entry, FailureRecord, KeyRecord, RotationRecord};
 use crate::model::{PublicKey, SecretScope};
 use crate::plan::{Action, Plan, PolicyPlan, TargetPlan};
 use crate::policy::{Policy, PolicySet};
-use crate::seal::seal;
 use crate::source::SourceValue;
 
 /// What apply needs to reach the outside world: the [`Context`] it borrows (its
@@ -30,92 +36,6 @@ use crate::source::SourceValue;
 pub struct Applier<'a> {
     pub ctx: &'a Context,
 }
-
-/// The outcome of an apply: per policy what happened, and totals.
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct Report {
-    pub policies: Vec<PolicyReport>,
-    pub summary: Summary,
-    /// Apply was asked to stop (shutdown) before it finished.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub interrupted: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
-pub struct Summary {
-    pub policies: usize,
-    pub rotated: usize,
-    pub pushed: usize,
-    pub created: usize,
-    pub updated: usize,
-    pub unchanged: usize,
-    pub failed: usize,
-    /// Organization secrets whose selected repositories were replaced (no value sent).
-    #[serde(default)]
-    pub access_updated: usize,
-    /// Pushes not started because apply was asked to stop.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub skipped: usize,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
-}
-
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct PolicyReport {
-    pub policy: String,
-    /// Why the source rotated, when it did.
-    pub rotated: Option<String>,
-    /// The source version the targets were brought to.
-    pub version: Option<u64>,
-    pub pushed: usize,
-    pub created: usize,
-    pub updated: usize,
-    pub unchanged: usize,
-    /// Organization secrets whose selected repositories were replaced.
-    pub access_updated: usize,
-    pub failures: Vec<Failure>,
-    /// A problem that stopped the whole policy.
-    pub error: Option<String>,
-    /// Pushes not started because apply was asked to stop.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub skipped: usize,
-}
-
-/// One target (and secret) that did not get its value.
-#[derive(Debug, Clone, Serialize)]
-pub struct Failure {
-    pub target: String,
-    pub secret: Option<String>,
-    pub status: Option<u16>,
-    pub message: String,
-}
-
-impl Report {
-    /// True when every policy and target converged.
-    pub fn all_done(&self) -> bool {
-        self.summary.failed == 0
-            && self.summary.skipped == 0
-            && !self.interrupted
-            && self.policies.iter().all(|p| p.error.is_none())
-    }
-}
-
-/// Where apply reports its progress, target by target (a progress bar, log lines).
-pub trait Progress: Send + Sync {
-    /// Apply starts on a policy with this many targets to push.
-    fn policy(&self, _policy: &str, _targets: usize) {}
-    /// One target is done: every secret pushed (`ok`), or some failed.
-    fn target_done(&self, _ok: bool) {}
-    /// Apply is over.
-    fn finish(&self) {}
-}
-
-/// Reports nothing.
-pub struct NoProgress;
-
-impl Progress for NoProgress {}
 
 impl<'a> Applier<'a> {
     /// An applier working with `ctx`.
@@ -589,202 +509,4 @@ impl<'a> Applier<'a> {
                 .get_or_insert(format!("recording the rotation in the ledger failed: {e}"));
         }
     }
-
-    async fn push_target(
-        &self,
-        policy: &Policy,
-        t: &TargetPlan,
-        mut key: PublicKey,
-        value: &SourceValue,
-        mut presealed: Vec<Option<String>>,
-    ) -> TargetOutcome {
-        let mut out = TargetOutcome::default();
-        for (i, s) in pushed_secrets(t).enumerate() {
-            if self.stopping() {
-                out.skipped += 1;
-                continue;
-            }
-            let Some(plaintext) = value.fields.get(&*s.field) else {
-                out.failures.push((
-                    (*t.scope).clone(),
-                    Some(s.name.to_string()),
-                    None,
-                    format!(
-                        "the source has no field `{}` (version {})",
-                        s.field, value.version
-                    ),
-                ));
-                continue;
-            };
-            let size = secrecy::ExposeSecret::expose_secret(plaintext).len();
-            if size > MAX_VALUE_BYTES {
-                out.failures.push((
-                    (*t.scope).clone(),
-                    Some(s.name.to_string()),
-                    None,
-                    format!(
-                        "the value of `{}` (version {}) is {size} bytes; GitHub accepts at most {MAX_VALUE_BYTES} (48 KB)",
-                        s.field, value.version
-                    ),
-                ));
-                continue;
-            }
-            let mut attempt = 0;
-            let result = loop {
-                attempt += 1;
-                // Sealed ahead with this key, unless the key was fetched again since.
-                let ahead = presealed
-                    .get_mut(i)
-                    .and_then(Option::take)
-                    .filter(|_| attempt == 1);
-                let sealed = match ahead.map(Ok).unwrap_or_else(|| seal(&key.key, plaintext)) {
-                    Ok(c) => c,
-                    Err(e) => break Err((None, format!("sealing failed: {e}"), None)),
-                };
-                match self
-                    .ctx
-                    .github
-                    .put_secret_with_meta(
-                        &t.scope,
-                        &s.name,
-                        &sealed,
-                        &key.key_id,
-                        t.access.as_ref(),
-                    )
-                    .await
-                {
-                    Ok(receipt) => break Ok(receipt),
-                    // GitHub refuses a key id that is no longer current: fetch the key again once.
-                    Err(e) if e.status == Some(422) && attempt == 1 => match self
-                        .fetch_key(&t.scope)
-                        .await
-                    {
-                        Ok(k) if k.key_id != key.key_id => key = k,
-                        _ => break Err((e.status, explain(&t.scope, &e), e.request_id.clone())),
-                    },
-                    Err(e) => break Err((e.status, explain(&t.scope, &e), e.request_id.clone())),
-                }
-            };
-            match result {
-                Ok(receipt) => {
-                    let outcome = receipt.outcome;
-                    let result = match outcome {
-                        crate::model::PutOutcome::Created => "created",
-                        crate::model::PutOutcome::Updated => "updated",
-                    };
-                    // On disk before the push counts as done (ledger, report).
-                    if let Err(e) = self.audit_push(
-                        policy,
-                        &t.scope,
-                        &s.name,
-                        Some(value.version),
-                        Some(&key.key_id),
-                        result,
-                        receipt.request_id,
-                        None,
-                    ) {
-                        out.ledger_error.get_or_insert(e);
-                    }
-                    match outcome {
-                        crate::model::PutOutcome::Created => out.created += 1,
-                        crate::model::PutOutcome::Updated => out.updated += 1,
-                    }
-                    tracing::debug!(policy = %policy.name, target = %t.target, secret = %s.name, version = value.version, "pushed");
-                    let rec = Entry::Push(PushRecord {
-                        policy: policy.name.clone(),
-                        scope: (*t.scope).clone(),
-                        secret: s.name.to_string(),
-                        version: value.version,
-                        key_id: key.key_id.clone(),
-                        at: Utc::now(),
-                        outcome: match outcome {
-                            crate::model::PutOutcome::Created => "created".into(),
-                            crate::model::PutOutcome::Updated => "updated".into(),
-                        },
-                    });
-                    if let Err(e) = self.record(rec) {
-                        out.ledger_error =
-                            Some(format!("recording a push in the ledger failed: {e}"));
-                    }
-                }
-                Err((status, message, request_id)) => {
-                    let failure = Some((status, message.as_str()));
-                    if let Err(e) = self.audit_push(
-                        policy,
-                        &t.scope,
-                        &s.name,
-                        Some(value.version),
-                        Some(&key.key_id),
-                        "failed",
-                        request_id,
-                        failure,
-                    ) {
-                        out.ledger_error.get_or_insert(e);
-                    }
-                    out.failures.push((
-                        (*t.scope).clone(),
-                        Some(s.name.to_string()),
-                        status,
-                        message,
-                    ))
-                }
-            }
-        }
-        out
-    }
-}
-
-/// The secrets of a target that receive a value, in the order `push_target` sends them.
-fn pushed_secrets(t: &TargetPlan) -> impl Iterator<Item = &crate::plan::SecretPlan> {
-    t.secrets
-        .iter()
-        .filter(|s| !matches!(s.action, Action::Unchanged | Action::Access))
-}
-
-/// Seals every value `deliverable` needs on a blocking thread, at most `ahead` targets
-/// ahead of the pushes that consume them; yields (index into `deliverable`, one sealed
-/// value per secret in [`pushed_secrets`] order). A value that cannot be sealed (no such
-/// field, a malformed key) is `None`: `push_target` seals it again and reports why.
-/// Plaintext crosses the thread only as `SecretString`; what comes back is ciphertext.
-fn spawn_sealer(
-    deliverable: &[(&TargetPlan, PublicKey)],
-    value: &SourceValue,
-    ahead: usize,
-) -> impl futures::Stream<Item = (usize, Vec<Option<String>>)> + use<> {
-    let jobs: Vec<(String, Vec<std::sync::Arc<str>>)> = deliverable
-        .iter()
-        .map(|(t, key)| {
-            (
-                key.key.clone(),
-                pushed_secrets(t).map(|s| s.field.clone()).collect(),
-            )
-        })
-        .collect();
-    let fields = value.fields.clone();
-    let (tx, rx) = tokio::sync::mpsc::channel(ahead.max(1));
-    tokio::task::spawn_blocking(move || {
-        for (i, (key, wanted)) in jobs.into_iter().enumerate() {
-            let sealed = wanted
-                .iter()
-                .map(|f| fields.get(&**f).and_then(|p| seal(&key, p).ok()))
-                .collect();
-            // The receiver is gone when apply stopped early: nothing more to seal.
-            if tx.blocking_send((i, sealed)).is_err() {
-                break;
-            }
-        }
-    });
-    stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    })
-}
-
-#[derive(Default)]
-struct TargetOutcome {
-    created: usize,
-    updated: usize,
-    failures: Vec<(SecretScope, Option<String>, Option<u16>, String)>,
-    /// Recording in the ledger or the audit log failed.
-    ledger_error: Option<String>,
-    skipped: usize,
 }
