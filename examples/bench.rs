@@ -13,7 +13,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -124,7 +123,11 @@ static ALLOC: Counting = Counting;
 fn heap_mb() -> String {
     use std::sync::atomic::Ordering::Relaxed;
     let mb = |b: usize| b as f64 / 1048576.0;
-    format!("{:.1}/{:.1}", mb(HEAP_NOW.load(Relaxed)), mb(HEAP_PEAK.load(Relaxed)))
+    format!(
+        "{:.1}/{:.1}",
+        mb(HEAP_NOW.load(Relaxed)),
+        mb(HEAP_PEAK.load(Relaxed))
+    )
 }
 
 /// Peak resident memory of this process (VmHWM), in MB.
@@ -160,6 +163,7 @@ async fn child_rotor(
     force: bool,
 ) -> Value {
     use rotor::apply::Applier;
+    use rotor::context::Context;
     use rotor::github::{Client, GitHubConfig, Limits};
     use rotor::ledger::Ledger;
 
@@ -203,24 +207,16 @@ async fn child_rotor(
     let plan_ms = plan_started.elapsed().as_secs_f64() * 1000.0;
     heap.push(format!("plan {}", heap_mb()));
     drop(observed);
-    let ledger = Mutex::new(ledger);
     // `rotor apply`'s default --concurrency (BENCH_CONCURRENCY to try others).
     let concurrency = std::env::var("BENCH_CONCURRENCY")
         .ok()
         .and_then(|c| c.parse().ok())
         .unwrap_or(APPLY_CONCURRENCY);
-    let applier = Applier {
-        github: &github,
-        sources: &sources,
-        ledger: &ledger,
-        concurrency,
-        audit: None,
-        stop: None,
-    };
-    let report = applier.apply(&set, &plan).await;
+    let ctx = Context::new(github, sources, ledger, concurrency);
+    let report = Applier::new(&ctx).apply(&set, &plan).await;
     let wall = started.elapsed();
     heap.push(format!("apply {}", heap_mb()));
-    let g = github.governor_stats();
+    let g = ctx.github.governor_stats();
     json!({
         "wall_s": wall.as_secs_f64(),
         "plan_ms": plan_ms,
@@ -549,7 +545,10 @@ async fn measure(sc: &Scenario) -> Vec<Row> {
         if let Some(w) = out["waited_primary_s"].as_f64().filter(|w| *w > 0.0) {
             note.push_str(&format!("; waited for resets {w:.1} s"));
         }
-        if let Some(h) = out["heap_mb"].as_str().filter(|_| std::env::var_os("BENCH_HEAP").is_some()) {
+        if let Some(h) = out["heap_mb"]
+            .as_str()
+            .filter(|_| std::env::var_os("BENCH_HEAP").is_some())
+        {
             note.push_str(&format!("; heap MB now/peak: {h}"));
         }
         rows.push(Row {
@@ -605,7 +604,13 @@ fn trace(log: &[github_emulator::RequestRecord]) {
         eprintln!("    {gap:?} at {at:?}");
     }
     for r in log.iter().take(16) {
-        eprintln!("    {:?} {} {} {}", r.at - first.at, r.method, r.path, r.status);
+        eprintln!(
+            "    {:?} {} {} {}",
+            r.at - first.at,
+            r.method,
+            r.path,
+            r.status
+        );
     }
     let mut per_100ms = BTreeMap::<u128, usize>::new();
     for r in log {
@@ -617,9 +622,14 @@ fn trace(log: &[github_emulator::RequestRecord]) {
     eprintln!("    requests per 250 ms: {}", line.join(" "));
     let mut per_5ms = BTreeMap::<u128, usize>::new();
     for r in log {
-        *per_5ms.entry((r.at - first.at).as_millis() / 5).or_default() += 1;
+        *per_5ms
+            .entry((r.at - first.at).as_millis() / 5)
+            .or_default() += 1;
     }
-    let line: Vec<String> = per_5ms.iter().map(|(k, n)| format!("{}:{n}", k * 5)).collect();
+    let line: Vec<String> = per_5ms
+        .iter()
+        .map(|(k, n)| format!("{}:{n}", k * 5))
+        .collect();
     eprintln!("    arrivals per 5 ms (ms:count): {}", line.join(" "));
 }
 

@@ -5,7 +5,8 @@
 //! -> `source` (one fresh value per rotation) -> `seal` (sealed box per target key)
 //! -> `github` (the only module that speaks GitHub's HTTP) -> `ledger` (what was pushed where).
 //! `apply` drives a plan through those steps (recording in `ledger` and `audit`); `pass`
-//! is one observe-plan-apply round; `daemon` runs passes on each policy's cadence. `model`
+//! is one observe-plan-apply round; both borrow a `context` (client, sources, ledger,
+//! audit log, concurrency, stop signal) that their caller owns; `daemon` runs passes on each policy's cadence. `model`
 //! is the ground floor: the types every room shares, importing nothing of rotor.
 //! The command line is the binary's (`src/bin/rotor/`); the GitHub emulator is a crate of
 //! its own (`emulator/`) that this library never imports.
@@ -21,6 +22,7 @@ pub mod github;
 pub mod ledger;
 pub mod intern;
 pub mod audit;
+pub mod context;
 pub mod apply;
 pub mod pass;
 pub mod daemon;

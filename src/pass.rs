@@ -2,58 +2,53 @@
 //! daemon makes one each time a policy is due, needs a retry, or its source moved.
 
 use std::collections::BTreeSet;
-use std::sync::Mutex;
 
 use chrono::Utc;
-use tokio_util::sync::CancellationToken;
 
 use crate::apply::{Applier, Progress, Report};
-use crate::audit::AuditLog;
+use crate::context::Context;
 use crate::github::Client;
-use crate::ledger::{Ledger, LedgerState};
+use crate::ledger::LedgerState;
 use crate::observe::observe;
 use crate::plan::{self, Plan, PlanOptions};
 use crate::policy::PolicySet;
 use crate::source::Sources;
 
-/// What a pass needs to reach the outside world.
+/// What a pass needs to reach the outside world: the [`Context`] it borrows (once its
+/// `stop` is cancelled, apply starts nothing new; see `Applier`).
 pub struct Pass<'a> {
-    pub github: &'a Client,
-    pub sources: &'a Sources,
-    pub ledger: &'a Mutex<Ledger>,
-    /// Requests (listings, keys, pushes) in flight at once.
-    pub concurrency: usize,
-    pub audit: Option<&'a AuditLog>,
-    /// Once cancelled, apply starts nothing new (see `Applier::stop`).
-    pub stop: Option<&'a CancellationToken>,
+    pub ctx: &'a Context,
 }
 
-impl Pass<'_> {
+impl<'a> Pass<'a> {
+    /// A pass working with `ctx`.
+    pub fn new(ctx: &'a Context) -> Pass<'a> {
+        Pass { ctx }
+    }
+
     /// Observe and plan against the ledger as it is now. `force`: policies to rotate
     /// whether due or not.
     pub async fn plan(&self, set: &PolicySet, force: &BTreeSet<String>) -> Plan {
         // A snapshot, not a copy: the lock cannot be held across the network reads.
-        let state = self.ledger.lock().unwrap_or_else(|p| p.into_inner()).snapshot();
+        let state = self
+            .ctx
+            .ledger
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .snapshot();
         plan_with_state(
             set,
-            self.github,
-            self.sources,
+            &self.ctx.github,
+            &self.ctx.sources,
             &state,
             force,
-            self.concurrency,
+            self.ctx.concurrency,
         )
         .await
     }
 
-    fn applier(&self) -> Applier<'_> {
-        Applier {
-            github: self.github,
-            sources: self.sources,
-            ledger: self.ledger,
-            concurrency: self.concurrency,
-            audit: self.audit,
-            stop: self.stop,
-        }
+    fn applier(&self) -> Applier<'a> {
+        Applier::new(self.ctx)
     }
 
     /// Carry out `plan`.
@@ -62,8 +57,15 @@ impl Pass<'_> {
     }
 
     /// Carry out `plan`, telling `progress` as targets are done.
-    pub async fn apply_with_progress(&self, set: &PolicySet, plan: &Plan, progress: &dyn Progress) -> Report {
-        self.applier().apply_with_progress(set, plan, progress).await
+    pub async fn apply_with_progress(
+        &self,
+        set: &PolicySet,
+        plan: &Plan,
+        progress: &dyn Progress,
+    ) -> Report {
+        self.applier()
+            .apply_with_progress(set, plan, progress)
+            .await
     }
 
     /// `plan`, then `apply`.

@@ -2,7 +2,7 @@
 //! and GitHub reachable) and `/metrics` (Prometheus text).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use super::metrics::{self, Extra};
-use super::service::Shared;
+use super::shared::Shared;
 
 /// Deadline of each readiness check.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -21,30 +21,41 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 /// hear from each one).
 const CACHE_FOR: Duration = Duration::from_secs(2);
 
+/// What the handlers see: the daemon's shared state, and the last readiness answer.
+struct Listener {
+    shared: Arc<Shared>,
+    ready_cache: Mutex<Option<(Instant, Readiness)>>,
+}
+
 pub fn router(shared: Arc<Shared>) -> Router {
+    let listener = Listener {
+        shared,
+        ready_cache: Mutex::new(None),
+    };
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .with_state(shared)
+        .with_state(Arc::new(listener))
 }
 
 async fn healthz() -> Response {
     Json(serde_json::json!({ "status": "ok" })).into_response()
 }
 
-async fn metrics_text(State(shared): State<Arc<Shared>>) -> Response {
-    let rate_limit = shared.github.last_rate_limit();
+async fn metrics_text(State(listener): State<Arc<Listener>>) -> Response {
+    let shared = &listener.shared;
+    let rate_limit = shared.ctx.github.last_rate_limit();
     let extra = Extra {
         rate_limit: rate_limit.as_ref(),
-        vault_logins: shared.sources.vault().map(|v| v.logins()),
+        vault_logins: shared.ctx.sources.vault().map(|v| v.logins()),
     };
     let text = metrics::render(&shared.status(), &extra);
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
 }
 
-async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
-    let r = readiness(&shared).await;
+async fn readyz(State(listener): State<Arc<Listener>>) -> Response {
+    let r = readiness(&listener).await;
     let code = if r.ready {
         StatusCode::OK
     } else {
@@ -82,8 +93,9 @@ impl Check {
     }
 }
 
-async fn readiness(shared: &Shared) -> Readiness {
-    if let Some((at, r)) = shared
+async fn readiness(listener: &Listener) -> Readiness {
+    let shared = &listener.shared;
+    if let Some((at, r)) = listener
         .ready_cache
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -108,10 +120,10 @@ async fn readiness(shared: &Shared) -> Readiness {
     );
     let vault = if !shared.needs_vault() {
         Check::ok("no policy needs Vault")
-    } else if shared.sources.vault().is_none() {
+    } else if shared.ctx.sources.vault().is_none() {
         Check::failed("policies need Vault, and it is not configured")
     } else {
-        let check = match tokio::time::timeout(CHECK_TIMEOUT, shared.sources.health()).await {
+        let check = match tokio::time::timeout(CHECK_TIMEOUT, shared.ctx.sources.health()).await {
             Ok(Ok(())) => Check::ok("answers, unsealed, token accepted"),
             Ok(Err(e)) => Check::failed(e.to_string()),
             Err(_) => Check::failed(format!("no answer within {CHECK_TIMEOUT:?}")),
@@ -120,7 +132,7 @@ async fn readiness(shared: &Shared) -> Readiness {
         check
     };
     checks.insert("vault", vault);
-    let github = match tokio::time::timeout(CHECK_TIMEOUT, shared.github.rate_limit()).await {
+    let github = match tokio::time::timeout(CHECK_TIMEOUT, shared.ctx.github.rate_limit()).await {
         Ok(Ok(rl)) => Check::ok(format!("{} of {} requests left", rl.remaining, rl.limit)),
         Ok(Err(e)) => Check::failed(e.to_string()),
         Err(_) => Check::failed(format!("no answer within {CHECK_TIMEOUT:?}")),
@@ -130,7 +142,9 @@ async fn readiness(shared: &Shared) -> Readiness {
         ready: checks.values().all(|c| c.ok),
         checks,
     };
-    *shared.ready_cache.lock().unwrap_or_else(|p| p.into_inner()) =
-        Some((Instant::now(), r.clone()));
+    *listener
+        .ready_cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), r.clone()));
     r
 }

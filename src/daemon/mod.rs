@@ -8,6 +8,7 @@ pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod service;
+pub mod shared;
 pub mod slots;
 pub mod status;
 pub mod ticker;

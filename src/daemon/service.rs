@@ -17,9 +17,8 @@
 //! keeper run on the runtime's worker threads.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use futures::stream::{self, StreamExt};
@@ -30,13 +29,14 @@ use tokio_util::task::TaskTracker;
 
 use super::alert::{AlertMessage, Alerter};
 use super::config::{DaemonConfig, DaemonError};
-use super::http::{self, Readiness};
+use super::http;
+use super::shared::Shared;
 use super::slots::{AlertNeed, PolicyOutcome, Slots};
-use super::status::Status;
 use super::ticker::Ticker;
 use super::token::keep_token;
 use crate::apply::Report;
 use crate::audit::AuditLog;
+use crate::context::Context;
 use crate::github::Client;
 use crate::ledger::Ledger;
 use crate::pass::Pass;
@@ -46,43 +46,6 @@ use crate::source::Sources;
 
 /// Longest sleep of the loop when nothing is due (it also wakes on every tick).
 const IDLE: Duration = Duration::from_secs(60);
-
-/// What the loop, the passes and the HTTP listener share.
-pub struct Shared {
-    pub github: Client,
-    pub sources: Sources,
-    pub ledger: Mutex<Ledger>,
-    pub audit: AuditLog,
-    /// Cancelled on SIGTERM/SIGINT: nothing new starts after it.
-    pub stop: CancellationToken,
-    pub concurrency: usize,
-    status: Mutex<Status>,
-    needs_vault: AtomicBool,
-    pub(super) ready_cache: Mutex<Option<(Instant, Readiness)>>,
-    alerter: Option<Alerter>,
-}
-
-impl Shared {
-    /// The status, locked briefly (never across an await).
-    pub fn status(&self) -> MutexGuard<'_, Status> {
-        self.status.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn needs_vault(&self) -> bool {
-        self.needs_vault.load(Ordering::Relaxed)
-    }
-
-    fn set_policies(&self, set: &PolicySet) {
-        self.needs_vault.store(
-            set.policies
-                .iter()
-                .any(|p| !matches!(p.source, SourceSpec::Generate { store: None, .. })),
-            Ordering::Relaxed,
-        );
-        self.status()
-            .keep_policies(set.policies.iter().map(|p| &p.name));
-    }
-}
 
 /// One finished pass.
 struct PassDone {
@@ -153,18 +116,8 @@ async fn run_local(
         })?;
     let mut signals = Signals::new()?;
 
-    let shared = Arc::new(Shared {
-        github,
-        sources,
-        ledger: Mutex::new(ledger),
-        audit,
-        stop: CancellationToken::new(),
-        concurrency: config.concurrency.max(1),
-        status: Mutex::new(Status::default()),
-        needs_vault: AtomicBool::new(false),
-        ready_cache: Mutex::new(None),
-        alerter,
-    });
+    let ctx = Context::new(github, sources, ledger, config.concurrency.max(1)).with_audit(audit);
+    let shared = Arc::new(Shared::new(ctx, alerter));
     shared.set_policies(&set);
 
     let http_stop = CancellationToken::new();
@@ -175,12 +128,12 @@ async fn run_local(
             .with_graceful_shutdown(until)
             .await
     });
-    tracing::info!(listen = %local, policies = set.policies.len(), audit = %shared.audit.path().display(), "rotor daemon started");
+    tracing::info!(listen = %local, policies = set.policies.len(), audit = %config.audit_log.display(), "rotor daemon started");
 
     let tracker = TaskTracker::new();
     let wake = Arc::new(Notify::new());
     let mut ticker = Ticker::start(Arc::clone(&wake)).await;
-    if shared.sources.vault().is_some() {
+    if shared.ctx.sources.vault().is_some() {
         tracker.spawn(keep_token(Arc::clone(&shared)));
     }
 
@@ -236,7 +189,7 @@ async fn run_local(
 
     // Drain: stop starting work, let what runs finish (bounded), then flush.
     shared.status().shutting_down = true;
-    shared.stop.cancel();
+    shared.ctx.stop.cancel();
     ticker.stop().await;
     tracker.close();
     if tokio::time::timeout(config.shutdown_timeout, tracker.wait())
@@ -248,7 +201,7 @@ async fn run_local(
             "work still running after the shutdown timeout is abandoned; the next start converges it"
         );
     }
-    match shared.ledger.lock() {
+    match shared.ctx.ledger.lock() {
         Ok(mut l) => {
             if let Err(e) = l.sync() {
                 tracing::error!(error = %e, "syncing the ledger failed");
@@ -256,7 +209,7 @@ async fn run_local(
         }
         Err(_) => tracing::error!("the ledger lock is poisoned; its records are already written"),
     }
-    if let Err(e) = shared.audit.sync() {
+    if let Some(Err(e)) = shared.ctx.audit.as_ref().map(AuditLog::sync) {
         tracing::error!(error = %e, "syncing the audit log failed");
     }
     http_stop.cancel();
@@ -307,19 +260,12 @@ impl Loop {
         let shared = Arc::clone(&self.shared);
         self.tracker.spawn_local(async move {
             let _held = held;
-            let pass = Pass {
-                github: &shared.github,
-                sources: &shared.sources,
-                ledger: &shared.ledger,
-                concurrency: shared.concurrency,
-                audit: Some(&shared.audit),
-                stop: Some(&shared.stop),
-            };
+            let pass = Pass::new(&shared.ctx);
             let none = BTreeSet::new();
             // Planning has no side effects: a shutdown may cut it short.
             let plan = tokio::select! {
                 biased;
-                _ = shared.stop.cancelled() => None,
+                _ = shared.ctx.stop.cancelled() => None,
                 p = pass.plan(&set, &none) => Some(p),
             };
             let (plan, report) = match plan {
@@ -346,11 +292,18 @@ impl Loop {
     fn finish_pass(&mut self, done: PassDone) {
         let now = Utc::now();
         let recorded: HashMap<String, Option<chrono::DateTime<Utc>>> = {
-            let mut ledger = self.shared.ledger.lock().unwrap_or_else(|p| p.into_inner());
+            let mut ledger = self
+                .shared
+                .ctx
+                .ledger
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             match ledger.compact_if_large() {
                 Ok(true) => tracing::info!("compacted the ledger journal"),
                 Ok(false) => {}
-                Err(e) => tracing::error!(error = %e, "compacting the ledger failed; it stays as it was"),
+                Err(e) => {
+                    tracing::error!(error = %e, "compacting the ledger failed; it stays as it was")
+                }
             }
             done.policies
                 .iter()
@@ -400,7 +353,7 @@ impl Loop {
 
     /// Checks the versions of KV-backed sources (one check at a time).
     fn spawn_poll(&mut self, done: mpsc::UnboundedSender<PollDone>) {
-        if self.polling || self.shared.sources.vault().is_none() {
+        if self.polling || self.shared.ctx.sources.vault().is_none() {
             return;
         }
         let specs: Vec<(String, SourceSpec)> = self
@@ -421,6 +374,7 @@ impl Loop {
                     let shared = &shared;
                     async move {
                         let v = shared
+                            .ctx
                             .sources
                             .current_version(&spec)
                             .await
@@ -431,7 +385,7 @@ impl Loop {
                 .buffer_unordered(8)
                 .collect::<Vec<_>>();
             let versions = tokio::select! {
-                _ = shared.stop.cancelled() => return,
+                _ = shared.ctx.stop.cancelled() => return,
                 v = check => v,
             };
             let _ = done.send(PollDone { versions });
@@ -480,7 +434,7 @@ impl Loop {
     }
 
     fn reload(&mut self) {
-        if let Err(e) = self.shared.audit.reopen() {
+        if let Some(Err(e)) = self.shared.ctx.audit.as_ref().map(AuditLog::reopen) {
             tracing::error!(error = %e, "reopening the audit log failed; writing on to the open file");
         }
         match policy::load_dir(&self.config.policies_dir) {

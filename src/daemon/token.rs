@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::service::Shared;
+use super::shared::Shared;
 use crate::source::TokenAction;
 
 /// Longest wait between checks while Vault does not answer.
@@ -13,13 +13,13 @@ const MAX_WAIT: Duration = Duration::from_secs(30);
 
 /// Runs until the daemon stops. Without Vault there is nothing to do.
 pub async fn keep_token(shared: Arc<Shared>) {
-    let Some(vault) = shared.sources.vault() else {
+    let Some(vault) = shared.ctx.sources.vault() else {
         return;
     };
     let mut failures: u32 = 0;
     loop {
         let step = tokio::select! {
-            _ = shared.stop.cancelled() => return,
+            _ = shared.ctx.stop.cancelled() => return,
             r = vault.refresh_token() => r,
         };
         let wait = match step {
@@ -44,7 +44,7 @@ pub async fn keep_token(shared: Arc<Shared>) {
             }
         };
         tokio::select! {
-            _ = shared.stop.cancelled() => return,
+            _ = shared.ctx.stop.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
         }
     }

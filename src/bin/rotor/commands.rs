@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
@@ -11,6 +10,7 @@ use super::args::{CommonArgs, Output, PolicyArgs, RotateArgs, RunArgs, RunDaemon
 use super::exit;
 use rotor::apply::Report;
 use rotor::audit::AuditLog;
+use rotor::context::Context;
 use rotor::ledger::{Ledger, LedgerState};
 use rotor::pass::{plan_with_state, Pass};
 use rotor::plan::{self, Plan};
@@ -24,7 +24,11 @@ pub(crate) fn load(dir: &Path) -> Result<PolicySet, u8> {
             for d in &diags {
                 eprintln!("{d}");
             }
-            eprintln!("{} error(s) in policies under {}", diags.len(), dir.display());
+            eprintln!(
+                "{} error(s) in policies under {}",
+                diags.len(),
+                dir.display()
+            );
             Err(exit::BAD_INPUT)
         }
     }
@@ -80,7 +84,11 @@ fn prepare(common: &CommonArgs, only: Option<&str>) -> Result<Prepared, u8> {
         eprintln!("{e}");
         exit::BAD_INPUT
     })?;
-    Ok(Prepared { set, github, sources })
+    Ok(Prepared {
+        set,
+        github,
+        sources,
+    })
 }
 
 /// The file in the state folder where repository listings are kept with their ETags.
@@ -108,7 +116,12 @@ fn budget(p: &Prepared, concurrency: usize) -> plan::Budget {
     }
 }
 
-async fn make_plan(p: &Prepared, ledger: &LedgerState, force: &BTreeSet<String>, concurrency: usize) -> Plan {
+async fn make_plan(
+    p: &Prepared,
+    ledger: &LedgerState,
+    force: &BTreeSet<String>,
+    concurrency: usize,
+) -> Plan {
     let mut plan = plan_with_state(&p.set, &p.github, &p.sources, ledger, force, concurrency).await;
     plan.estimate = Some(plan::estimate(&plan, ledger, &budget(p, concurrency)));
     plan
@@ -143,7 +156,11 @@ pub async fn rotate(args: &RotateArgs) -> u8 {
     run_apply(&args.common, Some(&args.name), force).await
 }
 
-async fn run_apply(common: &super::args::CommonArgs, only: Option<&str>, force: BTreeSet<String>) -> u8 {
+async fn run_apply(
+    common: &super::args::CommonArgs,
+    only: Option<&str>,
+    force: BTreeSet<String>,
+) -> u8 {
     let p = match prepare(common, only) {
         Ok(p) => p,
         Err(code) => return code,
@@ -164,20 +181,15 @@ async fn run_apply(common: &super::args::CommonArgs, only: Option<&str>, force: 
     };
     // Planned on the ledger's own state (no copy: at 100,000 targets a copy is ~50 MB).
     let plan = make_plan(&p, ledger.state(), &force, common.concurrency).await;
-    let ledger = Mutex::new(ledger);
     if common.output == Output::Text {
         print!("{}", plan.to_text());
     }
-    let pass = Pass {
-        github: &p.github,
-        sources: &p.sources,
-        ledger: &ledger,
-        concurrency: common.concurrency,
-        audit: Some(&audit),
-        stop: None,
-    };
+    let ctx = Context::new(p.github, p.sources, ledger, common.concurrency).with_audit(audit);
+    let pass = Pass::new(&ctx);
     let progress = super::progress::for_stderr();
-    let report = pass.apply_with_progress(&p.set, &plan, progress.as_ref()).await;
+    let report = pass
+        .apply_with_progress(&p.set, &plan, progress.as_ref())
+        .await;
     match common.output {
         Output::Text => print!("{}", render_report(&report)),
         Output::Json => println!(
@@ -235,7 +247,10 @@ fn render_report(r: &Report) -> String {
                 "failed: policy {} target {}{}: {}",
                 p.policy,
                 f.target,
-                f.secret.as_deref().map(|s| format!(" secret {s}")).unwrap_or_default(),
+                f.secret
+                    .as_deref()
+                    .map(|s| format!(" secret {s}"))
+                    .unwrap_or_default(),
                 f.message
             );
         }
@@ -258,7 +273,10 @@ fn render_report(r: &Report) -> String {
 
 /// A time shown to the second, or `none` when absent.
 fn short_time(t: Option<DateTime<Utc>>, none: &str) -> String {
-    t.map_or_else(|| none.to_string(), |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
+    t.map_or_else(
+        || none.to_string(),
+        |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+    )
 }
 
 /// One policy as `rotor status` shows it (text and JSON come from the same row).
@@ -299,9 +317,12 @@ pub fn status(args: &StatusArgs) -> u8 {
             };
             let targets: Vec<_> = state.targets_of(name).cloned().collect();
             // Vault-held values are never rotated by rotor: their version is what was pushed.
-            let version = ps
-                .version
-                .or_else(|| targets.iter().filter_map(|t| t.pushed.as_ref().map(|p| p.version)).max());
+            let version = ps.version.or_else(|| {
+                targets
+                    .iter()
+                    .filter_map(|t| t.pushed.as_ref().map(|p| p.version))
+                    .max()
+            });
             StatusRow {
                 policy: name.to_string(),
                 version,
@@ -315,7 +336,10 @@ pub fn status(args: &StatusArgs) -> u8 {
         })
         .collect();
     match args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&rows).expect("status serializes")),
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).expect("status serializes")
+        ),
         Output::Text => {
             if rows.is_empty() {
                 println!("the ledger in {} is empty", args.state_dir.display());

@@ -1,0 +1,90 @@
+//! What apply tells its caller: the report (per policy, and totals) and its progress as
+//! targets are done.
+
+use serde::Serialize;
+
+/// The outcome of an apply: per policy what happened, and totals.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Report {
+    pub policies: Vec<PolicyReport>,
+    pub summary: Summary,
+    /// Apply was asked to stop (shutdown) before it finished.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub policies: usize,
+    pub rotated: usize,
+    pub pushed: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub failed: usize,
+    /// Organization secrets whose selected repositories were replaced (no value sent).
+    #[serde(default)]
+    pub access_updated: usize,
+    /// Pushes not started because apply was asked to stop.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct PolicyReport {
+    pub policy: String,
+    /// Why the source rotated, when it did.
+    pub rotated: Option<String>,
+    /// The source version the targets were brought to.
+    pub version: Option<u64>,
+    pub pushed: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    /// Organization secrets whose selected repositories were replaced.
+    pub access_updated: usize,
+    pub failures: Vec<Failure>,
+    /// A problem that stopped the whole policy.
+    pub error: Option<String>,
+    /// Pushes not started because apply was asked to stop.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped: usize,
+}
+
+/// One target (and secret) that did not get its value.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub target: String,
+    pub secret: Option<String>,
+    pub status: Option<u16>,
+    pub message: String,
+}
+
+impl Report {
+    /// True when every policy and target converged.
+    pub fn all_done(&self) -> bool {
+        self.summary.failed == 0
+            && self.summary.skipped == 0
+            && !self.interrupted
+            && self.policies.iter().all(|p| p.error.is_none())
+    }
+}
+
+/// Where apply reports its progress, target by target (a progress bar, log lines).
+pub trait Progress: Send + Sync {
+    /// Apply starts on a policy with this many targets to push.
+    fn policy(&self, _policy: &str, _targets: usize) {}
+    /// One target is done: every secret pushed (`ok`), or some failed.
+    fn target_done(&self, _ok: bool) {}
+    /// Apply is over.
+    fn finish(&self) {}
+}
+
+/// Reports nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {}

@@ -1,0 +1,54 @@
+//! The daemon's state that the loop, the passes, the HTTP listener and the token keeper
+//! share (behind one `Arc`). It sits in a module of its own so that each of them imports
+//! it and none imports the loop (`service`) back.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use super::alert::Alerter;
+use super::status::Status;
+use crate::context::Context;
+use crate::policy::{PolicySet, SourceSpec};
+
+/// What the loop, the passes and the HTTP listener share.
+pub struct Shared {
+    /// What every pass works with. Its audit log is always open in the daemon; its stop
+    /// token is cancelled on SIGTERM/SIGINT: nothing new starts after it.
+    pub ctx: Context,
+    status: Mutex<Status>,
+    needs_vault: AtomicBool,
+    pub(super) alerter: Option<Alerter>,
+}
+
+impl Shared {
+    /// The daemon's state around `ctx`, with an empty status; `alerter` sends alerts to
+    /// the webhook, when one is configured.
+    pub fn new(ctx: Context, alerter: Option<Alerter>) -> Shared {
+        Shared {
+            ctx,
+            status: Mutex::new(Status::default()),
+            needs_vault: AtomicBool::new(false),
+            alerter,
+        }
+    }
+
+    /// The status, locked briefly (never across an await).
+    pub fn status(&self) -> MutexGuard<'_, Status> {
+        self.status.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn needs_vault(&self) -> bool {
+        self.needs_vault.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn set_policies(&self, set: &PolicySet) {
+        self.needs_vault.store(
+            set.policies
+                .iter()
+                .any(|p| !matches!(p.source, SourceSpec::Generate { store: None, .. })),
+            Ordering::Relaxed,
+        );
+        self.status()
+            .keep_policies(set.policies.iter().map(|p| &p.name));
+    }
+}
