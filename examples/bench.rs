@@ -39,6 +39,9 @@ struct Scenario {
     latency_ms: u64,
     /// Time scale of the limits when on; `None`: limits off.
     limits: Option<u32>,
+    /// rotor's `--concurrency` (100, its default, unless said); past 100 only with limits
+    /// off, as the CLI allows.
+    concurrency: usize,
 }
 
 impl Scenario {
@@ -56,7 +59,11 @@ impl Scenario {
                 None => "limits-off".to_string(),
                 Some(s) => format!("limits-on/{s}"),
             }
-        )
+        ) + &if self.concurrency == APPLY_CONCURRENCY {
+            String::new()
+        } else {
+            format!(" c{}", self.concurrency)
+        }
     }
 }
 
@@ -161,6 +168,7 @@ async fn child_rotor(
     secrets: usize,
     limits: Option<u32>,
     force: bool,
+    concurrency: usize,
 ) -> Value {
     use rotor::apply::Applier;
     use rotor::context::Context;
@@ -180,6 +188,12 @@ async fn child_rotor(
         },
         time_scale: limits.unwrap_or(1),
         listing_cache: Some(state.join("listings.json")),
+        // As `rotor apply` does: with limits off, requests in flight follow --concurrency.
+        max_concurrency: if limits.is_some() {
+            GitHubConfig::default().max_concurrency
+        } else {
+            concurrency
+        },
         ..GitHubConfig::default()
     };
     let github = Client::new(config).expect("client");
@@ -195,8 +209,19 @@ async fn child_rotor(
         Default::default()
     };
     let now = chrono::Utc::now();
-    let observed =
-        rotor::observe::observe(&set, &github, &sources, ledger_state, now, &force, 100).await;
+    // As `rotor apply` does: the keys apply needs are fetched while the listing arrives.
+    let prefetched = rotor::apply::KeyPrefetch::new();
+    let observed = rotor::observe::observe_with(
+        &set,
+        &github,
+        &sources,
+        ledger_state,
+        now,
+        &force,
+        concurrency,
+        Some(&prefetched),
+    )
+    .await;
     let observe_s = started.elapsed().as_secs_f64();
     heap.push(format!("observe {}", heap_mb()));
     let plan_started = Instant::now();
@@ -207,13 +232,11 @@ async fn child_rotor(
     let plan_ms = plan_started.elapsed().as_secs_f64() * 1000.0;
     heap.push(format!("plan {}", heap_mb()));
     drop(observed);
-    // `rotor apply`'s default --concurrency (BENCH_CONCURRENCY to try others).
-    let concurrency = std::env::var("BENCH_CONCURRENCY")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(APPLY_CONCURRENCY);
     let ctx = Context::new(github, sources, ledger, concurrency);
-    let report = Applier::new(&ctx).apply(&set, &plan).await;
+    let report = Applier::new(&ctx)
+        .with_prefetched(&prefetched)
+        .apply(&set, &plan)
+        .await;
     let wall = started.elapsed();
     heap.push(format!("apply {}", heap_mb()));
     let g = ctx.github.governor_stats();
@@ -376,6 +399,15 @@ async fn child(args: &[String]) {
                 num("--secrets"),
                 limits,
                 arg("--force") == "1",
+                // `rotor apply`'s default --concurrency unless the scenario says otherwise
+                // (BENCH_CONCURRENCY overrides both).
+                std::env::var("BENCH_CONCURRENCY")
+                    .ok()
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(match num("--concurrency") {
+                        0 => APPLY_CONCURRENCY,
+                        n => n,
+                    }),
             )
             .await
         }
@@ -469,7 +501,13 @@ fn bound(sc: &Scenario, c: &github_emulator::Counters, relisted: bool) -> Option
     } else {
         (1.0 + ((pages - 1) as f64 / 100.0).ceil()) * lat
     };
-    let concurrency = listing + (others as f64 / 100.0).ceil() * lat;
+    // Requests in flight at once: the scenario's (past GitHub's 100 only with limits off).
+    let width = if sc.who == Who::Rotor && sc.limits.is_none() {
+        sc.concurrency.max(1) as f64
+    } else {
+        100.0
+    };
+    let concurrency = listing + (others as f64 / width).ceil() * lat;
     let Some(scale) = sc.limits else {
         return (lat > 0.0).then_some(concurrency);
     };
@@ -528,6 +566,8 @@ async fn measure(sc: &Scenario) -> Vec<Row> {
             state.path().display().to_string(),
             "--force".into(),
             if *force { "1" } else { "0" }.into(),
+            "--concurrency".into(),
+            sc.concurrency.to_string(),
         ];
         if let Some(s) = sc.limits {
             args.extend(["--limits".into(), s.to_string()]);
@@ -650,7 +690,19 @@ fn scenarios(skip_large: bool) -> Vec<Scenario> {
                     repos,
                     latency_ms,
                     limits,
+                    concurrency: APPLY_CONCURRENCY,
                 });
+                // GitHub Enterprise Server without limits: as many in flight as asked.
+                if limits.is_none() && latency_ms > 0 {
+                    out.push(Scenario {
+                        who: Who::Rotor,
+                        secrets,
+                        repos,
+                        latency_ms,
+                        limits,
+                        concurrency: 500,
+                    });
+                }
                 // The peer at 50 ms over 110,000 requests would take over nine minutes.
                 let peer_too_slow = repos > 1_000 && (latency_ms > 0 || limits.is_some());
                 if !peer_too_slow {
@@ -660,6 +712,7 @@ fn scenarios(skip_large: bool) -> Vec<Scenario> {
                         repos,
                         latency_ms,
                         limits,
+                        concurrency: 10,
                     });
                 }
             }

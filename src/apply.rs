@@ -9,9 +9,11 @@
 //! The report types are in `report`; a target's seal-and-PUT, and the sealer thread that
 //! runs ahead of it, in `push`.
 
+mod prefetch;
 mod push;
 mod report;
 
+pub use prefetch::KeyPrefetch;
 pub use report::{Failure, NoProgress, PolicyReport, Progress, Report, Summary};
 
 use std::collections::HashMap;
@@ -35,12 +37,23 @@ use crate::source::SourceValue;
 /// new rotations and pushes).
 pub struct Applier<'a> {
     pub ctx: &'a Context,
+    /// Keys whose fetch `observe` started ahead (see [`KeyPrefetch`]).
+    pub prefetched: Option<&'a KeyPrefetch>,
 }
 
 impl<'a> Applier<'a> {
     /// An applier working with `ctx`.
     pub fn new(ctx: &'a Context) -> Applier<'a> {
-        Applier { ctx }
+        Applier {
+            ctx,
+            prefetched: None,
+        }
+    }
+
+    /// The same applier, taking keys from `prefetched` before asking GitHub.
+    pub fn with_prefetched(mut self, prefetched: &'a KeyPrefetch) -> Applier<'a> {
+        self.prefetched = Some(prefetched);
+        self
     }
 
     /// Carry out `plan` for the policies of `set` it names.
@@ -328,7 +341,8 @@ impl<'a> Applier<'a> {
     }
 
     /// The scope's public key as the ledger last recorded it; fetched from GitHub (and
-    /// recorded) only when the ledger has none. A recorded key GitHub no longer accepts is
+    /// recorded) only when the ledger has none — or taken from a fetch started ahead, which
+    /// is the same request made earlier. A recorded key GitHub no longer accepts is
     /// replaced when a PUT is refused with 422 (see `push_target`).
     async fn key_for(&self, scope: &SecretScope) -> Result<PublicKey, GitHubError> {
         let cached = self.ctx.ledger.lock().ok().and_then(|l| {
@@ -337,8 +351,15 @@ impl<'a> Applier<'a> {
                 key: k.key.clone(),
             })
         });
-        match cached {
-            Some(k) => Ok(k),
+        if let Some(k) = cached {
+            return Ok(k);
+        }
+        let ahead = match self.prefetched {
+            Some(p) => p.take(scope).await,
+            None => None,
+        };
+        match ahead {
+            Some(answer) => self.record_key(scope, answer?),
             None => self.fetch_key(scope).await,
         }
     }
@@ -346,6 +367,11 @@ impl<'a> Applier<'a> {
     /// Fetches the scope's key from GitHub and records it in the ledger.
     async fn fetch_key(&self, scope: &SecretScope) -> Result<PublicKey, GitHubError> {
         let key = self.ctx.github.public_key(scope).await?;
+        self.record_key(scope, key)
+    }
+
+    /// Records a key GitHub gave for `scope` in the ledger, and hands it on.
+    fn record_key(&self, scope: &SecretScope, key: PublicKey) -> Result<PublicKey, GitHubError> {
         let rec = Entry::Key(KeyRecord {
             scope: scope.clone(),
             key_id: key.key_id.clone(),

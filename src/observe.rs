@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 
+use crate::apply::KeyPrefetch;
 use crate::github::app::explain;
 use crate::github::{Client, ErrorKind};
 use crate::model::SecretScope;
@@ -30,6 +31,22 @@ pub async fn observe(
     now: DateTime<Utc>,
     force: &BTreeSet<String>,
     concurrency: usize,
+) -> Observed {
+    observe_with(set, github, sources, ledger, now, force, concurrency, None).await
+}
+
+/// [`observe`], starting in `prefetch` the public-key fetches apply will make for the
+/// repositories each listing page names, as the pages arrive (see [`KeyPrefetch`]).
+#[allow(clippy::too_many_arguments)]
+pub async fn observe_with(
+    set: &PolicySet,
+    github: &Client,
+    sources: &Sources,
+    ledger: &LedgerState,
+    now: DateTime<Utc>,
+    force: &BTreeSet<String>,
+    concurrency: usize,
+    prefetch: Option<&KeyPrefetch>,
 ) -> Observed {
     let concurrency = concurrency.max(1);
     let source_infos: Vec<(String, Result<Option<KvVersionInfo>, String>)> = stream::iter(
@@ -54,6 +71,12 @@ pub async fn observe(
         .map(|(name, r)| (name, r.map(|v| v.map(|v| v.version))))
         .collect();
 
+    let unreadable: BTreeSet<&str> = source_versions
+        .iter()
+        .filter(|(_, v)| v.is_err())
+        .map(|(name, _)| name.as_str())
+        .collect();
+    let unreadable = &unreadable;
     let orgs = Listings::orgs_needed(&set.policies);
     let app_auth = github.app_auth().is_some();
     let mut installations = BTreeMap::new();
@@ -99,6 +122,9 @@ pub async fn observe(
             orgs: stream::iter(orgs)
                 .map(|org| async move {
                     let r = github.list_org_repos(&org).await.map_err(|e| e.to_string());
+                    if let (Some(prefetch), Ok(repos)) = (prefetch, &r) {
+                        prefetch_keys(set, github, ledger, &org, repos, &unreadable, prefetch);
+                    }
                     (org, r)
                 })
                 .buffer_unordered(concurrency)
@@ -153,6 +179,36 @@ pub async fn observe(
         installations,
         selected_repos,
         source_written,
+    }
+}
+
+/// Starts the key fetches apply will need for the repositories `repos` of `org`: the
+/// repository targets they resolve to that the ledger holds no key for. A policy whose
+/// source cannot be read is left out (the plan does not push it).
+fn prefetch_keys(
+    set: &PolicySet,
+    github: &Client,
+    ledger: &LedgerState,
+    org: &str,
+    repos: &[crate::model::Repo],
+    unreadable: &BTreeSet<&str>,
+    prefetch: &KeyPrefetch,
+) {
+    let names_org = |p: &&crate::policy::Policy| {
+        p.targets.iter().any(|t| {
+            matches!(t, crate::policy::TargetSpec::OrgRepos { org: o, .. } if o.eq_ignore_ascii_case(org))
+        })
+    };
+    let page = Listings {
+        orgs: BTreeMap::from([(org.to_string(), Ok(repos.to_vec()))]),
+    };
+    for p in set.policies.iter().filter(names_org).filter(|p| !unreadable.contains(p.name.as_str())) {
+        for t in plan::resolve(p, &page) {
+            let repo_scope = matches!(t.scope, SecretScope::Repo { .. });
+            if t.problem.is_none() && repo_scope && ledger.key(&t.scope).is_none() {
+                prefetch.start(github, t.scope);
+            }
+        }
     }
 }
 

@@ -5,29 +5,35 @@ use std::collections::BTreeSet;
 
 use chrono::Utc;
 
-use crate::apply::{Applier, Progress, Report};
+use crate::apply::{Applier, KeyPrefetch, Progress, Report};
 use crate::context::Context;
 use crate::github::Client;
 use crate::ledger::LedgerState;
-use crate::observe::observe;
+use crate::observe::observe_with;
 use crate::plan::{self, Plan, PlanOptions};
 use crate::policy::PolicySet;
 use crate::source::Sources;
 
 /// What a pass needs to reach the outside world: the [`Context`] it borrows (once its
-/// `stop` is cancelled, apply starts nothing new; see `Applier`).
+/// `stop` is cancelled, apply starts nothing new; see `Applier`), and the public keys its
+/// plan started fetching ahead for its apply.
 pub struct Pass<'a> {
     pub ctx: &'a Context,
+    prefetched: KeyPrefetch,
 }
 
 impl<'a> Pass<'a> {
     /// A pass working with `ctx`.
     pub fn new(ctx: &'a Context) -> Pass<'a> {
-        Pass { ctx }
+        Pass {
+            ctx,
+            prefetched: KeyPrefetch::new(),
+        }
     }
 
     /// Observe and plan against the ledger as it is now. `force`: policies to rotate
-    /// whether due or not.
+    /// whether due or not. The public keys apply will need start arriving meanwhile (a
+    /// pass plans in order to apply; `rotor plan` uses [`plan_with_state`], which does not).
     pub async fn plan(&self, set: &PolicySet, force: &BTreeSet<String>) -> Plan {
         // A snapshot, not a copy: the lock cannot be held across the network reads.
         let state = self
@@ -36,19 +42,20 @@ impl<'a> Pass<'a> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .snapshot();
-        plan_with_state(
+        observe_and_plan(
             set,
             &self.ctx.github,
             &self.ctx.sources,
             &state,
             force,
             self.ctx.concurrency,
+            Some(&self.prefetched),
         )
         .await
     }
 
-    fn applier(&self) -> Applier<'a> {
-        Applier::new(self.ctx)
+    fn applier(&self) -> Applier<'_> {
+        Applier::new(self.ctx).with_prefetched(&self.prefetched)
     }
 
     /// Carry out `plan`.
@@ -86,8 +93,21 @@ pub async fn plan_with_state(
     force: &BTreeSet<String>,
     concurrency: usize,
 ) -> Plan {
+    observe_and_plan(set, github, sources, ledger, force, concurrency, None).await
+}
+
+async fn observe_and_plan(
+    set: &PolicySet,
+    github: &Client,
+    sources: &Sources,
+    ledger: &LedgerState,
+    force: &BTreeSet<String>,
+    concurrency: usize,
+    prefetch: Option<&KeyPrefetch>,
+) -> Plan {
     let now = Utc::now();
-    let observed = observe(set, github, sources, ledger, now, force, concurrency).await;
+    let observed =
+        observe_with(set, github, sources, ledger, now, force, concurrency, prefetch).await;
     plan::plan(
         set,
         &observed,

@@ -96,10 +96,9 @@ pub const LISTING_CACHE: &str = "listings.json";
 
 /// The budget apply will run within: the client's governor settings and the last
 /// `x-ratelimit-*` headers the listing brought back.
-fn budget(p: &Prepared, concurrency: usize) -> plan::Budget {
-    let s = p.github.governor_settings();
-    let primary = p
-        .github
+fn budget(github: &rotor::github::Client, concurrency: usize) -> plan::Budget {
+    let s = github.governor_settings();
+    let primary = github
         .last_rate_limit()
         .filter(|_| s.follow_primary)
         .map(|r| {
@@ -123,7 +122,7 @@ async fn make_plan(
     concurrency: usize,
 ) -> Plan {
     let mut plan = plan_with_state(&p.set, &p.github, &p.sources, ledger, force, concurrency).await;
-    plan.estimate = Some(plan::estimate(&plan, ledger, &budget(p, concurrency)));
+    plan.estimate = Some(plan::estimate(&plan, ledger, &budget(&p.github, concurrency)));
     plan
 }
 
@@ -179,13 +178,21 @@ async fn run_apply(
             return exit::FAILED;
         }
     };
-    // Planned on the ledger's own state (no copy: at 100,000 targets a copy is ~50 MB).
-    let plan = make_plan(&p, ledger.state(), &force, common.concurrency).await;
+    let ctx = Context::new(p.github, p.sources, ledger, common.concurrency).with_audit(audit);
+    // Planned on a snapshot of the ledger's state (no copy: at 100,000 targets a copy is
+    // ~50 MB); the public keys apply needs start arriving while the listing does.
+    let pass = Pass::new(&ctx);
+    let mut plan = pass.plan(&p.set, &force).await;
+    let state = ctx.ledger.lock().unwrap_or_else(|e| e.into_inner()).snapshot();
+    plan.estimate = Some(plan::estimate(
+        &plan,
+        &state,
+        &budget(&ctx.github, common.concurrency),
+    ));
+    drop(state);
     if common.output == Output::Text {
         print!("{}", plan.to_text());
     }
-    let ctx = Context::new(p.github, p.sources, ledger, common.concurrency).with_audit(audit);
-    let pass = Pass::new(&ctx);
     let progress = super::progress::for_stderr();
     let report = pass
         .apply_with_progress(&p.set, &plan, progress.as_ref())
