@@ -15,7 +15,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::{AuditEvent, AuditLog, AuditRecord};
-use crate::github::app::explain;
+use crate::github::error::explain;
 use crate::github::limits::MAX_VALUE_BYTES;
 use crate::github::{Client, ErrorKind, GitHubError};
 use crate::model::{PublicKey, SecretScope};

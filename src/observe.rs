@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 
-use crate::github::app::explain;
+use crate::github::error::explain;
 use crate::github::{Client, ErrorKind};
 use crate::model::SecretScope;
 use crate::ledger::LedgerState;
