@@ -28,6 +28,7 @@ use crate::model::{Installation, InstallationRepos, Repo};
 
 /// The error wording lives with the errors; kept here for callers of the old path.
 pub use super::error::{explain, permissions_for};
+pub use super::identity::{AuthIdentity, Authorization};
 
 /// How rotor identifies itself as a GitHub App: `GITHUB_APP_ID` (or `GITHUB_APP_CLIENT_ID`)
 /// and `GITHUB_APP_PRIVATE_KEY_FILE`.
@@ -80,30 +81,6 @@ pub const JWT_LIFETIME: Duration = Duration::from_secs(9 * 60);
 pub const JWT_BACKDATE: Duration = Duration::from_secs(60);
 /// The most an installation token is refreshed ahead of its expiry.
 pub const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
-
-/// Who a request is sent as; the key a rate governor groups requests by.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum AuthIdentity {
-    /// No credentials.
-    Anonymous,
-    /// A personal, OAuth or Actions token (one budget).
-    Token,
-    /// The GitHub App itself (JWT).
-    App,
-    /// One installation of the App (its own token and its own rate budget).
-    Installation(u64),
-}
-
-impl std::fmt::Display for AuthIdentity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AuthIdentity::Anonymous => f.write_str("anonymous"),
-            AuthIdentity::Token => f.write_str("token"),
-            AuthIdentity::App => f.write_str("app"),
-            AuthIdentity::Installation(id) => write!(f, "installation:{id}"),
-        }
-    }
-}
 
 /// Whom a request path belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,21 +158,6 @@ impl std::fmt::Debug for AppAuth {
         f.debug_struct("AppAuth")
             .field("issuer", &self.issuer)
             .finish_non_exhaustive()
-    }
-}
-
-/// The `Authorization` header and identity a request is sent with.
-pub struct Authorization {
-    pub header: Option<HeaderValue>,
-    pub identity: AuthIdentity,
-    /// After this instant the header must not be sent any more (installation tokens).
-    pub valid_until: Option<Instant>,
-}
-
-impl Authorization {
-    /// Whether the header may still be sent now.
-    pub fn is_fresh(&self) -> bool {
-        self.valid_until.is_none_or(|t| Instant::now() < t)
     }
 }
 
@@ -658,13 +620,6 @@ mod tests {
             refresh_margin(Duration::from_secs(2)),
             Duration::from_millis(400)
         );
-    }
-
-    #[test]
-    fn identities_read_as_rate_governor_keys() {
-        assert_eq!(AuthIdentity::Installation(9).to_string(), "installation:9");
-        assert_eq!(AuthIdentity::Token.to_string(), "token");
-        assert_eq!(AuthIdentity::App.to_string(), "app");
     }
 
     #[test]

@@ -7,9 +7,10 @@ use reqwest::header::HeaderValue;
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::app::{AppAuth, AuthIdentity, Authorization};
+use super::app::AppAuth;
 use super::client::Client;
 use super::error::GitHubError;
+use super::identity::{AuthIdentity, Authorization};
 
 /// The credential sent with every request.
 ///
@@ -31,7 +32,8 @@ impl Auth {
     pub fn header_value(&self) -> Result<HeaderValue, InvalidToken> {
         match self {
             Auth::Token(token) => {
-                let bearer = zeroize::Zeroizing::new(format!("Bearer {}", token.expose_secret().trim()));
+                let bearer =
+                    zeroize::Zeroizing::new(format!("Bearer {}", token.expose_secret().trim()));
                 let mut v = HeaderValue::from_str(&bearer).map_err(|_| InvalidToken)?;
                 v.set_sensitive(true);
                 Ok(v)

@@ -10,7 +10,8 @@ use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::app::{AppAuth, AuthIdentity};
+use super::app::AppAuth;
+use super::identity::AuthIdentity;
 use super::auth::TokenSource;
 use super::cache::{CachedPage, ListingStore};
 use super::config::{normalize_api_url, ConfigError, GitHubConfig};

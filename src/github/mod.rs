@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod governor;
 pub mod headers;
+pub mod identity;
 pub mod limits;
 pub mod link;
 pub mod rate_limit;
@@ -21,11 +22,12 @@ pub mod routes;
 #[cfg(test)]
 mod tests;
 
-pub use app::{AppConfig, AppKey, AuthIdentity};
+pub use app::{AppConfig, AppKey};
 pub use auth::{Auth, TokenSource};
 pub use client::{Client, PutReceipt};
 pub use config::{ConfigError, GitHubConfig, Limits};
 pub use error::{ErrorKind, GitHubError};
+pub use identity::AuthIdentity;
 pub use governor::{Governor, GovernorSettings, GovernorStats};
 pub use rate_limit::RateLimitSnapshot;
 pub use retry::{Decision, RetryPolicy};
