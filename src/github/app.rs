@@ -14,17 +14,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::header::HeaderValue;
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::client::Client;
 use super::error::{ErrorKind, GitHubError};
 use super::headers;
 use super::routes;
-use crate::model::{Installation, InstallationRepos, Repo};
+use super::transport::{Authorizer, Transport};
+use crate::model::Installation;
 
 /// The error wording lives with the errors; kept here for callers of the old path.
 pub use super::error::{explain, permissions_for};
@@ -266,9 +267,9 @@ impl AppAuth {
     }
 
     /// The header and identity for a request to `path`, minting what is missing.
-    pub(crate) async fn authorize(
+    async fn authorization(
         &self,
-        client: &Client,
+        transport: &Transport,
         method: &Method,
         path: &str,
     ) -> Result<Authorization, GitHubError> {
@@ -285,7 +286,10 @@ impl AppAuth {
             }
             Principal::Installation(id) => id,
             Principal::Owner { owner, repo } => {
-                match self.installation(client, &owner, repo.as_deref()).await? {
+                match self
+                    .installation(transport, &owner, repo.as_deref())
+                    .await?
+                {
                     Lookup::Found(i) => i.id,
                     Lookup::Missing(why) => {
                         return Err(local_error(method.clone(), path, ErrorKind::NotFound, why))
@@ -293,7 +297,7 @@ impl AppAuth {
                 }
             }
         };
-        let (header, valid_until) = self.installation_header(client, id).await?;
+        let (header, valid_until) = self.installation_header(transport, id).await?;
         Ok(Authorization {
             header: Some(header),
             identity: AuthIdentity::Installation(id),
@@ -302,16 +306,19 @@ impl AppAuth {
     }
 
     /// The identity a request to `path` is sent as, finding the installation if needed.
-    pub(crate) async fn identity(
+    async fn identity_of(
         &self,
-        client: &Client,
+        transport: &Transport,
         path: &str,
     ) -> Result<AuthIdentity, GitHubError> {
         Ok(match Principal::for_path(path) {
             Principal::App => AuthIdentity::App,
             Principal::Installation(id) => AuthIdentity::Installation(id),
             Principal::Owner { owner, repo } => {
-                match self.installation(client, &owner, repo.as_deref()).await? {
+                match self
+                    .installation(transport, &owner, repo.as_deref())
+                    .await?
+                {
                     Lookup::Found(i) => AuthIdentity::Installation(i.id),
                     Lookup::Missing(_) => AuthIdentity::App,
                 }
@@ -321,7 +328,7 @@ impl AppAuth {
 
     /// Forgets the token used for `path` (GitHub answered 401 with it). True when there
     /// was one to forget, i.e. a retry with a fresh token makes sense.
-    pub(crate) fn invalidate(&self, path: &str) -> bool {
+    fn forget_token(&self, path: &str) -> bool {
         let id = match Principal::for_path(path) {
             Principal::Installation(id) => Some(id),
             Principal::Owner { owner, .. } => {
@@ -359,7 +366,7 @@ impl AppAuth {
     /// The installation of `owner` (looked up once per run; "not installed" is kept too).
     async fn installation(
         &self,
-        client: &Client,
+        transport: &Transport,
         owner: &str,
         repo: Option<&str>,
     ) -> Result<Lookup, GitHubError> {
@@ -374,7 +381,7 @@ impl AppAuth {
         if let Some(found) = guard.as_ref() {
             return Ok(found.clone());
         }
-        let found = Box::pin(find_installation(client, owner, repo)).await?;
+        let found = Box::pin(find_installation(transport, owner, repo)).await?;
         let lookup = match found {
             Some(i) if i.suspended_at.is_some() => Lookup::Missing(format!(
                 "the GitHub App's installation {} on {owner} is suspended",
@@ -392,23 +399,25 @@ impl AppAuth {
 
     /// The installation of `owner`, or `None` when the App is not installed there.
     /// `repo_hint`: a repository of `owner`, asked about when `owner` is no organization.
-    pub async fn installation_for(
+    pub(crate) async fn installation_for(
         &self,
-        client: &Client,
+        transport: &Transport,
         owner: &str,
         repo_hint: Option<&str>,
     ) -> Result<Option<Installation>, GitHubError> {
-        Ok(match self.installation(client, owner, repo_hint).await? {
-            Lookup::Found(i) => Some(i),
-            Lookup::Missing(_) => None,
-        })
+        Ok(
+            match self.installation(transport, owner, repo_hint).await? {
+                Lookup::Found(i) => Some(i),
+                Lookup::Missing(_) => None,
+            },
+        )
     }
 
     /// A current token for installation `id`: the cached one, or a new one. Requests for
     /// one installation wait for a single mint rather than each minting their own.
     async fn installation_header(
         &self,
-        client: &Client,
+        transport: &Transport,
         id: u64,
     ) -> Result<(HeaderValue, Instant), GitHubError> {
         let slot = {
@@ -421,7 +430,7 @@ impl AppAuth {
                 return Ok((t.header.clone(), t.refresh_at));
             }
         }
-        let minted = Box::pin(mint_token(client, id)).await?;
+        let minted = Box::pin(mint_token(transport, id)).await?;
         let header = sensitive_bearer(minted.token.expose_secret()).map_err(|_| {
             local_error(
                 Method::POST,
@@ -449,6 +458,33 @@ impl AppAuth {
     }
 }
 
+impl Authorizer for AppAuth {
+    fn authorize<'a>(
+        &'a self,
+        transport: &'a Transport,
+        method: &'a Method,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<Authorization, GitHubError>> {
+        Box::pin(self.authorization(transport, method, path))
+    }
+
+    fn identity<'a>(
+        &'a self,
+        transport: &'a Transport,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<AuthIdentity, GitHubError>> {
+        Box::pin(self.identity_of(transport, path))
+    }
+
+    fn invalidate(&self, path: &str) -> bool {
+        self.forget_token(path)
+    }
+
+    fn budget_identity(&self) -> AuthIdentity {
+        AuthIdentity::App
+    }
+}
+
 /// How long before expiry a token is replaced: a fifth of its life, at most five minutes.
 pub fn refresh_margin(lifetime: Duration) -> Duration {
     (lifetime / 5).min(MAX_REFRESH_MARGIN)
@@ -456,19 +492,19 @@ pub fn refresh_margin(lifetime: Duration) -> Duration {
 
 /// `GET /orgs/{owner}/installation`, then (for a repository) `GET /repos/{o}/{r}/installation`.
 async fn find_installation(
-    client: &Client,
+    transport: &Transport,
     owner: &str,
     repo: Option<&str>,
 ) -> Result<Option<Installation>, GitHubError> {
     let path = routes::path(&Method::GET, &["orgs", owner, "installation"])?;
-    match client.get_json::<Installation>(&path).await {
+    match transport.get_json::<Installation>(&path).await {
         Ok(i) => return Ok(Some(i)),
         Err(e) if e.kind == ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
     let Some(repo) = repo else { return Ok(None) };
     let path = routes::path(&Method::GET, &["repos", owner, repo, "installation"])?;
-    match client.get_json::<Installation>(&path).await {
+    match transport.get_json::<Installation>(&path).await {
         Ok(i) => Ok(Some(i)),
         Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
@@ -484,7 +520,7 @@ struct Minted {
 /// `POST /app/installations/{id}/access_tokens`. The lifetime is measured on GitHub's
 /// clock (`expires_at` against the response's `Date`), so a skewed local clock does not
 /// make rotor keep a token too long.
-async fn mint_token(client: &Client, id: u64) -> Result<Minted, GitHubError> {
+async fn mint_token(transport: &Transport, id: u64) -> Result<Minted, GitHubError> {
     #[derive(Deserialize)]
     struct Body {
         token: SecretString,
@@ -495,7 +531,7 @@ async fn mint_token(client: &Client, id: u64) -> Result<Minted, GitHubError> {
         &Method::POST,
         &["app", "installations", &id_text, "access_tokens"],
     )?;
-    let reply = client
+    let reply = transport
         .send_json(Method::POST, &path, &serde_json::json!({}))
         .await?;
     let bad = |msg: String| {
@@ -518,48 +554,6 @@ async fn mint_token(client: &Client, id: u64) -> Result<Minted, GitHubError> {
         lifetime,
         path,
     })
-}
-
-impl Client {
-    /// The repositories the App's installation on `owner` can reach
-    /// (`GET /installation/repositories` with that installation's token, every page).
-    /// `Ok(None)` when the App is not installed there; an error without App auth.
-    /// `repo_hint`: a repository of `owner`, to find the installation by when `owner` is no
-    /// organization (`GET /repos/{owner}/{repo}/installation`).
-    pub async fn installation_repos(
-        &self,
-        owner: &str,
-        repo_hint: Option<&str>,
-    ) -> Result<Option<InstallationRepos>, GitHubError> {
-        let Some(app) = self.app_auth() else {
-            return Err(local_error(
-                Method::GET,
-                "/installation/repositories",
-                ErrorKind::InvalidInput,
-                "listing an installation's repositories needs GitHub App auth".into(),
-            ));
-        };
-        let Some(installation) = app.installation_for(self, owner, repo_hint).await? else {
-            return Ok(None);
-        };
-        #[derive(Deserialize)]
-        struct Page {
-            repositories: Vec<Repo>,
-        }
-        let listing = self.paginate(
-            "/installation/repositories?per_page=100".to_string(),
-            |body| serde_json::from_slice::<Page>(body).map(|p| p.repositories),
-        );
-        let repos = AS_INSTALLATION.scope(installation.id, listing).await?;
-        let repos = repos
-            .into_iter()
-            .filter(|r| r.owner().eq_ignore_ascii_case(owner))
-            .collect();
-        Ok(Some(InstallationRepos {
-            installation,
-            repos,
-        }))
-    }
 }
 
 #[cfg(test)]

@@ -1,28 +1,26 @@
 //! The GitHub REST client: one method per endpoint rotor uses, with retries and a concurrency bound.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use chrono::Utc;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, IF_NONE_MATCH};
-use reqwest::{Method, StatusCode, Url};
-use serde::de::DeserializeOwned;
+use reqwest::{Method, Url};
 use serde::{Deserialize, Serialize};
 
-use super::app::AppAuth;
-use super::identity::AuthIdentity;
+use super::app::{AppAuth, AS_INSTALLATION};
 use super::auth::TokenSource;
 use super::cache::{CachedPage, ListingStore};
 use super::config::{normalize_api_url, ConfigError, GitHubConfig};
 use super::error::{ErrorKind, GitHubError};
-use super::governor::{Governor, GovernorSettings, GovernorStats};
+use super::governor::{GovernorSettings, GovernorStats};
+use super::identity::AuthIdentity;
 use super::link;
 use super::rate_limit::{RateLimitOverview, RateLimitSnapshot};
-use super::retry::{self, Decision, RetryPolicy};
 use super::routes;
-use crate::model::{OrgAccess, PublicKey, PutOutcome, Repo, SecretMeta, SecretScope};
+use super::transport::{decode, Reply, Settings, Transport};
 use crate::model::{App, Visibility};
+use crate::model::{
+    InstallationRepos, OrgAccess, PublicKey, PutOutcome, Repo, SecretMeta, SecretScope,
+};
 
 type Result<T> = std::result::Result<T, GitHubError>;
 
@@ -39,18 +37,12 @@ pub struct Client {
 }
 
 struct Inner {
-    http: reqwest::Client,
-    /// API base, no trailing slash; paths are appended to it.
-    base: String,
-    base_url: Url,
-    auth: TokenSource,
-    timeout: Duration,
-    retry: RetryPolicy,
-    /// Concurrency, points, primary budget and pauses, per credential.
-    governor: Governor,
+    /// Sends the requests: URL, headers, credentials, governor and retries.
+    transport: Transport,
+    /// Where the credentials come from (the transport asks it before every attempt).
+    auth: Arc<TokenSource>,
     /// Repository listings with their ETags.
     listings: ListingStore,
-    last_rate_limit: Mutex<Option<RateLimitSnapshot>>,
 }
 
 /// What an accepted secret PUT returned.
@@ -60,13 +52,6 @@ pub struct PutReceipt {
     pub outcome: PutOutcome,
     /// GitHub's `x-github-request-id` for the request, when it sent one.
     pub request_id: Option<String>,
-}
-
-/// A successful response, read in full.
-pub(super) struct Reply {
-    pub(super) status: StatusCode,
-    pub(super) headers: HeaderMap,
-    pub(super) body: Vec<u8>,
 }
 
 impl Client {
@@ -87,47 +72,34 @@ impl Client {
                 TokenSource::Static(auth)
             }
         };
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            ACCEPT,
-            HeaderValue::from_static("application/vnd.github+json"),
-        );
-        headers.insert(
-            "x-github-api-version",
-            HeaderValue::from_str(&config.api_version).map_err(|_| {
-                ConfigError::Http("the API version is not a valid header value".into())
-            })?,
-        );
-        let http = reqwest::Client::builder()
-            .user_agent(config.user_agent.as_str())
-            .default_headers(headers)
-            .connect_timeout(config.timeout)
-            .timeout(config.timeout)
-            .build()
-            .map_err(|e| ConfigError::Http(e.without_url().to_string()))?;
+        let auth = Arc::new(auth);
+        let settings = Settings {
+            base,
+            base_url,
+            timeout: config.timeout,
+            user_agent: &config.user_agent,
+            api_version: &config.api_version,
+            retry: config.retry_policy(),
+            governor: config.governor_settings(),
+        };
+        let transport = Transport::new(settings, auth.clone()).map_err(ConfigError::Http)?;
         Ok(Client {
             inner: Arc::new(Inner {
-                http,
-                base,
-                base_url,
+                transport,
                 auth,
-                timeout: config.timeout,
-                retry: config.retry_policy(),
-                governor: Governor::new(config.governor_settings()),
                 listings: ListingStore::new(config.listing_cache.clone()),
-                last_rate_limit: Mutex::new(None),
             }),
         })
     }
 
     /// The API base URL requests go to.
     pub fn api_url(&self) -> &str {
-        &self.inner.base
+        self.inner.transport.api_url()
     }
 
     /// The GitHub App credentials requests are made with, if App auth is in use.
     pub fn app_auth(&self) -> Option<&AppAuth> {
-        match &self.inner.auth {
+        match &*self.inner.auth {
             TokenSource::App(app) => Some(app),
             TokenSource::Static(_) => None,
         }
@@ -137,39 +109,22 @@ impl Client {
     /// auth the installation of the owner the path names (looked up on first use). The key
     /// a rate governor groups requests by.
     pub async fn auth_identity(&self, path: &str) -> Result<AuthIdentity> {
-        self.inner.auth.identity(self, path).await
+        self.inner.transport.identity(path).await
     }
 
     /// The `x-ratelimit-*` values of the most recent response that carried them.
     pub fn last_rate_limit(&self) -> Option<RateLimitSnapshot> {
-        self.inner
-            .last_rate_limit
-            .lock()
-            .map(|g| g.clone())
-            .unwrap_or(None)
-    }
-
-    /// The budget a request draws from. GitHub counts its limits per token (per
-    /// installation with App auth): each distinct credential gets its own governor bucket.
-    /// With a single token that is one identity per client; with App auth, each
-    /// installation's requests are governed under `installation:{id}` (see `send_once`) and
-    /// this names the App's own bucket.
-    fn budget_identity(&self) -> String {
-        match &self.inner.auth {
-            TokenSource::Static(Some(_)) => AuthIdentity::Token.to_string(),
-            TokenSource::Static(None) => AuthIdentity::Anonymous.to_string(),
-            TokenSource::App(_) => AuthIdentity::App.to_string(),
-        }
+        self.inner.transport.last_rate_limit()
     }
 
     /// What the governor keeps this client's requests to.
     pub fn governor_settings(&self) -> GovernorSettings {
-        self.inner.governor.settings().clone()
+        self.inner.transport.governor_settings().clone()
     }
 
     /// What the governor has made this client's requests wait so far.
     pub fn governor_stats(&self) -> GovernorStats {
-        self.inner.governor.stats(&self.budget_identity())
+        self.inner.transport.governor_stats()
     }
 
     // ---- endpoints -------------------------------------------------------------------
@@ -183,7 +138,10 @@ impl Client {
     /// again page after page.
     pub async fn list_org_repos(&self, org: &str) -> Result<Vec<Repo>> {
         let path = routes::path(&Method::GET, &["orgs", org, "repos"])?;
-        let first = self.url_for(&Method::GET, &format!("{path}?per_page=100&type=all"))?;
+        let first = self
+            .inner
+            .transport
+            .url_for(&Method::GET, &format!("{path}?per_page=100&type=all"))?;
         let key = first.to_string();
         if let Some(items) = self.relist_at_once(&key).await? {
             return Ok(items);
@@ -196,15 +154,24 @@ impl Client {
         loop {
             let cached = self.inner.listings.lock().page(&key, url.as_str()).cloned();
             let etag = cached.as_ref().map(|c| c.etag.clone());
-            let reply = self.send_with(Method::GET, url.clone(), None, etag.as_deref()).await?;
+            let reply = self
+                .inner
+                .transport
+                .send_with(Method::GET, url.clone(), None, etag.as_deref())
+                .await?;
             if pages.is_empty() {
-                let links: Vec<&str> = reply.headers.get_all("link").iter().filter_map(|v| v.to_str().ok()).collect();
+                let links: Vec<&str> = reply
+                    .headers
+                    .get_all("link")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .collect();
                 first_links = links.join(", ");
             }
             let page = match (reply.status.as_u16(), cached) {
                 (304, Some(c)) => c,
                 _ => {
-                    let path = self.display_path(&url);
+                    let path = self.inner.transport.display_path(&url);
                     let repos: Vec<Repo> =
                         decode(Method::GET, &path, &reply, |b| serde_json::from_slice(b))?;
                     CachedPage {
@@ -245,9 +212,14 @@ impl Client {
                 }
             }
             if pages.iter().any(|p| p.url == next.as_str()) {
-                let path = self.display_path(&url);
+                let path = self.inner.transport.display_path(&url);
                 let msg = "pagination link loops back to a page already read".to_string();
-                return Err(GitHubError::local(ErrorKind::Decode, Method::GET, path, msg));
+                return Err(GitHubError::local(
+                    ErrorKind::Decode,
+                    Method::GET,
+                    path,
+                    msg,
+                ));
             }
             url = next;
         }
@@ -260,11 +232,15 @@ impl Client {
     /// One page of a listing, conditional on its cached `ETag`.
     async fn listing_page(&self, url: Url, cached: Option<CachedPage>) -> Result<CachedPage> {
         let etag = cached.as_ref().map(|c| c.etag.clone());
-        let reply = self.send_with(Method::GET, url.clone(), None, etag.as_deref()).await?;
+        let reply = self
+            .inner
+            .transport
+            .send_with(Method::GET, url.clone(), None, etag.as_deref())
+            .await?;
         if let (304, Some(c)) = (reply.status.as_u16(), cached) {
             return Ok(c);
         }
-        let path = self.display_path(&url);
+        let path = self.inner.transport.display_path(&url);
         let items: Vec<Repo> = decode(Method::GET, &path, &reply, |b| serde_json::from_slice(b))?;
         let etag = reply.headers.get("etag").and_then(|v| v.to_str().ok());
         Ok(CachedPage {
@@ -286,7 +262,7 @@ impl Client {
         let mut wanted = Vec::with_capacity(cached.len());
         for page in cached {
             match Url::parse(&page.url) {
-                Ok(u) if u.origin() == self.inner.base_url.origin() => wanted.push((u, Some(page))),
+                Ok(u) if self.inner.transport.on_api_origin(&u) => wanted.push((u, Some(page))),
                 _ => return Ok(None),
             }
         }
@@ -314,7 +290,9 @@ impl Client {
             .buffered(at_once.max(1))
             .try_collect()
             .await?;
-        let chained = pages.windows(2).all(|w| w[0].next.as_deref() == Some(w[1].url.as_str()))
+        let chained = pages
+            .windows(2)
+            .all(|w| w[0].next.as_deref() == Some(w[1].url.as_str()))
             && pages.last().is_some_and(|p| p.next.is_none());
         Ok(chained.then_some(pages))
     }
@@ -322,7 +300,7 @@ impl Client {
     /// `GET /repos/{owner}/{repo}` (a renamed repository's 301 is followed).
     pub async fn get_repo(&self, owner: &str, repo: &str) -> Result<Repo> {
         let path = routes::path(&Method::GET, &["repos", owner, repo])?;
-        self.get_json(&path).await
+        self.inner.transport.get_json(&path).await
     }
 
     /// `GET /repos/{owner}/{repo}/environments?per_page=100`: the environments' names.
@@ -346,7 +324,10 @@ impl Client {
     /// `GET {scope}/secrets/public-key`: the key values for this scope must be sealed with.
     pub async fn public_key(&self, scope: &SecretScope) -> Result<PublicKey> {
         let path = routes::secrets(&Method::GET, scope)?;
-        self.get_json(&format!("{path}/public-key")).await
+        self.inner
+            .transport
+            .get_json(&format!("{path}/public-key"))
+            .await
     }
 
     /// `GET {scope}/secrets?per_page=100`, every page: names and timestamps, never values.
@@ -427,7 +408,11 @@ impl Client {
             visibility,
             selected_repository_ids,
         };
-        let reply = self.send_json(method.clone(), &path, &body).await?;
+        let reply = self
+            .inner
+            .transport
+            .send_json(method.clone(), &path, &body)
+            .await?;
         let outcome = match reply.status.as_u16() {
             201 => PutOutcome::Created,
             204 => PutOutcome::Updated,
@@ -458,14 +443,16 @@ impl Client {
             selected_repository_ids: &'a [u64],
         }
         let path = routes::selected_repos(&Method::PUT, org, app, name)?;
-        self.send_json(
-            Method::PUT,
-            &path,
-            &Body {
-                selected_repository_ids: ids,
-            },
-        )
-        .await?;
+        self.inner
+            .transport
+            .send_json(
+                Method::PUT,
+                &path,
+                &Body {
+                    selected_repository_ids: ids,
+                },
+            )
+            .await?;
         Ok(())
     }
 
@@ -485,7 +472,11 @@ impl Client {
         // GitHub declares no `Link` header here: pages are asked for by number.
         let mut ids = Vec::new();
         for page in 1.. {
-            let p: Page = self.get_json(&format!("{path}?per_page=100&page={page}")).await?;
+            let p: Page = self
+                .inner
+                .transport
+                .get_json(&format!("{path}?per_page=100&page={page}"))
+                .await?;
             let got = p.repositories.len();
             ids.extend(p.repositories.into_iter().map(|r| r.id));
             if got == 0 || ids.len() >= p.total_count {
@@ -497,10 +488,53 @@ impl Client {
         Ok(ids)
     }
 
+    /// The repositories the App's installation on `owner` can reach
+    /// (`GET /installation/repositories` with that installation's token, every page).
+    /// `Ok(None)` when the App is not installed there; an error without App auth.
+    /// `repo_hint`: a repository of `owner`, to find the installation by when `owner` is no
+    /// organization (`GET /repos/{owner}/{repo}/installation`).
+    pub async fn installation_repos(
+        &self,
+        owner: &str,
+        repo_hint: Option<&str>,
+    ) -> Result<Option<InstallationRepos>> {
+        let Some(app) = self.app_auth() else {
+            return Err(GitHubError::local(
+                ErrorKind::InvalidInput,
+                Method::GET,
+                "/installation/repositories".into(),
+                "listing an installation's repositories needs GitHub App auth".into(),
+            ));
+        };
+        let Some(installation) = app
+            .installation_for(&self.inner.transport, owner, repo_hint)
+            .await?
+        else {
+            return Ok(None);
+        };
+        #[derive(Deserialize)]
+        struct Page {
+            repositories: Vec<Repo>,
+        }
+        let listing = self.paginate(
+            "/installation/repositories?per_page=100".to_string(),
+            |body| serde_json::from_slice::<Page>(body).map(|p| p.repositories),
+        );
+        let repos = AS_INSTALLATION.scope(installation.id, listing).await?;
+        let repos = repos
+            .into_iter()
+            .filter(|r| r.owner().eq_ignore_ascii_case(owner))
+            .collect();
+        Ok(Some(InstallationRepos {
+            installation,
+            repos,
+        }))
+    }
+
     /// `GET /rate_limit`: the `core` window (this call does not count against it).
     pub async fn rate_limit(&self) -> Result<RateLimitSnapshot> {
         let path = "/rate_limit";
-        let overview: RateLimitOverview = self.get_json(path).await?;
+        let overview: RateLimitOverview = self.inner.transport.get_json(path).await?;
         overview
             .resources
             .core
@@ -513,18 +547,6 @@ impl Client {
 
     // ---- plumbing --------------------------------------------------------------------
 
-    pub(super) async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        let url = self.url_for(&Method::GET, path)?;
-        let reply = self.send(Method::GET, url, None).await?;
-        decode(Method::GET, path, &reply, |b| serde_json::from_slice(b))
-    }
-
-    pub(super) async fn send_json<B: Serialize>(&self, method: Method, path: &str, body: &B) -> Result<Reply> {
-        let url = self.url_for(&method, path)?;
-        let bytes = serde_json::to_vec(body).map_err(|e| GitHubError::invalid_input(&method, path, e))?;
-        self.send(method, url, Some(bytes)).await
-    }
-
     /// Fetches `first` and every page after it, following `Link: rel="next"` exactly as
     /// given. Refuses links to another origin (the token would go with them) and loops.
     pub(super) async fn paginate<T>(
@@ -532,13 +554,17 @@ impl Client {
         first: String,
         extract: impl Fn(&[u8]) -> serde_json::Result<Vec<T>>,
     ) -> Result<Vec<T>> {
-        let mut url = self.url_for(&Method::GET, &first)?;
+        let mut url = self.inner.transport.url_for(&Method::GET, &first)?;
         let mut visited = HashSet::new();
         let mut items = Vec::new();
         loop {
             visited.insert(url.to_string());
-            let reply = self.send(Method::GET, url.clone(), None).await?;
-            let path = self.display_path(&url);
+            let reply = self
+                .inner
+                .transport
+                .send(Method::GET, url.clone(), None)
+                .await?;
+            let path = self.inner.transport.display_path(&url);
             items.extend(decode(Method::GET, &path, &reply, &extract)?);
             let visited_now: Vec<&str> = visited.iter().map(String::as_str).collect();
             match self.next_page(&url, &reply, &visited_now)? {
@@ -550,7 +576,7 @@ impl Client {
 
     /// The `Link: rel="next"` of a page, checked: same origin as the API, not visited yet.
     fn next_page(&self, url: &Url, reply: &Reply, visited: &[&str]) -> Result<Option<Url>> {
-        let path = self.display_path(url);
+        let path = self.inner.transport.display_path(url);
         let links: Vec<&str> = reply
             .headers
             .get_all("link")
@@ -567,7 +593,7 @@ impl Client {
         let next = url
             .join(&next)
             .map_err(|e| bad_link(&format!("is not a URL: {e}")))?;
-        if next.origin() != self.inner.base_url.origin() {
+        if !self.inner.transport.on_api_origin(&next) {
             return Err(bad_link(&format!(
                 "leads off the API origin to {}",
                 next.origin().ascii_serialization()
@@ -581,187 +607,19 @@ impl Client {
 
     /// A cached absolute link, checked again against the API origin.
     fn url_for_absolute(&self, link: &str, from: &Url) -> Result<Url> {
-        let url = Url::parse(link).ok().filter(|u| u.origin() == self.inner.base_url.origin());
+        let url = Url::parse(link)
+            .ok()
+            .filter(|u| self.inner.transport.on_api_origin(u));
         url.ok_or_else(|| {
             let msg = "a cached pagination link is not on the API origin".to_string();
-            GitHubError::local(ErrorKind::Decode, Method::GET, self.display_path(from), msg)
+            GitHubError::local(
+                ErrorKind::Decode,
+                Method::GET,
+                self.inner.transport.display_path(from),
+                msg,
+            )
         })
     }
-
-    fn url_for(&self, method: &Method, path_and_query: &str) -> Result<Url> {
-        Url::parse(&format!("{}{}", self.inner.base, path_and_query))
-            .map_err(|e| GitHubError::invalid_input(method, path_and_query, e))
-    }
-
-    /// The URL's path and query relative to the API base, as errors and logs show it.
-    fn display_path(&self, url: &Url) -> String {
-        let base_path = self.inner.base_url.path().trim_end_matches('/');
-        let path = url.path();
-        let path = path
-            .strip_prefix(base_path)
-            .filter(|p| p.starts_with('/'))
-            .unwrap_or(path);
-        match url.query() {
-            Some(q) => format!("{path}?{q}"),
-            None => path.to_string(),
-        }
-    }
-
-    /// Sends a request, retrying per the policy; holds a concurrency permit only while a
-    /// request is in flight, never while waiting to retry.
-    async fn send(&self, method: Method, url: Url, body: Option<Vec<u8>>) -> Result<Reply> {
-        self.send_with(method, url, body, None).await
-    }
-
-    /// [`Client::send`], conditional on `etag` when given (a `304` is then a success).
-    async fn send_with(
-        &self,
-        method: Method,
-        url: Url,
-        body: Option<Vec<u8>>,
-        etag: Option<&str>,
-    ) -> Result<Reply> {
-        let path = self.display_path(&url);
-        let mut attempt = 0u32;
-        let mut reauthorized = false;
-        loop {
-            attempt += 1;
-            let sent = self.send_once(&method, &url, &path, body.clone(), etag).await;
-            let mut err = match sent {
-                Ok(reply) => return Ok(reply),
-                Err(err) => err,
-            };
-            err.attempts = attempt;
-            // An installation token GitHub no longer takes: mint a new one, once.
-            if err.kind == ErrorKind::Unauthorized
-                && !reauthorized
-                && self.inner.auth.invalidate(&path)
-            {
-                reauthorized = true;
-                tracing::info!(method = %method, path = %path, "installation token refused; minting a new one");
-                continue;
-            }
-            match self
-                .inner
-                .retry
-                .decide(attempt, &err, Utc::now(), retry::jitter())
-            {
-                Decision::Retry(wait) => {
-                    if matches!(err.kind, ErrorKind::RateLimited { .. }) {
-                        // GitHub asked this credential to wait: every request of it waits.
-                        let identity = match self.auth_identity(&path).await {
-                            Ok(identity) => identity.to_string(),
-                            Err(_) => self.budget_identity(),
-                        };
-                        self.inner.governor.pause(&identity, wait);
-                    }
-                    tracing::warn!(
-                        method = %method, path = %path, attempt, wait_ms = wait.as_millis() as u64,
-                        status = err.status, kind = ?err.kind, request_id = err.request_id.as_deref(),
-                        "GitHub request failed; retrying"
-                    );
-                    tokio::time::sleep(wait).await;
-                }
-                Decision::GiveUp => {
-                    if attempt > 1 {
-                        tracing::warn!(
-                            method = %method, path = %path, attempts = attempt, status = err.status,
-                            kind = ?err.kind, "GitHub request failed; retries exhausted"
-                        );
-                    }
-                    return Err(err);
-                }
-            }
-        }
-    }
-
-    async fn send_once(
-        &self,
-        method: &Method,
-        url: &Url,
-        path: &str,
-        body: Option<Vec<u8>>,
-        etag: Option<&str>,
-    ) -> Result<Reply> {
-        // Credentials first, then the governor's ticket: minting a token sends requests of
-        // its own, which must never wait for tickets held by requests waiting for that token.
-        // The ticket draws from the budget of the credential the request is sent with.
-        let (authorization, ticket) = loop {
-            let authorization = self.inner.auth.authorize(self, method, path).await?;
-            let ticket = self
-                .inner
-                .governor
-                .admit(&authorization.identity.to_string(), method)
-                .await;
-            if authorization.is_fresh() {
-                break (authorization, ticket);
-            }
-        };
-        let mut request = self
-            .inner
-            .http
-            .request(method.clone(), url.clone())
-            .timeout(self.inner.timeout);
-        if let Some(value) = authorization.header {
-            request = request.header(AUTHORIZATION, value);
-        }
-        if let Some(body) = body {
-            request = request.header(CONTENT_TYPE, "application/json").body(body);
-        }
-        if let Some(etag) = etag.filter(|e| !e.is_empty()) {
-            request = request.header(IF_NONE_MATCH, etag);
-        }
-        let transport =
-            |e: reqwest::Error| GitHubError::from_reqwest(method.clone(), path.to_string(), e);
-        let response = request.send().await.map_err(transport)?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(transport)?.to_vec();
-        ticket.finish(Some(&headers));
-        if let Some(snapshot) = RateLimitSnapshot::from_headers(&headers) {
-            if let Ok(mut last) = self.inner.last_rate_limit.lock() {
-                *last = Some(snapshot);
-            }
-        }
-        tracing::debug!(
-            method = %method, path = %path, status = status.as_u16(),
-            request_id = headers.get("x-github-request-id").and_then(|v| v.to_str().ok()),
-            "GitHub request"
-        );
-        if status.is_success() || (status == StatusCode::NOT_MODIFIED && etag.is_some()) {
-            Ok(Reply {
-                status,
-                headers,
-                body,
-            })
-        } else {
-            Err(GitHubError::from_response(
-                method.clone(),
-                path.to_string(),
-                status,
-                &headers,
-                &body,
-                Utc::now(),
-            ))
-        }
-    }
-}
-
-fn decode<T>(
-    method: Method,
-    path: &str,
-    reply: &Reply,
-    parse: impl Fn(&[u8]) -> serde_json::Result<T>,
-) -> Result<T> {
-    parse(&reply.body).map_err(|e| {
-        GitHubError::decode(
-            method,
-            path.to_string(),
-            reply.status,
-            &reply.headers,
-            e.to_string(),
-        )
-    })
 }
 
 fn unexpected_success(method: Method, path: String, reply: &Reply) -> GitHubError {
@@ -806,7 +664,11 @@ fn numbered_pages(next: &Url, links: &str) -> Option<Vec<Url>> {
         let pairs: Vec<(String, String)> = next
             .query_pairs()
             .map(|(k, v)| {
-                let v = if k == "page" { p.to_string() } else { v.into_owned() };
+                let v = if k == "page" {
+                    p.to_string()
+                } else {
+                    v.into_owned()
+                };
                 (k.into_owned(), v)
             })
             .collect();
@@ -841,7 +703,9 @@ mod numbered_pages_tests {
             .collect();
         assert_eq!(
             pages,
-            [2, 3, 4].map(|p| format!("https://api.github.com/organizations/7/repos?per_page=100&type=all&page={p}"))
+            [2, 3, 4].map(|p| format!(
+                "https://api.github.com/organizations/7/repos?per_page=100&type=all&page={p}"
+            ))
         );
     }
 
@@ -849,7 +713,13 @@ mod numbered_pages_tests {
     fn anything_but_plain_page_numbers_is_read_page_after_page() {
         let next = url("https://api.github.com/orgs/acme/repos?per_page=100&page=2");
         // No `last` (cursor pagination gives none).
-        assert_eq!(numbered_pages(&next, "<https://api.github.com/orgs/acme/repos?per_page=100&page=2>; rel=\"next\""), None);
+        assert_eq!(
+            numbered_pages(
+                &next,
+                "<https://api.github.com/orgs/acme/repos?per_page=100&page=2>; rel=\"next\""
+            ),
+            None
+        );
         // `last` with other parameters than `next`.
         let odd = "<https://api.github.com/orgs/acme/repos?per_page=50&page=9>; rel=\"last\"";
         assert_eq!(numbered_pages(&next, odd), None);

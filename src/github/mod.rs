@@ -18,6 +18,7 @@ pub mod link;
 pub mod rate_limit;
 pub mod retry;
 pub mod routes;
+pub(crate) mod transport;
 
 #[cfg(test)]
 mod tests;
