@@ -1,6 +1,5 @@
 //! The GitHub REST client: one method per endpoint rotor uses, with retries and a concurrency bound.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use reqwest::{Method, Url};
@@ -8,15 +7,15 @@ use serde::{Deserialize, Serialize};
 
 use super::app::{AppAuth, AS_INSTALLATION};
 use super::auth::TokenSource;
-use super::cache::{CachedPage, ListingStore};
+use super::cache::ListingStore;
 use super::config::{normalize_api_url, ConfigError, GitHubConfig};
 use super::error::{ErrorKind, GitHubError};
 use super::governor::{GovernorSettings, GovernorStats};
 use super::identity::AuthIdentity;
-use super::link;
+use super::listing;
 use super::rate_limit::{RateLimitOverview, RateLimitSnapshot};
 use super::routes;
-use super::transport::{decode, Reply, Settings, Transport};
+use super::transport::{Reply, Settings, Transport};
 use crate::model::{App, Visibility};
 use crate::model::{
     InstallationRepos, OrgAccess, PublicKey, PutOutcome, Repo, SecretMeta, SecretScope,
@@ -137,164 +136,28 @@ impl Client {
     /// headers gave last time; if the pages no longer link up that way, the listing is read
     /// again page after page.
     pub async fn list_org_repos(&self, org: &str) -> Result<Vec<Repo>> {
-        let path = routes::path(&Method::GET, &["orgs", org, "repos"])?;
-        let first = self
-            .inner
-            .transport
-            .url_for(&Method::GET, &format!("{path}?per_page=100&type=all"))?;
-        let key = first.to_string();
-        if let Some(items) = self.relist_at_once(&key).await? {
-            return Ok(items);
-        }
-        let mut pages: Vec<CachedPage> = Vec::new();
         let mut items = Vec::new();
-        let mut url = first;
-        // Page 1's `Link` header, which may name the last page.
-        let mut first_links = String::new();
-        loop {
-            let cached = self.inner.listings.lock().page(&key, url.as_str()).cloned();
-            let etag = cached.as_ref().map(|c| c.etag.clone());
-            let reply = self
-                .inner
-                .transport
-                .send_with(Method::GET, url.clone(), None, etag.as_deref())
-                .await?;
-            if pages.is_empty() {
-                let links: Vec<&str> = reply
-                    .headers
-                    .get_all("link")
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .collect();
-                first_links = links.join(", ");
-            }
-            let page = match (reply.status.as_u16(), cached) {
-                (304, Some(c)) => c,
-                _ => {
-                    let path = self.inner.transport.display_path(&url);
-                    let repos: Vec<Repo> =
-                        decode(Method::GET, &path, &reply, |b| serde_json::from_slice(b))?;
-                    CachedPage {
-                        url: url.to_string(),
-                        etag: reply
-                            .headers
-                            .get("etag")
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or_default()
-                            .to_string(),
-                        next: self.next_page(&url, &reply, &[])?.map(|u| u.to_string()),
-                        items: repos,
-                    }
-                }
-            };
-            items.extend(page.items.iter().cloned());
-            let next = page.next.clone();
-            pages.push(page);
-            let Some(next) = next else { break };
-            let next = self.url_for_absolute(&next, &url)?;
-            // The first page names the last by number: ask for all the others at once.
-            if pages.len() == 1 {
-                if let Some(urls) = numbered_pages(&next, &first_links) {
-                    let wanted = {
-                        let cache = self.inner.listings.lock();
-                        urls.into_iter()
-                            .map(|u| {
-                                let cached = cache.page(&key, u.as_str()).cloned();
-                                (u, cached)
-                            })
-                            .collect()
-                    };
-                    if let Some(rest) = self.pages_at_once(wanted, PAGES_AT_ONCE).await? {
-                        items.extend(rest.iter().flat_map(|p| p.items.iter().cloned()));
-                        pages.extend(rest);
-                        break;
-                    }
-                }
-            }
-            if pages.iter().any(|p| p.url == next.as_str()) {
-                let path = self.inner.transport.display_path(&url);
-                let msg = "pagination link loops back to a page already read".to_string();
-                return Err(GitHubError::local(
-                    ErrorKind::Decode,
-                    Method::GET,
-                    path,
-                    msg,
-                ));
-            }
-            url = next;
-        }
-        if pages.iter().all(|p| !p.etag.is_empty()) {
-            self.inner.listings.store(key, pages);
-        }
+        self.list_org_repos_pages(org, |page| items.extend_from_slice(page))
+            .await?;
         Ok(items)
     }
 
-    /// One page of a listing, conditional on its cached `ETag`.
-    async fn listing_page(&self, url: Url, cached: Option<CachedPage>) -> Result<CachedPage> {
-        let etag = cached.as_ref().map(|c| c.etag.clone());
-        let reply = self
-            .inner
-            .transport
-            .send_with(Method::GET, url.clone(), None, etag.as_deref())
-            .await?;
-        if let (304, Some(c)) = (reply.status.as_u16(), cached) {
-            return Ok(c);
-        }
-        let path = self.inner.transport.display_path(&url);
-        let items: Vec<Repo> = decode(Method::GET, &path, &reply, |b| serde_json::from_slice(b))?;
-        let etag = reply.headers.get("etag").and_then(|v| v.to_str().ok());
-        Ok(CachedPage {
-            url: url.to_string(),
-            etag: etag.unwrap_or_default().to_string(),
-            next: self.next_page(&url, &reply, &[])?.map(|u| u.to_string()),
-            items,
-        })
-    }
-
-    /// Every cached page of a listing at once; `None` when there is no usable cache or the
-    /// pages no longer chain up as they did (then the caller reads page after page).
-    async fn relist_at_once(&self, key: &str) -> Result<Option<Vec<Repo>>> {
-        let cached = self.inner.listings.lock().listings.get(key).cloned();
-        let Some(cached) = cached.filter(|c| c.len() > 1 && c.iter().all(|p| !p.etag.is_empty()))
-        else {
-            return Ok(None);
-        };
-        let mut wanted = Vec::with_capacity(cached.len());
-        for page in cached {
-            match Url::parse(&page.url) {
-                Ok(u) if self.inner.transport.on_api_origin(&u) => wanted.push((u, Some(page))),
-                _ => return Ok(None),
-            }
-        }
-        // Conditional requests: a 304 carries no body, so every page may be in flight.
-        let at_once = wanted.len();
-        let Some(pages) = self.pages_at_once(wanted, at_once).await? else {
-            return Ok(None);
-        };
-        let items = pages.iter().flat_map(|p| p.items.iter().cloned()).collect();
-        self.inner.listings.store(key.to_string(), pages);
-        Ok(Some(items))
-    }
-
-    /// Pages of a listing asked for all at once (each conditional on its cached copy);
-    /// `None` unless they chain up as GitHub's `Link` headers say, each `next` naming the
-    /// page after it and the last naming none.
-    async fn pages_at_once(
+    /// [`Client::list_org_repos`], handing each page's repositories to `on_page` as they
+    /// arrive, in order, instead of collecting them.
+    ///
+    /// A page read on its own is handed over once it has arrived; pages asked for at once
+    /// (a relisting, or pages 2..N of a first listing) when all of them have and they
+    /// chain up. No page is handed over twice; on an error, the pages handed over so far
+    /// were only part of the listing.
+    pub async fn list_org_repos_pages(
         &self,
-        wanted: Vec<(Url, Option<CachedPage>)>,
-        at_once: usize,
-    ) -> Result<Option<Vec<CachedPage>>> {
-        use futures::stream::{StreamExt as _, TryStreamExt as _};
-        let pages: Vec<CachedPage> = futures::stream::iter(wanted)
-            .map(|(url, cached)| self.listing_page(url, cached))
-            .buffered(at_once.max(1))
-            .try_collect()
-            .await?;
-        let chained = pages
-            .windows(2)
-            .all(|w| w[0].next.as_deref() == Some(w[1].url.as_str()))
-            && pages.last().is_some_and(|p| p.next.is_none());
-        Ok(chained.then_some(pages))
+        org: &str,
+        mut on_page: impl FnMut(&[Repo]),
+    ) -> Result<()> {
+        let path = routes::path(&Method::GET, &["orgs", org, "repos"])?;
+        let transport = &self.inner.transport;
+        let first = transport.url_for(&Method::GET, &format!("{path}?per_page=100&type=all"))?;
+        listing::repos(transport, &self.inner.listings, first, &mut on_page).await
     }
 
     /// `GET /repos/{owner}/{repo}` (a renamed repository's 301 is followed).
@@ -314,10 +177,14 @@ impl Client {
             name: String,
         }
         let path = routes::path(&Method::GET, &["repos", owner, repo, "environments"])?;
-        self.paginate(format!("{path}?per_page=100"), |body| {
-            serde_json::from_slice::<Page>(body)
-                .map(|p| p.environments.into_iter().map(|e| e.name).collect())
-        })
+        listing::paginate(
+            &self.inner.transport,
+            format!("{path}?per_page=100"),
+            |body| {
+                serde_json::from_slice::<Page>(body)
+                    .map(|p| p.environments.into_iter().map(|e| e.name).collect())
+            },
+        )
         .await
     }
 
@@ -337,9 +204,11 @@ impl Client {
             secrets: Vec<SecretMeta>,
         }
         let path = routes::secrets(&Method::GET, scope)?;
-        self.paginate(format!("{path}?per_page=100"), |body| {
-            serde_json::from_slice::<Page>(body).map(|p| p.secrets)
-        })
+        listing::paginate(
+            &self.inner.transport,
+            format!("{path}?per_page=100"),
+            |body| serde_json::from_slice::<Page>(body).map(|p| p.secrets),
+        )
         .await
     }
 
@@ -516,11 +385,12 @@ impl Client {
         struct Page {
             repositories: Vec<Repo>,
         }
-        let listing = self.paginate(
+        let pages = listing::paginate(
+            &self.inner.transport,
             "/installation/repositories?per_page=100".to_string(),
             |body| serde_json::from_slice::<Page>(body).map(|p| p.repositories),
         );
-        let repos = AS_INSTALLATION.scope(installation.id, listing).await?;
+        let repos = AS_INSTALLATION.scope(installation.id, pages).await?;
         let repos = repos
             .into_iter()
             .filter(|r| r.owner().eq_ignore_ascii_case(owner))
@@ -546,80 +416,6 @@ impl Client {
     }
 
     // ---- plumbing --------------------------------------------------------------------
-
-    /// Fetches `first` and every page after it, following `Link: rel="next"` exactly as
-    /// given. Refuses links to another origin (the token would go with them) and loops.
-    pub(super) async fn paginate<T>(
-        &self,
-        first: String,
-        extract: impl Fn(&[u8]) -> serde_json::Result<Vec<T>>,
-    ) -> Result<Vec<T>> {
-        let mut url = self.inner.transport.url_for(&Method::GET, &first)?;
-        let mut visited = HashSet::new();
-        let mut items = Vec::new();
-        loop {
-            visited.insert(url.to_string());
-            let reply = self
-                .inner
-                .transport
-                .send(Method::GET, url.clone(), None)
-                .await?;
-            let path = self.inner.transport.display_path(&url);
-            items.extend(decode(Method::GET, &path, &reply, &extract)?);
-            let visited_now: Vec<&str> = visited.iter().map(String::as_str).collect();
-            match self.next_page(&url, &reply, &visited_now)? {
-                Some(next) => url = next,
-                None => return Ok(items),
-            }
-        }
-    }
-
-    /// The `Link: rel="next"` of a page, checked: same origin as the API, not visited yet.
-    fn next_page(&self, url: &Url, reply: &Reply, visited: &[&str]) -> Result<Option<Url>> {
-        let path = self.inner.transport.display_path(url);
-        let links: Vec<&str> = reply
-            .headers
-            .get_all("link")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        let Some(next) = link::next(&links.join(", ")) else {
-            return Ok(None);
-        };
-        let bad_link = |why: &str| {
-            let msg = format!("pagination link {why}");
-            GitHubError::decode(Method::GET, path.clone(), reply.status, &reply.headers, msg)
-        };
-        let next = url
-            .join(&next)
-            .map_err(|e| bad_link(&format!("is not a URL: {e}")))?;
-        if !self.inner.transport.on_api_origin(&next) {
-            return Err(bad_link(&format!(
-                "leads off the API origin to {}",
-                next.origin().ascii_serialization()
-            )));
-        }
-        if visited.contains(&next.as_str()) {
-            return Err(bad_link("loops back to a page already read"));
-        }
-        Ok(Some(next))
-    }
-
-    /// A cached absolute link, checked again against the API origin.
-    fn url_for_absolute(&self, link: &str, from: &Url) -> Result<Url> {
-        let url = Url::parse(link)
-            .ok()
-            .filter(|u| self.inner.transport.on_api_origin(u));
-        url.ok_or_else(|| {
-            let msg = "a cached pagination link is not on the API origin".to_string();
-            GitHubError::local(
-                ErrorKind::Decode,
-                Method::GET,
-                self.inner.transport.display_path(from),
-                msg,
-            )
-        })
-    }
 }
 
 fn unexpected_success(method: Method, path: String, reply: &Reply) -> GitHubError {
@@ -632,106 +428,4 @@ fn unexpected_success(method: Method, path: String, reply: &Reply) -> GitHubErro
     );
     err.kind = ErrorKind::UnexpectedStatus;
     err
-}
-
-/// Listings with more pages than this are read page after page.
-const MAX_PAGES_AT_ONCE: usize = 1_000;
-
-/// Pages of one listing read for the first time in flight at once. Each connection that carried a page keeps a
-/// read buffer the size of one (hundreds of KB) while it idles in the pool: ten at a
-/// time reads 100 pages in ten round trips and keeps a few MB, not tens.
-const PAGES_AT_ONCE: usize = 10;
-
-/// The URLs of pages 2 to N when the first page's `Link` header gives `next` as page 2 and
-/// `last` as page N of the same URL (GitHub's page-numbered listings); `None` otherwise
-/// (cursor pagination, an odd link), and then the listing is read page after page.
-fn numbered_pages(next: &Url, links: &str) -> Option<Vec<Url>> {
-    let last = link::parse(links).into_iter().find(|l| l.has_rel("last"))?;
-    let last = next.join(&last.target).ok()?;
-    let page_of = |u: &Url| {
-        u.query_pairs()
-            .find(|(k, _)| k == "page")
-            .and_then(|(_, v)| v.parse::<usize>().ok())
-    };
-    if page_of(next)? != 2 {
-        return None;
-    }
-    let n = page_of(&last)?;
-    if !(2..=MAX_PAGES_AT_ONCE).contains(&n) {
-        return None;
-    }
-    let with_page = |p: usize| {
-        let pairs: Vec<(String, String)> = next
-            .query_pairs()
-            .map(|(k, v)| {
-                let v = if k == "page" {
-                    p.to_string()
-                } else {
-                    v.into_owned()
-                };
-                (k.into_owned(), v)
-            })
-            .collect();
-        let mut u = next.clone();
-        u.query_pairs_mut().clear().extend_pairs(pairs);
-        u
-    };
-    // Only when the links read back exactly as built (same parameters, same encoding).
-    if with_page(2) != *next || with_page(n) != last {
-        return None;
-    }
-    Some((2..=n).map(with_page).collect())
-}
-
-#[cfg(test)]
-mod numbered_pages_tests {
-    use super::*;
-
-    fn url(s: &str) -> Url {
-        Url::parse(s).expect("url")
-    }
-
-    #[test]
-    fn pages_two_to_last_are_named_from_githubs_links() {
-        let next = url("https://api.github.com/organizations/7/repos?per_page=100&type=all&page=2");
-        let links = "<https://api.github.com/organizations/7/repos?per_page=100&type=all&page=2>; rel=\"next\", \
-                     <https://api.github.com/organizations/7/repos?per_page=100&type=all&page=4>; rel=\"last\"";
-        let pages: Vec<String> = numbered_pages(&next, links)
-            .expect("numbered")
-            .iter()
-            .map(Url::to_string)
-            .collect();
-        assert_eq!(
-            pages,
-            [2, 3, 4].map(|p| format!(
-                "https://api.github.com/organizations/7/repos?per_page=100&type=all&page={p}"
-            ))
-        );
-    }
-
-    #[test]
-    fn anything_but_plain_page_numbers_is_read_page_after_page() {
-        let next = url("https://api.github.com/orgs/acme/repos?per_page=100&page=2");
-        // No `last` (cursor pagination gives none).
-        assert_eq!(
-            numbered_pages(
-                &next,
-                "<https://api.github.com/orgs/acme/repos?per_page=100&page=2>; rel=\"next\""
-            ),
-            None
-        );
-        // `last` with other parameters than `next`.
-        let odd = "<https://api.github.com/orgs/acme/repos?per_page=50&page=9>; rel=\"last\"";
-        assert_eq!(numbered_pages(&next, odd), None);
-        // `next` that is not page 2.
-        let cursor = url("https://api.github.com/orgs/acme/repos?per_page=100&after=Y3Vyc29y");
-        let last = "<https://api.github.com/orgs/acme/repos?per_page=100&page=3>; rel=\"last\"";
-        assert_eq!(numbered_pages(&cursor, last), None);
-        // More pages than are asked for at once.
-        let huge = "<https://api.github.com/orgs/acme/repos?per_page=100&page=5000>; rel=\"last\"";
-        assert_eq!(numbered_pages(&next, huge), None);
-        // `last` on another host.
-        let elsewhere = "<https://evil.example/orgs/acme/repos?per_page=100&page=3>; rel=\"last\"";
-        assert_eq!(numbered_pages(&next, elsewhere), None);
-    }
 }

@@ -15,6 +15,7 @@ pub mod headers;
 pub mod identity;
 pub mod limits;
 pub mod link;
+mod listing;
 pub mod rate_limit;
 pub mod retry;
 pub mod routes;

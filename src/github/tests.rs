@@ -403,6 +403,73 @@ async fn a_listing_whose_pages_no_longer_link_up_is_read_again_page_after_page()
 }
 
 #[tokio::test]
+async fn pages_are_handed_over_once_each_in_order_even_when_a_relisting_falls_back() {
+    use std::sync::atomic::AtomicBool;
+    let grown = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&grown);
+    let server = serve("", move |seen, _, base| {
+        let grown = flag.load(Ordering::SeqCst);
+        let page = |etag: &str, body: serde_json::Value, next: Option<String>| {
+            if seen.header("if-none-match") == Some(etag) {
+                return Reply::empty(304).with("etag", etag);
+            }
+            let r = Reply::json(200, body).with("etag", etag);
+            match next {
+                Some(n) => r.with("link", format!(r#"<{n}>; rel="next""#)),
+                None => r,
+            }
+        };
+        let p2 = format!("{base}/orgs/acme/repos?per_page=100&type=all&page=2");
+        let p3 = format!("{base}/orgs/acme/repos?per_page=100&type=all&page=3");
+        match (seen.path.as_str(), grown) {
+            ("/orgs/acme/repos?per_page=100&type=all", _) => page(
+                "W/\"p1\"",
+                serde_json::json!([repo_json(1, "a"), repo_json(2, "b")]),
+                Some(p2),
+            ),
+            ("/orgs/acme/repos?per_page=100&type=all&page=2", false) => {
+                page("W/\"p2\"", serde_json::json!([repo_json(3, "c")]), None)
+            }
+            ("/orgs/acme/repos?per_page=100&type=all&page=2", true) => {
+                page("W/\"p2b\"", serde_json::json!([repo_json(3, "c")]), Some(p3))
+            }
+            ("/orgs/acme/repos?per_page=100&type=all&page=3", true) => {
+                page("W/\"p3\"", serde_json::json!([repo_json(4, "d")]), None)
+            }
+            _ => Reply::unexpected(seen),
+        }
+    })
+    .await;
+    let client = server.client();
+    let pages = |client: Client| async move {
+        let mut pages: Vec<Vec<String>> = Vec::new();
+        client
+            .list_org_repos_pages("acme", |page| {
+                pages.push(page.iter().map(|r| r.name.clone()).collect())
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        pages
+    };
+    assert_eq!(pages(client.clone()).await, [vec!["a", "b"], vec!["c"]]);
+    grown.store(true, Ordering::SeqCst);
+    // The relisting finds the chain changed and reads again page after page: nothing twice.
+    assert_eq!(
+        pages(client.clone()).await,
+        [vec!["a", "b"], vec!["c"], vec!["d"]]
+    );
+    // The same listing, collected, is the pages in order.
+    let names: Vec<String> = client
+        .list_org_repos("acme")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(names, ["a", "b", "c", "d"]);
+}
+
+#[tokio::test]
 async fn an_enterprise_server_base_path_is_kept_for_requests_and_links() {
     let server = serve("/api/v3", |seen, _, base| match seen.path.as_str() {
         "/api/v3/repos/acme/api/actions/secrets?per_page=100" => Reply::json(
