@@ -24,7 +24,7 @@ use futures::stream::{self, StreamExt};
 use self::push::{spawn_sealer, TargetOutcome};
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::context::Context;
-use crate::github::app::explain;
+use crate::github::error::explain;
 use crate::github::{ErrorKind, GitHubError};
 use crate::ledger::{Entry, FailureRecord, KeyRecord, RotationRecord};
 use crate::model::{PublicKey, SecretScope};

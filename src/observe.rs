@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 
 use crate::apply::KeyPrefetch;
-use crate::github::app::explain;
+use crate::github::error::explain;
 use crate::github::{Client, ErrorKind};
 use crate::model::SecretScope;
 use crate::ledger::LedgerState;
@@ -36,7 +36,9 @@ pub async fn observe(
 }
 
 /// [`observe`], starting in `prefetch` the public-key fetches apply will make for the
-/// repositories each listing page names, as the pages arrive (see [`KeyPrefetch`]).
+/// repositories each listing page names, as the pages arrive (see [`KeyPrefetch`]). Only
+/// listings read with a token are read page by page for this; with App auth the
+/// installations' repositories are read whole, as before.
 #[allow(clippy::too_many_arguments)]
 pub async fn observe_with(
     set: &PolicySet,
@@ -121,11 +123,22 @@ pub async fn observe_with(
         Listings {
             orgs: stream::iter(orgs)
                 .map(|org| async move {
-                    let r = github.list_org_repos(&org).await.map_err(|e| e.to_string());
-                    if let (Some(prefetch), Ok(repos)) = (prefetch, &r) {
-                        prefetch_keys(set, github, ledger, &org, repos, &unreadable, prefetch);
-                    }
-                    (org, r)
+                    let r = match prefetch {
+                        // Each page starts its keys as it arrives, while later ones are
+                        // still on their way.
+                        Some(prefetch) => {
+                            let mut repos = Vec::new();
+                            github
+                                .list_org_repos_pages(&org, |page| {
+                                    prefetch_keys(set, github, ledger, &org, page, unreadable, prefetch);
+                                    repos.extend_from_slice(page);
+                                })
+                                .await
+                                .map(|()| repos)
+                        }
+                        None => github.list_org_repos(&org).await,
+                    };
+                    (org, r.map_err(|e| e.to_string()))
                 })
                 .buffer_unordered(concurrency)
                 .collect()
@@ -182,7 +195,8 @@ pub async fn observe_with(
     }
 }
 
-/// Starts the key fetches apply will need for the repositories `repos` of `org`: the
+/// Starts the key fetches apply will need for the repositories `repos` (a listing page) of
+/// `org`: the
 /// repository targets they resolve to that the ledger holds no key for. A policy whose
 /// source cannot be read is left out (the plan does not push it).
 fn prefetch_keys(

@@ -7,7 +7,7 @@ use chrono::Utc;
 use futures::stream;
 
 use super::Applier;
-use crate::github::app::explain;
+use crate::github::error::explain;
 use crate::github::limits::MAX_VALUE_BYTES;
 use crate::ledger::{Entry, PushRecord};
 use crate::model::{PublicKey, SecretScope};

@@ -3,13 +3,15 @@
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use reqwest::header::HeaderValue;
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::app::{AppAuth, AuthIdentity, Authorization};
-use super::client::Client;
+use super::app::AppAuth;
 use super::error::GitHubError;
+use super::identity::{AuthIdentity, Authorization};
+use super::transport::{Authorizer, Transport};
 
 /// The credential sent with every request.
 ///
@@ -31,7 +33,8 @@ impl Auth {
     pub fn header_value(&self) -> Result<HeaderValue, InvalidToken> {
         match self {
             Auth::Token(token) => {
-                let bearer = zeroize::Zeroizing::new(format!("Bearer {}", token.expose_secret().trim()));
+                let bearer =
+                    zeroize::Zeroizing::new(format!("Bearer {}", token.expose_secret().trim()));
                 let mut v = HeaderValue::from_str(&bearer).map_err(|_| InvalidToken)?;
                 v.set_sensitive(true);
                 Ok(v)
@@ -51,49 +54,58 @@ pub enum TokenSource {
     App(Arc<AppAuth>),
 }
 
-impl TokenSource {
-    /// The header and identity for a request to `path` (relative to the API base).
-    pub async fn authorize(
-        &self,
-        client: &Client,
-        method: &Method,
-        path: &str,
-    ) -> Result<Authorization, GitHubError> {
+impl Authorizer for TokenSource {
+    fn authorize<'a>(
+        &'a self,
+        transport: &'a Transport,
+        method: &'a Method,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<Authorization, GitHubError>> {
         match self {
-            TokenSource::Static(None) => Ok(Authorization {
+            TokenSource::Static(None) => Box::pin(std::future::ready(Ok(Authorization {
                 header: None,
                 identity: AuthIdentity::Anonymous,
                 valid_until: None,
-            }),
+            }))),
             TokenSource::Static(Some(auth)) => {
-                let header = auth
+                let authorization = auth
                     .header_value()
-                    .map_err(|e| GitHubError::invalid_input(method, path, e))?;
-                Ok(Authorization {
-                    header: Some(header),
-                    identity: AuthIdentity::Token,
-                    valid_until: None,
-                })
+                    .map_err(|e| GitHubError::invalid_input(method, path, e))
+                    .map(|header| Authorization {
+                        header: Some(header),
+                        identity: AuthIdentity::Token,
+                        valid_until: None,
+                    });
+                Box::pin(std::future::ready(authorization))
             }
-            TokenSource::App(app) => app.authorize(client, method, path).await,
+            TokenSource::App(app) => app.authorize(transport, method, path),
         }
     }
 
-    /// Who a request to `path` is sent as (an App may look the installation up first).
-    pub async fn identity(&self, client: &Client, path: &str) -> Result<AuthIdentity, GitHubError> {
+    fn identity<'a>(
+        &'a self,
+        transport: &'a Transport,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<AuthIdentity, GitHubError>> {
         match self {
-            TokenSource::Static(None) => Ok(AuthIdentity::Anonymous),
-            TokenSource::Static(Some(_)) => Ok(AuthIdentity::Token),
-            TokenSource::App(app) => app.identity(client, path).await,
+            TokenSource::Static(None) => Box::pin(std::future::ready(Ok(AuthIdentity::Anonymous))),
+            TokenSource::Static(Some(_)) => Box::pin(std::future::ready(Ok(AuthIdentity::Token))),
+            TokenSource::App(app) => app.identity(transport, path),
         }
     }
 
-    /// After a 401: forget the installation token used for `path`. True when a retry with
-    /// a fresh token makes sense (never for a constant token).
-    pub fn invalidate(&self, path: &str) -> bool {
+    fn invalidate(&self, path: &str) -> bool {
         match self {
             TokenSource::Static(_) => false,
             TokenSource::App(app) => app.invalidate(path),
+        }
+    }
+
+    fn budget_identity(&self) -> AuthIdentity {
+        match self {
+            TokenSource::Static(Some(_)) => AuthIdentity::Token,
+            TokenSource::Static(None) => AuthIdentity::Anonymous,
+            TokenSource::App(app) => app.budget_identity(),
         }
     }
 }

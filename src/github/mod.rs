@@ -9,23 +9,29 @@ pub mod auth;
 pub mod cache;
 pub mod client;
 pub mod config;
+mod endpoints;
 pub mod error;
 pub mod governor;
 pub mod headers;
+pub mod identity;
 pub mod limits;
 pub mod link;
+mod listing;
 pub mod rate_limit;
 pub mod retry;
 pub mod routes;
+pub(crate) mod transport;
 
 #[cfg(test)]
 mod tests;
 
-pub use app::{AppConfig, AppKey, AuthIdentity};
+pub use app::{AppConfig, AppKey};
 pub use auth::{Auth, TokenSource};
-pub use client::{Client, PutReceipt};
+pub use client::Client;
 pub use config::{ConfigError, GitHubConfig, Limits};
+pub use endpoints::PutReceipt;
 pub use error::{ErrorKind, GitHubError};
 pub use governor::{Governor, GovernorSettings, GovernorStats};
+pub use identity::AuthIdentity;
 pub use rate_limit::RateLimitSnapshot;
 pub use retry::{Decision, RetryPolicy};

@@ -317,7 +317,9 @@ async fn an_unchanged_listing_is_asked_for_with_its_etags_and_reused_from_a_304(
             "/orgs/acme/repos?per_page=100&type=all" => page(
                 "W/\"p1\"",
                 serde_json::json!([repo_json(1, "a")]),
-                Some(format!("{base}/orgs/acme/repos?per_page=100&type=all&page=2")),
+                Some(format!(
+                    "{base}/orgs/acme/repos?per_page=100&type=all&page=2"
+                )),
             ),
             "/orgs/acme/repos?per_page=100&type=all&page=2" => {
                 page("W/\"p2\"", serde_json::json!([repo_json(2, "b")]), None)
@@ -329,10 +331,16 @@ async fn an_unchanged_listing_is_asked_for_with_its_etags_and_reused_from_a_304(
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("listings.json");
     let client = server.client_with(|c| c.listing_cache = Some(file.clone()));
-    let first = client.list_org_repos("acme").await.unwrap_or_else(|e| panic!("{e}"));
+    let first = client
+        .list_org_repos("acme")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     // A new client (the next run) reads the cache file and asks conditionally.
     let client = server.client_with(|c| c.listing_cache = Some(file.clone()));
-    let second = client.list_org_repos("acme").await.unwrap_or_else(|e| panic!("{e}"));
+    let second = client
+        .list_org_repos("acme")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first, second);
     assert_eq!(second.len(), 2);
     let seen = server.seen();
@@ -347,8 +355,14 @@ async fn an_unchanged_listing_is_asked_for_with_its_etags_and_reused_from_a_304(
     assert_eq!(
         conditional,
         [
-            ("/orgs/acme/repos?per_page=100&type=all".to_string(), Some("W/\"p1\"")),
-            ("/orgs/acme/repos?per_page=100&type=all&page=2".to_string(), Some("W/\"p2\"")),
+            (
+                "/orgs/acme/repos?per_page=100&type=all".to_string(),
+                Some("W/\"p1\"")
+            ),
+            (
+                "/orgs/acme/repos?per_page=100&type=all&page=2".to_string(),
+                Some("W/\"p2\"")
+            ),
         ]
     );
 }
@@ -379,9 +393,11 @@ async fn a_listing_whose_pages_no_longer_link_up_is_read_again_page_after_page()
             ("/orgs/acme/repos?per_page=100&type=all&page=2", false) => {
                 page("W/\"p2\"", serde_json::json!([repo_json(2, "b")]), None)
             }
-            ("/orgs/acme/repos?per_page=100&type=all&page=2", true) => {
-                page("W/\"p2b\"", serde_json::json!([repo_json(2, "b")]), Some(p3))
-            }
+            ("/orgs/acme/repos?per_page=100&type=all&page=2", true) => page(
+                "W/\"p2b\"",
+                serde_json::json!([repo_json(2, "b")]),
+                Some(p3),
+            ),
             ("/orgs/acme/repos?per_page=100&type=all&page=3", true) => {
                 page("W/\"p3\"", serde_json::json!([repo_json(3, "c")]), None)
             }
@@ -390,16 +406,102 @@ async fn a_listing_whose_pages_no_longer_link_up_is_read_again_page_after_page()
     })
     .await;
     let client = server.client();
-    assert_eq!(client.list_org_repos("acme").await.unwrap_or_else(|e| panic!("{e}")).len(), 2);
+    assert_eq!(
+        client
+            .list_org_repos("acme")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .len(),
+        2
+    );
     grown.store(true, Ordering::SeqCst);
     // The cached chain ends at page 2, but page 2 now links to page 3: read again in order.
-    let repos = client.list_org_repos("acme").await.unwrap_or_else(|e| panic!("{e}"));
+    let repos = client
+        .list_org_repos("acme")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let names: Vec<&str> = repos.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["a", "b", "c"]);
     // The new chain is cached: the third listing is three 304s.
     let before = server.seen().len();
-    assert_eq!(client.list_org_repos("acme").await.unwrap_or_else(|e| panic!("{e}")).len(), 3);
+    assert_eq!(
+        client
+            .list_org_repos("acme")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .len(),
+        3
+    );
     assert_eq!(server.seen().len() - before, 3);
+}
+
+#[tokio::test]
+async fn pages_are_handed_over_once_each_in_order_even_when_a_relisting_falls_back() {
+    use std::sync::atomic::AtomicBool;
+    let grown = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&grown);
+    let server = serve("", move |seen, _, base| {
+        let grown = flag.load(Ordering::SeqCst);
+        let page = |etag: &str, body: serde_json::Value, next: Option<String>| {
+            if seen.header("if-none-match") == Some(etag) {
+                return Reply::empty(304).with("etag", etag);
+            }
+            let r = Reply::json(200, body).with("etag", etag);
+            match next {
+                Some(n) => r.with("link", format!(r#"<{n}>; rel="next""#)),
+                None => r,
+            }
+        };
+        let p2 = format!("{base}/orgs/acme/repos?per_page=100&type=all&page=2");
+        let p3 = format!("{base}/orgs/acme/repos?per_page=100&type=all&page=3");
+        match (seen.path.as_str(), grown) {
+            ("/orgs/acme/repos?per_page=100&type=all", _) => page(
+                "W/\"p1\"",
+                serde_json::json!([repo_json(1, "a"), repo_json(2, "b")]),
+                Some(p2),
+            ),
+            ("/orgs/acme/repos?per_page=100&type=all&page=2", false) => {
+                page("W/\"p2\"", serde_json::json!([repo_json(3, "c")]), None)
+            }
+            ("/orgs/acme/repos?per_page=100&type=all&page=2", true) => page(
+                "W/\"p2b\"",
+                serde_json::json!([repo_json(3, "c")]),
+                Some(p3),
+            ),
+            ("/orgs/acme/repos?per_page=100&type=all&page=3", true) => {
+                page("W/\"p3\"", serde_json::json!([repo_json(4, "d")]), None)
+            }
+            _ => Reply::unexpected(seen),
+        }
+    })
+    .await;
+    let client = server.client();
+    let pages = |client: Client| async move {
+        let mut pages: Vec<Vec<String>> = Vec::new();
+        client
+            .list_org_repos_pages("acme", |page| {
+                pages.push(page.iter().map(|r| r.name.clone()).collect())
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        pages
+    };
+    assert_eq!(pages(client.clone()).await, [vec!["a", "b"], vec!["c"]]);
+    grown.store(true, Ordering::SeqCst);
+    // The relisting finds the chain changed and reads again page after page: nothing twice.
+    assert_eq!(
+        pages(client.clone()).await,
+        [vec!["a", "b"], vec!["c"], vec!["d"]]
+    );
+    // The same listing, collected, is the pages in order.
+    let names: Vec<String> = client
+        .list_org_repos("acme")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(names, ["a", "b", "c", "d"]);
 }
 
 #[tokio::test]

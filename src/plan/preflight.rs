@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::model::plan::Observed;
 use super::model::{Action, Plan, PlanWarning};
 use super::resolve::is_listing_problem;
-use crate::github::app::permissions_for;
+use crate::github::error::permissions_for;
 use crate::github::limits::{holder, secret_limit, MAX_VALUE_BYTES};
 use crate::model::{Repo, SecretScope};
 use crate::policy::{App, Charset, PolicySet, SourceSpec, Visibility};

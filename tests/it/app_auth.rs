@@ -296,7 +296,7 @@ async fn githubs_403_names_the_missing_permission_and_rotor_says_what_to_grant()
             accepted_permissions: Some("secrets=read,environments=read".into())
         }
     );
-    let told = rotor::github::app::explain(&env, &err);
+    let told = rotor::github::error::explain(&env, &err);
     assert!(
         told.contains(
             "grant the GitHub App (or fine-grained token) secrets: read, environments: read"
@@ -323,7 +323,7 @@ async fn githubs_403_names_the_missing_permission_and_rotor_says_what_to_grant()
         .await
         .expect_err("secrets: write is missing");
     assert!(
-        rotor::github::app::explain(&scope, &err).contains("secrets: write"),
+        rotor::github::error::explain(&scope, &err).contains("secrets: write"),
         "{err}"
     );
     assert_eq!(

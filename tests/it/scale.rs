@@ -418,3 +418,48 @@ async fn with_limits_off_requests_in_flight_follow_concurrency_past_100_and_with
         "limits on: the governor keeps to GitHub's 100 in flight whatever --concurrency says ({on})"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_apply_fetches_keys_while_later_listing_pages_are_still_arriving() {
+    // Three pages of 100; each answer takes 300 ms.
+    const N: usize = 250;
+    let latency = Duration::from_millis(300);
+    let (emu, handle) = emu::start(fleet(N)).await;
+    emu.set_latency(latency);
+    let ws = workspace(&handle, &[("ROTOR_GITHUB_LIMITS", "off")]);
+    ws.write_policy("token.yaml", EPHEMERAL);
+
+    // `rotor plan` fetches nothing ahead.
+    ws.run(&["plan"]).await.expect_code(0);
+    assert_eq!(emu.counters().route(KEY), 0, "plan reads no public key");
+    // Forget the listing plan cached, so apply's listing is a first one again.
+    std::fs::remove_file(ws.state().join("listings.json")).expect("plan cached the listing");
+    emu.reset_counters();
+
+    ws.run(&["apply"]).await.expect_code(0);
+    one_value_everywhere(&emu, N);
+    let c = emu.counters();
+    assert_eq!(
+        (c.route(KEY), c.route(PUT), c.route(LIST)),
+        (N as u64, N as u64, 3),
+        "one key per repository, fetched once, however early"
+    );
+    let log = emu.requests();
+    let last_page = log
+        .iter()
+        .filter(|r| r.path == "/orgs/acme/repos")
+        .map(|r| r.at)
+        .max()
+        .expect("listed");
+    let first_key = log
+        .iter()
+        .filter(|r| r.path.ends_with("/public-key"))
+        .map(|r| r.at)
+        .min()
+        .expect("keys fetched");
+    assert!(
+        first_key < last_page + latency,
+        "the first key was asked for {:?} after the last page was, before that page's answer",
+        first_key.saturating_sub(last_page)
+    );
+}

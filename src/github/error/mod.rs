@@ -10,6 +10,10 @@ use serde::Deserialize;
 
 use super::headers;
 
+mod explain;
+
+pub use explain::{explain, permissions_for};
+
 /// What kind of failure a [`GitHubError`] is; status codes become meanings here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ErrorKind {

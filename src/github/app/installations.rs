@@ -1,0 +1,354 @@
+//! The App's installations: which one serves each owner (looked up once per run), and
+//! their tokens, cached until shortly before they expire and minted again then.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use reqwest::header::HeaderValue;
+use reqwest::Method;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::jwt::sensitive_bearer;
+use crate::github::error::{ErrorKind, GitHubError};
+use crate::github::transport::Transport;
+use crate::github::{headers, routes};
+use crate::model::Installation;
+
+/// The most an installation token is refreshed ahead of its expiry.
+pub const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+/// Whom a request path belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Principal {
+    /// App endpoints: `/app/...`, `/orgs/{org}/installation`, `/repos/{o}/{r}/installation`,
+    /// and anything that names no owner.
+    App,
+    /// `/orgs/{org}/...` or `/repos/{owner}/{repo}/...`.
+    Owner { owner: String, repo: Option<String> },
+    /// `/installation/...`: the installation named by [`AS_INSTALLATION`].
+    Installation(u64),
+}
+
+tokio::task_local! {
+    /// The installation whose token `/installation/...` requests carry (their path names
+    /// none). Set around such a call with `AS_INSTALLATION.scope(id, fut)`.
+    pub(crate) static AS_INSTALLATION: u64;
+}
+
+impl Principal {
+    /// Reads the principal from a request path (relative to the API base, query allowed).
+    pub(crate) fn for_path(path: &str) -> Principal {
+        let path = path.split('?').next().unwrap_or("");
+        let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        match segs.as_slice() {
+            ["app", ..] | ["orgs", _, "installation"] | ["users", _, "installation"] => {
+                Principal::App
+            }
+            ["repos", _, _, "installation"] => Principal::App,
+            ["installation", ..] => match AS_INSTALLATION.try_with(|id| *id) {
+                Ok(id) => Principal::Installation(id),
+                Err(_) => Principal::App,
+            },
+            ["orgs", org, ..] if !org.is_empty() => Principal::Owner {
+                owner: org.to_ascii_lowercase(),
+                repo: None,
+            },
+            ["repos", owner, repo, ..] if !owner.is_empty() => Principal::Owner {
+                owner: owner.to_ascii_lowercase(),
+                repo: Some(repo.to_string()),
+            },
+            _ => Principal::App,
+        }
+    }
+}
+
+/// An installation token and when to stop using it.
+struct CachedToken {
+    header: HeaderValue,
+    refresh_at: Instant,
+}
+
+/// What a lookup of an owner's installation found (kept for the whole run).
+#[derive(Clone)]
+pub(super) enum Lookup {
+    Found(Installation),
+    Missing(String),
+}
+
+type Slot<T> = Arc<tokio::sync::Mutex<Option<T>>>;
+
+pub(super) fn local_error(
+    method: Method,
+    path: &str,
+    kind: ErrorKind,
+    message: String,
+) -> GitHubError {
+    GitHubError::local(kind, method, path.to_string(), message)
+}
+
+/// The installations and tokens learnt with the App's JWT.
+#[derive(Default)]
+pub(super) struct Installations {
+    owners: Mutex<HashMap<String, Slot<Lookup>>>,
+    tokens: Mutex<HashMap<u64, Slot<CachedToken>>>,
+    /// Tokens minted so far (for logs and tests).
+    minted: AtomicU64,
+}
+
+impl Installations {
+    /// How many installation tokens this process has minted.
+    pub(super) fn tokens_minted(&self) -> u64 {
+        self.minted.load(Ordering::Relaxed)
+    }
+
+    /// Forgets the token used for `path` (GitHub answered 401 with it). True when there
+    /// was one to forget, i.e. a retry with a fresh token makes sense.
+    pub(super) fn forget_token(&self, path: &str) -> bool {
+        let id = match Principal::for_path(path) {
+            Principal::Installation(id) => Some(id),
+            Principal::Owner { owner, .. } => {
+                let owners = self.owners.lock().unwrap_or_else(|p| p.into_inner());
+                owners.get(&owner).and_then(|slot| match slot.try_lock() {
+                    Ok(g) => match g.as_ref() {
+                        Some(Lookup::Found(i)) => Some(i.id),
+                        _ => None,
+                    },
+                    Err(_) => None,
+                })
+            }
+            Principal::App => None,
+        };
+        let Some(id) = id else { return false };
+        let slot = self
+            .tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned();
+        match slot {
+            Some(slot) => match slot.try_lock() {
+                Ok(mut g) => {
+                    *g = None;
+                    true
+                }
+                // Someone is minting a new one right now.
+                Err(_) => true,
+            },
+            None => false,
+        }
+    }
+
+    /// The installation of `owner` (looked up once per run; "not installed" is kept too).
+    pub(super) async fn installation(
+        &self,
+        transport: &Transport,
+        issuer: &str,
+        owner: &str,
+        repo: Option<&str>,
+    ) -> Result<Lookup, GitHubError> {
+        let slot = {
+            let mut owners = self.owners.lock().unwrap_or_else(|p| p.into_inner());
+            owners
+                .entry(owner.to_ascii_lowercase())
+                .or_default()
+                .clone()
+        };
+        let mut guard = slot.lock().await;
+        if let Some(found) = guard.as_ref() {
+            return Ok(found.clone());
+        }
+        let found = Box::pin(find_installation(transport, owner, repo)).await?;
+        let lookup = match found {
+            Some(i) if i.suspended_at.is_some() => Lookup::Missing(format!(
+                "the GitHub App's installation {} on {owner} is suspended",
+                i.id
+            )),
+            Some(i) => Lookup::Found(i),
+            None => Lookup::Missing(format!(
+                "the GitHub App (iss {}) is not installed on {owner}: install it there, or remove {owner} from the policies",
+                issuer
+            )),
+        };
+        *guard = Some(lookup.clone());
+        Ok(lookup)
+    }
+
+    /// A current token for installation `id`: the cached one, or a new one. Requests for
+    /// one installation wait for a single mint rather than each minting their own.
+    pub(super) async fn installation_header(
+        &self,
+        transport: &Transport,
+        id: u64,
+    ) -> Result<(HeaderValue, Instant), GitHubError> {
+        let slot = {
+            let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+            tokens.entry(id).or_default().clone()
+        };
+        let mut guard = slot.lock().await;
+        if let Some(t) = guard.as_ref() {
+            if Instant::now() < t.refresh_at {
+                return Ok((t.header.clone(), t.refresh_at));
+            }
+        }
+        let minted = Box::pin(mint_token(transport, id)).await?;
+        let header = sensitive_bearer(minted.token.expose_secret()).map_err(|_| {
+            local_error(
+                Method::POST,
+                &minted.path,
+                ErrorKind::Decode,
+                "the installation token is not a valid header value".into(),
+            )
+        })?;
+        let refresh_at = Instant::now()
+            + minted
+                .lifetime
+                .saturating_sub(refresh_margin(minted.lifetime));
+        self.minted.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(
+            installation = id,
+            lifetime_ms = minted.lifetime.as_millis() as u64,
+            "minted an installation token"
+        );
+        *guard = Some(CachedToken {
+            header: header.clone(),
+            refresh_at,
+        });
+        Ok((header, refresh_at))
+    }
+}
+
+/// How long before expiry a token is replaced: a fifth of its life, at most five minutes.
+pub fn refresh_margin(lifetime: Duration) -> Duration {
+    (lifetime / 5).min(MAX_REFRESH_MARGIN)
+}
+
+/// `GET /orgs/{owner}/installation`, then (for a repository) `GET /repos/{o}/{r}/installation`.
+async fn find_installation(
+    transport: &Transport,
+    owner: &str,
+    repo: Option<&str>,
+) -> Result<Option<Installation>, GitHubError> {
+    let path = routes::path(&Method::GET, &["orgs", owner, "installation"])?;
+    match transport.get_json::<Installation>(&path).await {
+        Ok(i) => return Ok(Some(i)),
+        Err(e) if e.kind == ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let Some(repo) = repo else { return Ok(None) };
+    let path = routes::path(&Method::GET, &["repos", owner, repo, "installation"])?;
+    match transport.get_json::<Installation>(&path).await {
+        Ok(i) => Ok(Some(i)),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+struct Minted {
+    token: SecretString,
+    lifetime: Duration,
+    path: String,
+}
+
+/// `POST /app/installations/{id}/access_tokens`. The lifetime is measured on GitHub's
+/// clock (`expires_at` against the response's `Date`), so a skewed local clock does not
+/// make rotor keep a token too long.
+async fn mint_token(transport: &Transport, id: u64) -> Result<Minted, GitHubError> {
+    #[derive(Deserialize)]
+    struct Body {
+        token: SecretString,
+        expires_at: String,
+    }
+    let id_text = id.to_string();
+    let path = routes::path(
+        &Method::POST,
+        &["app", "installations", &id_text, "access_tokens"],
+    )?;
+    let reply = transport
+        .send_json(Method::POST, &path, &serde_json::json!({}))
+        .await?;
+    let bad = |msg: String| {
+        GitHubError::decode(
+            Method::POST,
+            path.clone(),
+            reply.status,
+            &reply.headers,
+            msg,
+        )
+    };
+    let body: Body = serde_json::from_slice(&reply.body).map_err(|e| bad(e.to_string()))?;
+    let expires_at = DateTime::parse_from_rfc3339(&body.expires_at)
+        .map_err(|e| bad(format!("expires_at is not a time: {e}")))?
+        .with_timezone(&Utc);
+    let server_now = headers::date(&reply.headers).unwrap_or_else(Utc::now);
+    let lifetime = (expires_at - server_now).to_std().unwrap_or(Duration::ZERO);
+    Ok(Minted {
+        token: body.token,
+        lifetime,
+        path,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_name_their_principal() {
+        let owner = |o: &str, r: Option<&str>| Principal::Owner {
+            owner: o.into(),
+            repo: r.map(String::from),
+        };
+        assert_eq!(Principal::for_path("/app"), Principal::App);
+        assert_eq!(
+            Principal::for_path("/app/installations/7/access_tokens"),
+            Principal::App
+        );
+        assert_eq!(
+            Principal::for_path("/orgs/Acme/installation"),
+            Principal::App
+        );
+        assert_eq!(
+            Principal::for_path("/repos/acme/api/installation"),
+            Principal::App
+        );
+        assert_eq!(
+            Principal::for_path("/orgs/Acme/actions/secrets?per_page=100"),
+            owner("acme", None)
+        );
+        assert_eq!(
+            Principal::for_path("/repos/acme/api/environments/prod/secrets"),
+            owner("acme", Some("api"))
+        );
+        assert_eq!(Principal::for_path("/rate_limit"), Principal::App);
+    }
+
+    #[tokio::test]
+    async fn installation_paths_take_the_installation_set_around_the_call() {
+        let inside = AS_INSTALLATION
+            .scope(42, async {
+                Principal::for_path("/installation/repositories?page=2")
+            })
+            .await;
+        assert_eq!(inside, Principal::Installation(42));
+        assert_eq!(
+            Principal::for_path("/installation/repositories"),
+            Principal::App
+        );
+    }
+
+    #[test]
+    fn a_token_is_refreshed_a_fifth_of_its_life_early_and_at_most_five_minutes() {
+        assert_eq!(
+            refresh_margin(Duration::from_secs(3600)),
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            refresh_margin(Duration::from_secs(2)),
+            Duration::from_millis(400)
+        );
+    }
+}

@@ -1,0 +1,58 @@
+//! What a GitHub App's installation can reach.
+
+use reqwest::Method;
+use serde::Deserialize;
+
+use crate::github::app::AS_INSTALLATION;
+use crate::github::client::Client;
+use crate::github::error::{ErrorKind, GitHubError};
+use crate::github::listing;
+use crate::model::{InstallationRepos, Repo};
+
+type Result<T> = std::result::Result<T, GitHubError>;
+
+impl Client {
+    /// The repositories the App's installation on `owner` can reach
+    /// (`GET /installation/repositories` with that installation's token, every page).
+    /// `Ok(None)` when the App is not installed there; an error without App auth.
+    /// `repo_hint`: a repository of `owner`, to find the installation by when `owner` is no
+    /// organization (`GET /repos/{owner}/{repo}/installation`).
+    pub async fn installation_repos(
+        &self,
+        owner: &str,
+        repo_hint: Option<&str>,
+    ) -> Result<Option<InstallationRepos>> {
+        let Some(app) = self.app_auth() else {
+            return Err(GitHubError::local(
+                ErrorKind::InvalidInput,
+                Method::GET,
+                "/installation/repositories".into(),
+                "listing an installation's repositories needs GitHub App auth".into(),
+            ));
+        };
+        let Some(installation) = app
+            .installation_for(self.transport(), owner, repo_hint)
+            .await?
+        else {
+            return Ok(None);
+        };
+        #[derive(Deserialize)]
+        struct Page {
+            repositories: Vec<Repo>,
+        }
+        let pages = listing::paginate(
+            self.transport(),
+            "/installation/repositories?per_page=100".to_string(),
+            |body| serde_json::from_slice::<Page>(body).map(|p| p.repositories),
+        );
+        let repos = AS_INSTALLATION.scope(installation.id, pages).await?;
+        let repos = repos
+            .into_iter()
+            .filter(|r| r.owner().eq_ignore_ascii_case(owner))
+            .collect();
+        Ok(Some(InstallationRepos {
+            installation,
+            repos,
+        }))
+    }
+}

@@ -1,0 +1,10 @@
+//! The endpoints rotor calls, one [`Client`](super::Client) method each: the route, the
+//! request and the typed answer. How requests are sent is the transport's business; how
+//! listings are read, the listing module's.
+
+mod apps;
+mod rate_limit;
+mod repos;
+mod secrets;
+
+pub use secrets::PutReceipt;
