@@ -359,7 +359,7 @@ impl<'a> Applier<'a> {
             None => None,
         };
         match ahead {
-            Some(answer) => self.record_key(scope, answer?),
+            Some(answer) => Ok(self.record_key(scope, answer?)),
             None => self.fetch_key(scope).await,
         }
     }
@@ -367,11 +367,11 @@ impl<'a> Applier<'a> {
     /// Fetches the scope's key from GitHub and records it in the ledger.
     async fn fetch_key(&self, scope: &SecretScope) -> Result<PublicKey, GitHubError> {
         let key = self.ctx.github.public_key(scope).await?;
-        self.record_key(scope, key)
+        Ok(self.record_key(scope, key))
     }
 
     /// Records a key GitHub gave for `scope` in the ledger, and hands it on.
-    fn record_key(&self, scope: &SecretScope, key: PublicKey) -> Result<PublicKey, GitHubError> {
+    fn record_key(&self, scope: &SecretScope, key: PublicKey) -> PublicKey {
         let rec = Entry::Key(KeyRecord {
             scope: scope.clone(),
             key_id: key.key_id.clone(),
@@ -381,7 +381,7 @@ impl<'a> Applier<'a> {
         if let Err(e) = self.record(rec) {
             tracing::warn!(target = %scope.key(), error = %e, "recording a public key in the ledger failed");
         }
-        Ok(key)
+        key
     }
 
     async fn value_for(

@@ -265,7 +265,12 @@ mod tests {
         log.reopen().unwrap();
         log.write(&push(2)).unwrap();
         assert_eq!(AuditLog::read(&path).unwrap().len(), 1);
-        assert_eq!(AuditLog::read(&dir.path().join("audit.jsonl.1")).unwrap().len(), 1);
+        assert_eq!(
+            AuditLog::read(&dir.path().join("audit.jsonl.1"))
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     impl AuditRecord {

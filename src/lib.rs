@@ -1,28 +1,28 @@
 //! rotor keeps GitHub encrypted secrets fresh across a fleet of repositories.
 //!
-//! Data flows one way, and the modules are listed in that order:
-//! `policy` (YAML -> `PolicySet`) -> `plan` (pure: policies + observed state -> `Plan`)
-//! -> `source` (one fresh value per rotation) -> `seal` (sealed box per target key)
-//! -> `github` (the only module that speaks GitHub's HTTP) -> `ledger` (what was pushed where).
-//! `apply` drives a plan through those steps (recording in `ledger` and `audit`); `pass`
-//! is one observe-plan-apply round; both borrow a `context` (client, sources, ledger,
-//! audit log, concurrency, stop signal) that their caller owns; `daemon` runs passes on each policy's cadence. `model`
-//! is the ground floor: the types every room shares, importing nothing of rotor.
-//! The command line is the binary's (`src/bin/rotor/`); the GitHub emulator is a crate of
-//! its own (`emulator/`) that this library never imports.
+//! Data flows one way: `policy` (YAML -> `PolicySet`) -> `observe` (the reads a plan
+//! needs) -> `plan` (pure: policies + observed state -> `Plan`) -> `source` (one fresh
+//! value per rotation) -> `seal` (sealed box per target key) -> `github` (the only module
+//! that speaks GitHub's HTTP) -> `ledger` (what was pushed where). `apply` drives a plan
+//! through those steps (recording in `ledger` and `audit`); `pass` is one
+//! observe-plan-apply round; both borrow a `context` (client, sources, ledger, audit log,
+//! concurrency, stop signal) that their caller owns; `daemon` runs passes on each policy's
+//! cadence. `model` is the ground floor: the types every room shares, importing nothing of
+//! rotor. The command line is the binary's (`src/bin/rotor/`); the GitHub emulator is a
+//! crate of its own (`emulator/`) that this library never imports.
 
-pub mod model;
-pub mod policy;
-pub mod observe;
-pub mod plan;
-pub mod schedule;
-pub mod source;
-pub mod seal;
-pub mod github;
-pub mod ledger;
-pub mod intern;
+pub mod apply;
 pub mod audit;
 pub mod context;
-pub mod apply;
-pub mod pass;
 pub mod daemon;
+pub mod github;
+pub mod intern;
+pub mod ledger;
+pub mod model;
+pub mod observe;
+pub mod pass;
+pub mod plan;
+pub mod policy;
+pub mod schedule;
+pub mod seal;
+pub mod source;

@@ -11,8 +11,8 @@ use futures::stream::{self, StreamExt};
 use crate::apply::KeyPrefetch;
 use crate::github::error::explain;
 use crate::github::{Client, ErrorKind};
-use crate::model::SecretScope;
 use crate::ledger::LedgerState;
+use crate::model::SecretScope;
 use crate::plan::{self, Listings, Observed};
 use crate::policy::PolicySet;
 use crate::source::{KvVersionInfo, Sources};
@@ -51,19 +51,18 @@ pub async fn observe_with(
     prefetch: Option<&KeyPrefetch>,
 ) -> Observed {
     let concurrency = concurrency.max(1);
-    let source_infos: Vec<(String, Result<Option<KvVersionInfo>, String>)> = stream::iter(
-        set.policies.iter().filter(|p| p.source.is_stored()),
-    )
-    .map(|p| async move {
-        let v = sources
-            .current_version_info(&p.source)
-            .await
-            .map_err(|e| e.to_string());
-        (p.name.clone(), v)
-    })
-    .buffer_unordered(concurrency)
-    .collect()
-    .await;
+    let source_infos: Vec<(String, Result<Option<KvVersionInfo>, String>)> =
+        stream::iter(set.policies.iter().filter(|p| p.source.is_stored()))
+            .map(|p| async move {
+                let v = sources
+                    .current_version_info(&p.source)
+                    .await
+                    .map_err(|e| e.to_string());
+                (p.name.clone(), v)
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
     let source_written: BTreeMap<String, DateTime<Utc>> = source_infos
         .iter()
         .filter_map(|(name, r)| Some((name.clone(), r.as_ref().ok()?.as_ref()?.created_time?)))
@@ -85,8 +84,10 @@ pub async fn observe_with(
     let listings = if app_auth {
         // Candidates come from each installation; every owner a target names is looked at.
         // owner -> a repository of it, asked about when the owner is no organization
-        let mut owners: BTreeMap<String, Option<String>> =
-            orgs.iter().map(|o| (o.to_ascii_lowercase(), None)).collect();
+        let mut owners: BTreeMap<String, Option<String>> = orgs
+            .iter()
+            .map(|o| (o.to_ascii_lowercase(), None))
+            .collect();
         for t in set.policies.iter().flat_map(|p| &p.targets) {
             let (owner, repo) = owner_of(t);
             let hint = owners.entry(owner.to_ascii_lowercase()).or_default();
@@ -130,7 +131,9 @@ pub async fn observe_with(
                             let mut repos = Vec::new();
                             github
                                 .list_org_repos_pages(&org, |page| {
-                                    prefetch_keys(set, github, ledger, &org, page, unreadable, prefetch);
+                                    prefetch_keys(
+                                        set, github, ledger, &org, page, unreadable, prefetch,
+                                    );
                                     repos.extend_from_slice(page);
                                 })
                                 .await
@@ -153,12 +156,14 @@ pub async fn observe_with(
             Err(_) => continue,
         };
         let last = plan::last_rotation(p, ledger, source_written.get(&p.name).copied());
-        let rotates = plan::decide_rotation_since(p, last, current, now, force.contains(&p.name)).is_some();
+        let rotates =
+            plan::decide_rotation_since(p, last, current, now, force.contains(&p.name)).is_some();
         for t in plan::resolve(p, &listings) {
-            let known = p
-                .secrets
-                .keys()
-                .all(|name| ledger.target(&p.name, &t.scope, name).is_some_and(|s| s.pushed.is_some()));
+            let known = p.secrets.keys().all(|name| {
+                ledger
+                    .target(&p.name, &t.scope, name)
+                    .is_some_and(|s| s.pushed.is_some())
+            });
             // A rotation writes every target anyway, so its targets are listed only where a
             // listing tells what a PUT cannot: whether an environment exists, how many
             // secrets an organization holds. Repository targets are left to GitHub's answer
@@ -170,17 +175,18 @@ pub async fn observe_with(
             }
         }
     }
-    let secrets: BTreeMap<String, Result<Vec<crate::model::SecretMeta>, String>> = stream::iter(scopes)
-        .map(|scope| async move {
-            let r = match github.list_secrets(&scope).await {
-                Ok(list) => Ok(list),
-                Err(e) => Err(describe_listing_error(github, &scope, &e).await),
-            };
-            (scope.key(), r)
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
+    let secrets: BTreeMap<String, Result<Vec<crate::model::SecretMeta>, String>> =
+        stream::iter(scopes)
+            .map(|scope| async move {
+                let r = match github.list_secrets(&scope).await {
+                    Ok(list) => Ok(list),
+                    Err(e) => Err(describe_listing_error(github, &scope, &e).await),
+                };
+                (scope.key(), r)
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
 
     let selected_repos = observe_selected(set, github, &listings, &secrets, concurrency).await;
 
@@ -216,7 +222,12 @@ fn prefetch_keys(
     let page = Listings {
         orgs: BTreeMap::from([(org.to_string(), Ok(repos.to_vec()))]),
     };
-    for p in set.policies.iter().filter(names_org).filter(|p| !unreadable.contains(p.name.as_str())) {
+    for p in set
+        .policies
+        .iter()
+        .filter(names_org)
+        .filter(|p| !unreadable.contains(p.name.as_str()))
+    {
         for t in plan::resolve(p, &page) {
             let repo_scope = matches!(t.scope, SecretScope::Repo { .. });
             if t.problem.is_none() && repo_scope && ledger.key(&t.scope).is_none() {
@@ -237,8 +248,20 @@ fn owner_of(t: &crate::policy::TargetSpec) -> (String, Option<String>) {
 
 /// A listing failure told in the target's terms. A 404 on an environment's secrets is
 /// looked into: is it the environment that is missing, or the repository?
-async fn describe_listing_error(github: &Client, scope: &SecretScope, err: &crate::github::GitHubError) -> String {
-    if let (SecretScope::Environment { owner, repo, environment }, ErrorKind::NotFound) = (scope, &err.kind) {
+async fn describe_listing_error(
+    github: &Client,
+    scope: &SecretScope,
+    err: &crate::github::GitHubError,
+) -> String {
+    if let (
+        SecretScope::Environment {
+            owner,
+            repo,
+            environment,
+        },
+        ErrorKind::NotFound,
+    ) = (scope, &err.kind)
+    {
         match github.list_environments(owner, repo).await {
             Ok(envs) if !envs.iter().any(|e| e.eq_ignore_ascii_case(environment)) => {
                 return format!("environment {environment} does not exist in {owner}/{repo}: create it in the repository's settings, or remove the target");

@@ -106,8 +106,17 @@ async fn observe_and_plan(
     prefetch: Option<&KeyPrefetch>,
 ) -> Plan {
     let now = Utc::now();
-    let observed =
-        observe_with(set, github, sources, ledger, now, force, concurrency, prefetch).await;
+    let observed = observe_with(
+        set,
+        github,
+        sources,
+        ledger,
+        now,
+        force,
+        concurrency,
+        prefetch,
+    )
+    .await;
     plan::plan(
         set,
         &observed,

@@ -9,8 +9,8 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Extension;
 
-use crate::scope::Scope;
 use crate::scope::App;
+use crate::scope::Scope;
 
 use super::errors::ApiError;
 

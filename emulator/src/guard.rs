@@ -3,8 +3,8 @@
 
 use axum::http::HeaderName;
 
-use crate::scope::Scope;
 use crate::scope::App;
+use crate::scope::Scope;
 
 use super::auth::Access;
 use super::errors::ApiError;
@@ -34,13 +34,29 @@ pub(crate) fn required_permissions(
 ) -> Option<Vec<(&'static str, &'static str)>> {
     let level = if write { "write" } else { "read" };
     Some(match scope {
-        Scope::Repo { app: App::Actions, .. } => vec![("secrets", level)],
+        Scope::Repo {
+            app: App::Actions, ..
+        } => vec![("secrets", level)],
         Scope::Environment { .. } => vec![("secrets", level), ("environments", level)],
-        Scope::Org { app: App::Actions, .. } => vec![("organization_secrets", level)],
-        Scope::Repo { app: App::Dependabot, .. }
-        | Scope::Org { app: App::Dependabot, .. } => vec![("dependabot_secrets", level)],
-        Scope::Repo { app: App::Codespaces, .. } => vec![("codespaces_secrets", "write")],
-        Scope::Org { app: App::Codespaces, .. } => return None,
+        Scope::Org {
+            app: App::Actions, ..
+        } => vec![("organization_secrets", level)],
+        Scope::Repo {
+            app: App::Dependabot,
+            ..
+        }
+        | Scope::Org {
+            app: App::Dependabot,
+            ..
+        } => vec![("dependabot_secrets", level)],
+        Scope::Repo {
+            app: App::Codespaces,
+            ..
+        } => vec![("codespaces_secrets", "write")],
+        Scope::Org {
+            app: App::Codespaces,
+            ..
+        } => return None,
     })
 }
 

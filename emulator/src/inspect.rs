@@ -16,8 +16,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::scope::{PublicKey, Scope};
 use crate::scope::Visibility;
+use crate::scope::{PublicKey, Scope};
 
 use super::counters::{Counters, RequestRecord};
 use super::errors::{ApiError, FleetError};

@@ -90,7 +90,10 @@ mod tests {
         assert_eq!(sealed.len(), 5 + 48);
         assert_eq!(key.opener().open(&sealed).as_deref(), Some(&b"hello"[..]));
         // The same answer as the library's own `unseal`, which derives the public key.
-        assert_eq!(key.opener().secret.unseal(&sealed).ok().as_deref(), Some(&b"hello"[..]));
+        assert_eq!(
+            key.opener().secret.unseal(&sealed).ok().as_deref(),
+            Some(&b"hello"[..])
+        );
         let other = ScopeKey::generate(Some(&key.key_id));
         assert_ne!(other.key_id, key.key_id);
         assert_eq!(other.opener().open(&sealed), None);

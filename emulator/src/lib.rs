@@ -21,11 +21,11 @@ mod routes_apps;
 mod routes_org_secrets;
 mod routes_repos;
 mod routes_secrets;
+pub mod scope;
 mod server;
 mod state;
 mod validate;
 mod views;
-pub mod scope;
 
 pub use apps::{
     default_permissions, AppKeyPair, AppSpec, InstallationSpec, RepositorySelection,

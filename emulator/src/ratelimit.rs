@@ -329,16 +329,27 @@ mod tests {
         let now = epoch_now();
         // An hour / 1800 = 2 s, ending on the nearest whole second.
         let reset = info.reset as f64;
-        assert!(reset >= now + 1.5 - 0.01 && reset <= now + 2.5, "{reset} vs {now}");
+        assert!(
+            reset >= now + 1.5 - 0.01 && reset <= now + 2.5,
+            "{reset} vs {now}"
+        );
         match limiter.admit(&caller(), get) {
             Err(Refusal::Secondary { retry_after, .. }) => assert_eq!(retry_after, 1),
             _ => panic!("one request in flight at most"),
         }
         drop(slot);
         drop(limiter.admit(&caller(), get).expect("second"));
-        assert!(matches!(limiter.admit(&caller(), get), Err(Refusal::Primary(_))));
-        std::thread::sleep(Duration::from_secs_f64(info.reset as f64 - epoch_now() + 0.01));
-        assert!(limiter.admit(&caller(), get).is_ok(), "a new window after the reset");
+        assert!(matches!(
+            limiter.admit(&caller(), get),
+            Err(Refusal::Primary(_))
+        ));
+        std::thread::sleep(Duration::from_secs_f64(
+            info.reset as f64 - epoch_now() + 0.01,
+        ));
+        assert!(
+            limiter.admit(&caller(), get).is_ok(),
+            "a new window after the reset"
+        );
     }
 
     #[test]

@@ -129,14 +129,25 @@ async fn list_org_repos(
         let manages = manages(&ctx, &org.login, &r.name);
         let key = RenderKey {
             org: (org.id, org.login.clone()),
-            repo: (r.id, r.name.clone(), r.topics.clone(), r.archived, r.disabled),
+            repo: (
+                r.id,
+                r.name.clone(),
+                r.topics.clone(),
+                r.archived,
+                r.disabled,
+            ),
             visibility: r.visibility.as_str(),
             created_at: r.created_at.timestamp_nanos_opt(),
             base: (ctx.base.origin.clone(), ctx.base.api()),
             version: ctx.version.as_str(),
             manages,
         };
-        let cached = sh.rendered.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
+        let cached = sh
+            .rendered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned();
         let json = cached.unwrap_or_else(|| {
             let v = repo_json(org, r, &ctx.base, ctx.version, manages);
             let json: Arc<[u8]> = serde_json::to_vec(&v).unwrap_or_default().into();

@@ -63,10 +63,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         )
 }
 
-fn scope_data<'a>(
-    st: &'a World,
-    scope: &Scope,
-) -> Result<&'a super::state::ScopeData, ApiError> {
+fn scope_data<'a>(st: &'a World, scope: &Scope) -> Result<&'a super::state::ScopeData, ApiError> {
     st.scope_data(scope).ok_or_else(ApiError::not_found)
 }
 
@@ -222,9 +219,7 @@ pub(crate) async fn put_secret(
 
     let mut st = sh.state();
     check_scope(&st, ctx.access(), scope, true)?;
-    if let (Scope::Org { org, .. }, Some(ids)) =
-        (scope, body.selected_repository_ids.as_ref())
-    {
+    if let (Scope::Org { org, .. }, Some(ids)) = (scope, body.selected_repository_ids.as_ref()) {
         check_org_repos(&st, org, ids)?;
     }
     let limit = secret_limit(scope);

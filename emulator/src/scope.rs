@@ -53,9 +53,20 @@ impl Visibility {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Scope {
-    Repo { owner: String, repo: String, app: App },
-    Environment { owner: String, repo: String, environment: String },
-    Org { org: String, app: App },
+    Repo {
+        owner: String,
+        repo: String,
+        app: App,
+    },
+    Environment {
+        owner: String,
+        repo: String,
+        environment: String,
+    },
+    Org {
+        org: String,
+        app: App,
+    },
 }
 
 impl Scope {
@@ -68,7 +79,11 @@ impl Scope {
         };
         match self {
             Scope::Repo { owner, repo, app } => format!("{owner}/{repo}{}", suffix(app)),
-            Scope::Environment { owner, repo, environment } => {
+            Scope::Environment {
+                owner,
+                repo,
+                environment,
+            } => {
                 format!("{owner}/{repo} env:{environment}")
             }
             Scope::Org { org, app } => format!("org:{org}{}", suffix(app)),
@@ -81,7 +96,11 @@ impl Scope {
             Scope::Repo { owner, repo, app } => {
                 format!("/repos/{owner}/{repo}/{}/secrets", app.as_str())
             }
-            Scope::Environment { owner, repo, environment } => {
+            Scope::Environment {
+                owner,
+                repo,
+                environment,
+            } => {
                 format!("/repos/{owner}/{repo}/environments/{environment}/secrets")
             }
             Scope::Org { org, app } => format!("/orgs/{org}/{}/secrets", app.as_str()),

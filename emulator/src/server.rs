@@ -31,7 +31,8 @@ pub(crate) struct Shared {
     pub faults: Faults,
     pub counters: CounterSet,
     /// Listing entries already rendered (see `routes_repos::RenderKey`).
-    pub rendered: std::sync::Mutex<std::collections::HashMap<super::routes_repos::RenderKey, Arc<[u8]>>>,
+    pub rendered:
+        std::sync::Mutex<std::collections::HashMap<super::routes_repos::RenderKey, Arc<[u8]>>>,
     latency_micros: AtomicU64,
     request_seq: AtomicU64,
     started: u64,

@@ -170,8 +170,7 @@ impl Slot {
         now: DateTime<Utc>,
         backoff_base: Duration,
     ) -> Option<AlertNeed> {
-        let was_due = self.policy.source.mints()
-            && self.next_due.is_none_or(|d| d <= now);
+        let was_due = self.policy.source.mints() && self.next_due.is_none_or(|d| d <= now);
         if outcome.unconverged.is_none() && !outcome.converged && was_due {
             outcome.rotation_failed = true;
         }

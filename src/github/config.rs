@@ -139,11 +139,10 @@ impl GitHubConfig {
             config.limits = v.parse().map_err(bad("ROTOR_GITHUB_LIMITS"))?;
         }
         if let Some(v) = set("ROTOR_POINTS_PER_MINUTE") {
-            config.points_per_minute = Some(
-                v.trim()
-                    .parse()
-                    .map_err(|_| bad("ROTOR_POINTS_PER_MINUTE")(format!("{v:?} is not a number")))?,
-            );
+            config.points_per_minute =
+                Some(v.trim().parse().map_err(|_| {
+                    bad("ROTOR_POINTS_PER_MINUTE")(format!("{v:?} is not a number"))
+                })?);
         }
         if let Some(v) = set("ROTOR_MIN_WRITE_GAP") {
             config.min_write_gap = governor::parse_gap(&v).map_err(bad("ROTOR_MIN_WRITE_GAP"))?;
@@ -152,7 +151,9 @@ impl GitHubConfig {
             config.timeout = governor::parse_gap(&v)
                 .ok()
                 .filter(|d| !d.is_zero())
-                .ok_or_else(|| bad("ROTOR_GITHUB_TIMEOUT")(format!("{v:?} is not a duration like 30s")))?;
+                .ok_or_else(|| {
+                    bad("ROTOR_GITHUB_TIMEOUT")(format!("{v:?} is not a duration like 30s"))
+                })?;
         }
         if let Some(v) = set("ROTOR_TIME_SCALE") {
             config.time_scale = v
@@ -160,7 +161,9 @@ impl GitHubConfig {
                 .parse::<u32>()
                 .ok()
                 .filter(|n| *n >= 1)
-                .ok_or_else(|| bad("ROTOR_TIME_SCALE")(format!("{v:?} is not a whole number >= 1")))?;
+                .ok_or_else(|| {
+                    bad("ROTOR_TIME_SCALE")(format!("{v:?} is not a whole number >= 1"))
+                })?;
         }
         let issuer = set("GITHUB_APP_CLIENT_ID").or_else(|| set("GITHUB_APP_ID"));
         let key_file = set("GITHUB_APP_PRIVATE_KEY_FILE");
@@ -340,8 +343,13 @@ mod tests {
     fn governor_settings_follow_the_limits_and_their_overrides() {
         let c = from(&[]).unwrap();
         let g = c.governor_settings();
-        assert_eq!((g.points_per_minute, g.follow_primary, g.max_concurrency), (Some(900), true, 100));
-        let off = from(&[("ROTOR_GITHUB_LIMITS", "off")]).unwrap().governor_settings();
+        assert_eq!(
+            (g.points_per_minute, g.follow_primary, g.max_concurrency),
+            (Some(900), true, 100)
+        );
+        let off = from(&[("ROTOR_GITHUB_LIMITS", "off")])
+            .unwrap()
+            .governor_settings();
         assert_eq!((off.points_per_minute, off.follow_primary), (None, false));
         let custom = from(&[
             ("ROTOR_GITHUB_LIMITS", "off"),
@@ -357,7 +365,9 @@ mod tests {
         assert_eq!(custom.retry_policy().secondary_min, Duration::from_secs(1));
         let slow = from(&[("ROTOR_GITHUB_TIMEOUT", "1s")]).unwrap();
         assert_eq!(slow.timeout, Duration::from_secs(1));
-        let none = from(&[("ROTOR_POINTS_PER_MINUTE", "0")]).unwrap().governor_settings();
+        let none = from(&[("ROTOR_POINTS_PER_MINUTE", "0")])
+            .unwrap()
+            .governor_settings();
         assert_eq!(none.points_per_minute, None);
         for (k, v) in [
             ("ROTOR_GITHUB_LIMITS", "sometimes"),
@@ -382,7 +392,11 @@ mod tests {
         let app = c.app.expect("app settings");
         assert_eq!(app.issuer, "Iv23liABC");
         assert!(matches!(app.key, AppKey::File(ref p) if p.to_str() == Some("/keys/app.pem")));
-        let c = from(&[("GITHUB_APP_ID", "123"), ("GITHUB_APP_PRIVATE_KEY_FILE", "k.pem")]).unwrap();
+        let c = from(&[
+            ("GITHUB_APP_ID", "123"),
+            ("GITHUB_APP_PRIVATE_KEY_FILE", "k.pem"),
+        ])
+        .unwrap();
         assert_eq!(c.app.expect("app").issuer, "123");
         assert!(matches!(
             from(&[("GITHUB_APP_ID", "123")]),

@@ -83,8 +83,8 @@ pub fn selected_repos(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::Method;
     use crate::github::error::ErrorKind;
+    use reqwest::Method;
 
     #[test]
     fn unreserved_characters_pass_and_everything_else_is_encoded() {

@@ -221,8 +221,8 @@ fn replay(path: &Path) -> Result<(LedgerState, usize, Option<u64>), LedgerError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::SecretScope;
     use crate::ledger::record::{PushRecord, RotationRecord};
+    use crate::model::SecretScope;
     use crate::policy::App;
 
     fn push(version: u64, repo: &str) -> Entry {
@@ -257,7 +257,10 @@ mod tests {
         let mut l = Ledger::open(dir.path()).unwrap();
         l.append(rotation(1)).unwrap();
         let snap = l.snapshot();
-        assert!(Arc::ptr_eq(&snap, &l.snapshot()), "taking a snapshot copies nothing");
+        assert!(
+            Arc::ptr_eq(&snap, &l.snapshot()),
+            "taking a snapshot copies nothing"
+        );
         l.append(push(1, "a")).unwrap();
         assert_eq!(snap.targets.len(), 0);
         assert_eq!(l.state().targets.len(), 1);
@@ -306,7 +309,9 @@ mod tests {
         let path = dir.path().join(JOURNAL);
         let good = serde_json::to_string(&rotation(1)).unwrap();
         fs::write(&path, format!("{good}\nnot json\n{good}\n")).unwrap();
-        let err = Ledger::open(dir.path()).err().expect("corrupt journal refused");
+        let err = Ledger::open(dir.path())
+            .err()
+            .expect("corrupt journal refused");
         assert!(err.to_string().contains(":2:"), "{err}");
     }
 
@@ -326,7 +331,10 @@ mod tests {
         let after = Ledger::read_state(dir.path()).unwrap();
         assert_eq!(after, before);
         assert_eq!(after.policies["p"].rotations, 50);
-        let lines = fs::read_to_string(dir.path().join(JOURNAL)).unwrap().lines().count();
+        let lines = fs::read_to_string(dir.path().join(JOURNAL))
+            .unwrap()
+            .lines()
+            .count();
         assert_eq!(lines, 3);
     }
 
@@ -375,7 +383,10 @@ mod tests {
         assert_eq!(l.state(), &before);
         drop(l);
         assert_eq!(Ledger::read_state(dir.path()).unwrap(), before);
-        let lines = fs::read_to_string(dir.path().join(JOURNAL)).unwrap().lines().count();
+        let lines = fs::read_to_string(dir.path().join(JOURNAL))
+            .unwrap()
+            .lines()
+            .count();
         assert_eq!(lines, 2);
     }
 

@@ -129,7 +129,11 @@ fn serialize_targets<S: serde::Serializer>(
 
 /// The key a target record is found under (not shared: for lookups).
 pub fn target_key(policy: &str, scope: &SecretScope, secret: &str) -> TargetKey {
-    (Arc::from(policy), Arc::from(scope.key()), Arc::from(secret.to_ascii_uppercase()))
+    (
+        Arc::from(policy),
+        Arc::from(scope.key()),
+        Arc::from(secret.to_ascii_uppercase()),
+    )
 }
 
 impl LedgerState {

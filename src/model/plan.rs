@@ -91,9 +91,14 @@ impl RotateReason {
     pub fn describe(&self) -> String {
         match self {
             RotateReason::Initial => "no version yet".into(),
-            RotateReason::Due { due_at } => format!("due since {}", due_at.format("%Y-%m-%d %H:%M:%SZ")),
+            RotateReason::Due { due_at } => {
+                format!("due since {}", due_at.format("%Y-%m-%d %H:%M:%SZ"))
+            }
             RotateReason::MaxAge { due_at } => {
-                format!("older than max_age since {}", due_at.format("%Y-%m-%d %H:%M:%SZ"))
+                format!(
+                    "older than max_age since {}",
+                    due_at.format("%Y-%m-%d %H:%M:%SZ")
+                )
             }
             RotateReason::Forced => "forced by rotor rotate".into(),
             RotateReason::Unconvergeable => {

@@ -64,7 +64,10 @@ impl SourceSpec {
 
     /// Whether rotor mints new values for this source (rather than following Vault's versions).
     pub fn mints(&self) -> bool {
-        matches!(self, SourceSpec::Generate { .. } | SourceSpec::VaultRead { .. })
+        matches!(
+            self,
+            SourceSpec::Generate { .. } | SourceSpec::VaultRead { .. }
+        )
     }
 
     /// The fields this source can yield, when known statically (`None`: any field).

@@ -5,7 +5,17 @@ use serde::{Deserialize, Serialize};
 
 /// Which GitHub product's secrets a target holds.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum App {
@@ -50,9 +60,20 @@ impl Visibility {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SecretScope {
-    Repo { owner: String, repo: String, app: App },
-    Environment { owner: String, repo: String, environment: String },
-    Org { org: String, app: App },
+    Repo {
+        owner: String,
+        repo: String,
+        app: App,
+    },
+    Environment {
+        owner: String,
+        repo: String,
+        environment: String,
+    },
+    Org {
+        org: String,
+        app: App,
+    },
 }
 
 impl SecretScope {
@@ -65,7 +86,11 @@ impl SecretScope {
         };
         match self {
             SecretScope::Repo { owner, repo, app } => format!("{owner}/{repo}{}", suffix(app)),
-            SecretScope::Environment { owner, repo, environment } => {
+            SecretScope::Environment {
+                owner,
+                repo,
+                environment,
+            } => {
                 format!("{owner}/{repo} env:{environment}")
             }
             SecretScope::Org { org, app } => format!("org:{org}{}", suffix(app)),
@@ -78,11 +103,14 @@ impl SecretScope {
             SecretScope::Repo { owner, repo, app } => {
                 format!("/repos/{owner}/{repo}/{}/secrets", app.as_str())
             }
-            SecretScope::Environment { owner, repo, environment } => {
+            SecretScope::Environment {
+                owner,
+                repo,
+                environment,
+            } => {
                 format!("/repos/{owner}/{repo}/environments/{environment}/secrets")
             }
             SecretScope::Org { org, app } => format!("/orgs/{org}/{}/secrets", app.as_str()),
         }
     }
 }
-

@@ -1,13 +1,12 @@
 //! The planner: decides, per policy, whether the source rotates, and per target and secret
 //! what apply does. A pure function of its inputs.
 
-
 use chrono::{DateTime, Utc};
 
 use super::model::*;
 use super::resolve::resolve;
-use crate::model::SecretMeta;
 use crate::ledger::LedgerState;
+use crate::model::SecretMeta;
 use crate::policy::{Policy, PolicySet, SourceSpec};
 use crate::schedule::next_due;
 
@@ -96,7 +95,9 @@ pub fn decide_rotation_since(
 fn describe_source(spec: &SourceSpec) -> String {
     match spec {
         SourceSpec::Generate { store: None, .. } => "generate (not stored)".into(),
-        SourceSpec::Generate { store: Some(kv), .. } => {
+        SourceSpec::Generate {
+            store: Some(kv), ..
+        } => {
             format!("generate -> vault kv {}/{}", kv.mount, kv.path)
         }
         SourceSpec::VaultKv(kv) => format!("vault kv {}/{}", kv.mount, kv.path),
@@ -116,7 +117,16 @@ pub fn plan(
     let policies = set
         .policies
         .iter()
-        .map(|p| plan_policy(p, observed, ledger, now, opts.force.contains(&p.name), &mut shared))
+        .map(|p| {
+            plan_policy(
+                p,
+                observed,
+                ledger,
+                now,
+                opts.force.contains(&p.name),
+                &mut shared,
+            )
+        })
         .collect();
     let mut plan = Plan {
         generated_at: Some(now),
@@ -153,7 +163,8 @@ fn plan_policy(
         problem: None,
         targets: Vec::new(),
     };
-    let current = match current_version(policy, ledger, observed.source_versions.get(&policy.name)) {
+    let current = match current_version(policy, ledger, observed.source_versions.get(&policy.name))
+    {
         Ok(v) => v,
         Err(e) => {
             pp.problem = Some(format!("reading the source failed: {e}"));
@@ -199,15 +210,21 @@ fn plan_policy(
                     if record.is_none() && meta.is_none() {
                         (Action::Create, format!("never pushed; {}", r.describe()))
                     } else if existing.is_some() && meta.is_none() {
-                        (Action::Create, format!("missing in GitHub; {}", r.describe()))
+                        (
+                            Action::Create,
+                            format!("missing in GitHub; {}", r.describe()),
+                        )
                     } else {
                         (Action::Rotate, r.describe())
                     }
                 }
                 (None, None) => (Action::Create, "no version yet".into()),
                 (None, Some(v)) => {
-                    let (action, reason) = decide_target(record, meta, existing.is_some(), v, vault_kv_forced);
-                    let current_ids = observed.selected_repos.get(&(rt.scope.key(), name.to_ascii_uppercase()));
+                    let (action, reason) =
+                        decide_target(record, meta, existing.is_some(), v, vault_kv_forced);
+                    let current_ids = observed
+                        .selected_repos
+                        .get(&(rt.scope.key(), name.to_ascii_uppercase()));
                     match super::access::compare(rt.access.as_ref(), meta, current_ids) {
                         Some(changed) if action == Action::Unchanged => changed,
                         _ => (action, reason),
@@ -227,11 +244,18 @@ fn plan_policy(
 
     // A value that is not stored cannot be pushed again later: any target that needs it
     // makes the whole policy rotate, so that every target ends up with one value.
-    if pp.rotate.is_none() && !policy.source.is_stored() && pp.targets.iter().any(|t| t.needs_value()) {
+    if pp.rotate.is_none()
+        && !policy.source.is_stored()
+        && pp.targets.iter().any(|t| t.needs_value())
+    {
         let reason = RotateReason::Unconvergeable;
         for t in &mut pp.targets {
             for s in &mut t.secrets {
-                s.action = if s.action == Action::Create { Action::Create } else { Action::Rotate };
+                s.action = if s.action == Action::Create {
+                    Action::Create
+                } else {
+                    Action::Rotate
+                };
                 s.reason = shared.str(&reason.describe());
             }
         }
@@ -277,7 +301,10 @@ fn decide_target(
                 }
             }
             if forced {
-                (Action::Sync, format!("forced: pushing version {version} again"))
+                (
+                    Action::Sync,
+                    format!("forced: pushing version {version} again"),
+                )
             } else {
                 (Action::Unchanged, format!("holds version {version}"))
             }

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 
-
 use super::model::{Action, Budget, Estimate, Plan};
 use crate::ledger::LedgerState;
 

@@ -16,11 +16,11 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::model::plan::Observed;
 use super::model::{Action, Plan, PlanWarning};
 use super::resolve::is_listing_problem;
 use crate::github::error::permissions_for;
 use crate::github::limits::{holder, secret_limit, MAX_VALUE_BYTES};
+use crate::model::plan::Observed;
 use crate::model::{Repo, SecretScope};
 use crate::policy::{App, Charset, PolicySet, SourceSpec, Visibility};
 
@@ -172,9 +172,17 @@ fn doubled_names(plan: &mut Plan) {
     // (target, name) pairs, and usually every policy writes names of its own.
     let mut policies_of: HashMap<String, BTreeSet<&str>> = HashMap::new();
     for pp in &plan.policies {
-        let names: BTreeSet<&str> = pp.targets.iter().flat_map(|t| &t.secrets).map(|s| &*s.name).collect();
+        let names: BTreeSet<&str> = pp
+            .targets
+            .iter()
+            .flat_map(|t| &t.secrets)
+            .map(|s| &*s.name)
+            .collect();
         for name in names {
-            policies_of.entry(name.to_ascii_uppercase()).or_default().insert(&pp.policy);
+            policies_of
+                .entry(name.to_ascii_uppercase())
+                .or_default()
+                .insert(&pp.policy);
         }
     }
     policies_of.retain(|_, p| p.len() > 1);
@@ -202,7 +210,8 @@ fn doubled_names(plan: &mut Plan) {
                     std::collections::hash_map::Entry::Occupied(mut o) => {
                         let (first, more) = o.get_mut();
                         if *first != pp.policy {
-                            more.get_or_insert_with(|| BTreeSet::from([*first])).insert(&pp.policy);
+                            more.get_or_insert_with(|| BTreeSet::from([*first]))
+                                .insert(&pp.policy);
                         }
                     }
                 }
@@ -222,7 +231,8 @@ fn doubled_names(plan: &mut Plan) {
     for pp in &mut plan.policies {
         for t in &mut pp.targets {
             for s in &t.secrets {
-                let Some(policies) = writers.get(&(t.target.to_string(), s.name.to_ascii_uppercase()))
+                let Some(policies) =
+                    writers.get(&(t.target.to_string(), s.name.to_ascii_uppercase()))
                 else {
                     continue;
                 };

@@ -74,7 +74,9 @@ impl Plan {
                     let _ = writeln!(
                         out,
                         "  version: {}",
-                        p.version.map(|v| v.to_string()).unwrap_or_else(|| "none".into())
+                        p.version
+                            .map(|v| v.to_string())
+                            .unwrap_or_else(|| "none".into())
                     );
                 }
             }
@@ -114,7 +116,10 @@ impl Plan {
                 "warning: policy {} target {}{}: {}",
                 w.policy,
                 w.target,
-                w.secret.as_deref().map(|s| format!(" secret {s}")).unwrap_or_default(),
+                w.secret
+                    .as_deref()
+                    .map(|s| format!(" secret {s}"))
+                    .unwrap_or_default(),
                 w.message
             );
         }

@@ -141,7 +141,11 @@ pub fn resolve(policy: &Policy, listings: &Listings) -> Vec<ResolvedTarget> {
                         Some(Ok(repos)) => {
                             let default = RepoSelector::default();
                             let m = Matcher::new(selector.as_ref().unwrap_or(&default));
-                            ids = repos.iter().filter(|r| m.selects(r)).map(|r| r.id).collect();
+                            ids = repos
+                                .iter()
+                                .filter(|r| m.selects(r))
+                                .map(|r| r.id)
+                                .collect();
                             ids.sort_unstable();
                         }
                         other => problem = Some(listing_problem(org, other)),
@@ -167,7 +171,8 @@ pub fn resolve(policy: &Policy, listings: &Listings) -> Vec<ResolvedTarget> {
 /// Whether a target's problem is that its organization could not be listed (such a
 /// target stands for the whole selection, under the organization's scope).
 pub fn is_listing_problem(problem: &str) -> bool {
-    problem.starts_with("listing the repositories of ") || problem.starts_with("the repositories of ")
+    problem.starts_with("listing the repositories of ")
+        || problem.starts_with("the repositories of ")
 }
 
 fn listing_problem(org: &str, got: Option<&Result<Vec<Repo>, String>>) -> String {
@@ -177,7 +182,12 @@ fn listing_problem(org: &str, got: Option<&Result<Vec<Repo>, String>>) -> String
     }
 }
 
-fn scope_for(owner: &str, repo: &str, environment: Option<&str>, app: crate::policy::App) -> SecretScope {
+fn scope_for(
+    owner: &str,
+    repo: &str,
+    environment: Option<&str>,
+    app: crate::policy::App,
+) -> SecretScope {
     match environment {
         Some(env) => SecretScope::Environment {
             owner: owner.to_string(),

@@ -6,8 +6,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::*;
-use crate::model::{Repo, SecretMeta, SecretScope};
 use crate::ledger::{Entry, LedgerState, PushRecord, RotationRecord};
+use crate::model::{Repo, SecretMeta, SecretScope};
 use crate::policy::*;
 
 fn now() -> DateTime<Utc> {
@@ -85,7 +85,11 @@ fn scope(repo: &str) -> SecretScope {
     }
 }
 
-fn ledger_with(version: u64, rotated_at: DateTime<Utc>, pushed: &[(&str, u64, DateTime<Utc>)]) -> LedgerState {
+fn ledger_with(
+    version: u64,
+    rotated_at: DateTime<Utc>,
+    pushed: &[(&str, u64, DateTime<Utc>)],
+) -> LedgerState {
     let mut l = LedgerState::default();
     l.apply(&Entry::Rotation(RotationRecord {
         policy: "p".into(),
@@ -108,7 +112,11 @@ fn ledger_with(version: u64, rotated_at: DateTime<Utc>, pushed: &[(&str, u64, Da
     l
 }
 
-fn observed(listings: Listings, version: Option<u64>, secrets: &[(&str, DateTime<Utc>)]) -> Observed {
+fn observed(
+    listings: Listings,
+    version: Option<u64>,
+    secrets: &[(&str, DateTime<Utc>)],
+) -> Observed {
     let mut o = Observed {
         listings,
         ..Default::default()
@@ -132,7 +140,11 @@ fn actions(plan: &Plan) -> Vec<(String, Action)> {
     plan.policies[0]
         .targets
         .iter()
-        .flat_map(|t| t.secrets.iter().map(move |s| (t.target.to_string(), s.action)))
+        .flat_map(|t| {
+            t.secrets
+                .iter()
+                .map(move |s| (t.target.to_string(), s.action))
+        })
         .collect()
 }
 
@@ -143,11 +155,20 @@ fn set(p: Policy) -> PolicySet {
 #[test]
 fn a_source_without_a_version_rotates_initially_and_creates_every_target() {
     let p = policy(stored(), None);
-    let plan = plan(&set(p), &observed(repos(&["svc-a", "svc-b", "web"]), None, &[]), &LedgerState::default(), now(), &PlanOptions::default());
+    let plan = plan(
+        &set(p),
+        &observed(repos(&["svc-a", "svc-b", "web"]), None, &[]),
+        &LedgerState::default(),
+        now(),
+        &PlanOptions::default(),
+    );
     assert_eq!(plan.policies[0].rotate, Some(RotateReason::Initial));
     assert_eq!(
         actions(&plan),
-        vec![("acme/svc-a".into(), Action::Create), ("acme/svc-b".into(), Action::Create)]
+        vec![
+            ("acme/svc-a".into(), Action::Create),
+            ("acme/svc-b".into(), Action::Create)
+        ]
     );
 }
 
@@ -155,8 +176,18 @@ fn a_source_without_a_version_rotates_initially_and_creates_every_target() {
 fn targets_at_the_current_version_are_unchanged_and_nothing_rotates() {
     let t = now() - chrono::Duration::days(1);
     let ledger = ledger_with(3, t, &[("svc-a", 3, t), ("svc-b", 3, t)]);
-    let o = observed(repos(&["svc-a", "svc-b"]), Some(3), &[("svc-a", t), ("svc-b", t)]);
-    let plan = plan(&set(policy(stored(), None)), &o, &ledger, now(), &PlanOptions::default());
+    let o = observed(
+        repos(&["svc-a", "svc-b"]),
+        Some(3),
+        &[("svc-a", t), ("svc-b", t)],
+    );
+    let plan = plan(
+        &set(policy(stored(), None)),
+        &o,
+        &ledger,
+        now(),
+        &PlanOptions::default(),
+    );
     assert_eq!(plan.policies[0].rotate, None);
     assert!(actions(&plan).iter().all(|(_, a)| *a == Action::Unchanged));
     assert!(!plan.policies[0].has_work());
@@ -166,12 +197,25 @@ fn targets_at_the_current_version_are_unchanged_and_nothing_rotates() {
 fn a_new_source_version_syncs_only_the_targets_behind_it() {
     let t = now() - chrono::Duration::days(1);
     let ledger = ledger_with(3, t, &[("svc-a", 4, t), ("svc-b", 3, t)]);
-    let o = observed(repos(&["svc-a", "svc-b"]), Some(4), &[("svc-a", t), ("svc-b", t)]);
-    let plan = plan(&set(policy(stored(), None)), &o, &ledger, now(), &PlanOptions::default());
+    let o = observed(
+        repos(&["svc-a", "svc-b"]),
+        Some(4),
+        &[("svc-a", t), ("svc-b", t)],
+    );
+    let plan = plan(
+        &set(policy(stored(), None)),
+        &o,
+        &ledger,
+        now(),
+        &PlanOptions::default(),
+    );
     assert_eq!(plan.policies[0].rotate, None);
     assert_eq!(
         actions(&plan),
-        vec![("acme/svc-a".into(), Action::Unchanged), ("acme/svc-b".into(), Action::Sync)]
+        vec![
+            ("acme/svc-a".into(), Action::Unchanged),
+            ("acme/svc-b".into(), Action::Sync)
+        ]
     );
 }
 
@@ -179,8 +223,18 @@ fn a_new_source_version_syncs_only_the_targets_behind_it() {
 fn a_secret_changed_outside_rotor_is_drift() {
     let t = now() - chrono::Duration::days(1);
     let ledger = ledger_with(3, t, &[("svc-a", 3, t)]);
-    let o = observed(repos(&["svc-a"]), Some(3), &[("svc-a", t + chrono::Duration::hours(2))]);
-    let plan = plan(&set(policy(stored(), None)), &o, &ledger, now(), &PlanOptions::default());
+    let o = observed(
+        repos(&["svc-a"]),
+        Some(3),
+        &[("svc-a", t + chrono::Duration::hours(2))],
+    );
+    let plan = plan(
+        &set(policy(stored(), None)),
+        &o,
+        &ledger,
+        now(),
+        &PlanOptions::default(),
+    );
     assert_eq!(actions(&plan), vec![("acme/svc-a".into(), Action::Drift)]);
 }
 
@@ -190,7 +244,13 @@ fn a_secret_deleted_outside_rotor_is_created_again() {
     let ledger = ledger_with(3, t, &[("svc-a", 3, t)]);
     let mut o = observed(repos(&["svc-a"]), Some(3), &[]);
     o.secrets.insert(scope("svc-a").key(), Ok(vec![]));
-    let plan = plan(&set(policy(stored(), None)), &o, &ledger, now(), &PlanOptions::default());
+    let plan = plan(
+        &set(policy(stored(), None)),
+        &o,
+        &ledger,
+        now(),
+        &PlanOptions::default(),
+    );
     assert_eq!(actions(&plan), vec![("acme/svc-a".into(), Action::Create)]);
 }
 
@@ -204,8 +264,17 @@ fn a_passed_cadence_slot_rotates_with_reason_due() {
         max_age: None,
     };
     let ledger = ledger_with(1, last, &[("svc-a", 1, last)]);
-    let plan = plan(&set(policy(stored(), Some(schedule))), &observed(repos(&["svc-a"]), Some(1), &[]), &ledger, now(), &PlanOptions::default());
-    assert!(matches!(plan.policies[0].rotate, Some(RotateReason::Due { .. })));
+    let plan = plan(
+        &set(policy(stored(), Some(schedule))),
+        &observed(repos(&["svc-a"]), Some(1), &[]),
+        &ledger,
+        now(),
+        &PlanOptions::default(),
+    );
+    assert!(matches!(
+        plan.policies[0].rotate,
+        Some(RotateReason::Due { .. })
+    ));
     assert_eq!(actions(&plan), vec![("acme/svc-a".into(), Action::Rotate)]);
 }
 
@@ -219,8 +288,17 @@ fn max_age_rotates_when_it_comes_first() {
         max_age: Some(Duration::from_secs(35 * 86400)),
     };
     let ledger = ledger_with(1, last, &[("svc-a", 1, last)]);
-    let plan = plan(&set(policy(stored(), Some(schedule))), &observed(repos(&["svc-a"]), Some(1), &[]), &ledger, now(), &PlanOptions::default());
-    assert!(matches!(plan.policies[0].rotate, Some(RotateReason::MaxAge { .. })));
+    let plan = plan(
+        &set(policy(stored(), Some(schedule))),
+        &observed(repos(&["svc-a"]), Some(1), &[]),
+        &ledger,
+        now(),
+        &PlanOptions::default(),
+    );
+    assert!(matches!(
+        plan.policies[0].rotate,
+        Some(RotateReason::MaxAge { .. })
+    ));
 }
 
 #[test]
@@ -228,11 +306,20 @@ fn an_unstored_value_rotates_again_for_every_target_when_one_target_lacks_it() {
     let t = now() - chrono::Duration::hours(1);
     let ledger = ledger_with(2, t, &[("svc-a", 2, t)]);
     let o = observed(repos(&["svc-a", "svc-b"]), None, &[("svc-a", t)]);
-    let plan = plan(&set(policy(unstored(), None)), &o, &ledger, now(), &PlanOptions::default());
+    let plan = plan(
+        &set(policy(unstored(), None)),
+        &o,
+        &ledger,
+        now(),
+        &PlanOptions::default(),
+    );
     assert_eq!(plan.policies[0].rotate, Some(RotateReason::Unconvergeable));
     assert_eq!(
         actions(&plan),
-        vec![("acme/svc-a".into(), Action::Rotate), ("acme/svc-b".into(), Action::Create)]
+        vec![
+            ("acme/svc-a".into(), Action::Rotate),
+            ("acme/svc-b".into(), Action::Create)
+        ]
     );
 }
 
@@ -243,16 +330,33 @@ fn forcing_a_policy_rotates_it_even_when_not_due() {
     let opts = PlanOptions {
         force: ["p".to_string()].into(),
     };
-    let plan = plan(&set(policy(stored(), None)), &observed(repos(&["svc-a"]), Some(2), &[]), &ledger, now(), &opts);
+    let plan = plan(
+        &set(policy(stored(), None)),
+        &observed(repos(&["svc-a"]), Some(2), &[]),
+        &ledger,
+        now(),
+        &opts,
+    );
     assert_eq!(plan.policies[0].rotate, Some(RotateReason::Forced));
 }
 
 #[test]
 fn a_source_that_cannot_be_read_is_a_policy_problem_not_a_rotation() {
     let mut o = observed(repos(&["svc-a"]), None, &[]);
-    o.source_versions.insert("p".into(), Err("connection refused".into()));
-    let plan = plan(&set(policy(stored(), None)), &o, &LedgerState::default(), now(), &PlanOptions::default());
-    assert!(plan.policies[0].problem.as_deref().unwrap().contains("connection refused"));
+    o.source_versions
+        .insert("p".into(), Err("connection refused".into()));
+    let plan = plan(
+        &set(policy(stored(), None)),
+        &o,
+        &LedgerState::default(),
+        now(),
+        &PlanOptions::default(),
+    );
+    assert!(plan.policies[0]
+        .problem
+        .as_deref()
+        .unwrap()
+        .contains("connection refused"));
     assert_eq!(plan.policies[0].rotate, None);
 }
 
@@ -261,17 +365,39 @@ fn a_failed_listing_marks_the_target_with_githubs_message() {
     let t = now() - chrono::Duration::hours(1);
     let ledger = ledger_with(2, t, &[]);
     let mut o = observed(repos(&["svc-a"]), Some(2), &[]);
-    o.secrets.insert(scope("svc-a").key(), Err("404 Not Found".into()));
-    let plan = plan(&set(policy(stored(), None)), &o, &ledger, now(), &PlanOptions::default());
-    assert_eq!(plan.policies[0].targets[0].problem.as_deref(), Some("404 Not Found"));
+    o.secrets
+        .insert(scope("svc-a").key(), Err("404 Not Found".into()));
+    let plan = plan(
+        &set(policy(stored(), None)),
+        &o,
+        &ledger,
+        now(),
+        &PlanOptions::default(),
+    );
+    assert_eq!(
+        plan.policies[0].targets[0].problem.as_deref(),
+        Some("404 Not Found")
+    );
     assert!(plan.to_text().contains("404 Not Found"));
 }
 
 #[test]
 fn the_same_inputs_give_the_same_plan() {
     let o = observed(repos(&["svc-a", "svc-b"]), None, &[]);
-    let a = plan(&set(policy(stored(), None)), &o, &LedgerState::default(), now(), &PlanOptions::default());
-    let b = plan(&set(policy(stored(), None)), &o, &LedgerState::default(), now(), &PlanOptions::default());
+    let a = plan(
+        &set(policy(stored(), None)),
+        &o,
+        &LedgerState::default(),
+        now(),
+        &PlanOptions::default(),
+    );
+    let b = plan(
+        &set(policy(stored(), None)),
+        &o,
+        &LedgerState::default(),
+        now(),
+        &PlanOptions::default(),
+    );
     assert_eq!(a.to_json(), b.to_json());
 }
 
@@ -291,18 +417,38 @@ fn every_30d() -> Schedule {
 fn a_source_version_written_after_the_ledger_record_counts_as_the_rotation_and_is_not_made_again() {
     let recorded = now() - chrono::Duration::days(40);
     let written = now() - chrono::Duration::minutes(5);
-    let ledger = ledger_with(1, recorded, &[("svc-a", 1, recorded), ("svc-b", 1, recorded)]);
-    let mut o = observed(repos(&["svc-a", "svc-b"]), Some(2), &[("svc-a", recorded), ("svc-b", recorded)]);
+    let ledger = ledger_with(
+        1,
+        recorded,
+        &[("svc-a", 1, recorded), ("svc-b", 1, recorded)],
+    );
+    let mut o = observed(
+        repos(&["svc-a", "svc-b"]),
+        Some(2),
+        &[("svc-a", recorded), ("svc-b", recorded)],
+    );
     o.source_written.insert("p".into(), written);
-    let plan = plan(&set(policy(stored(), Some(every_30d()))), &o, &ledger, now(), &PlanOptions::default());
+    let plan = plan(
+        &set(policy(stored(), Some(every_30d()))),
+        &o,
+        &ledger,
+        now(),
+        &PlanOptions::default(),
+    );
     let pp = &plan.policies[0];
-    assert_eq!(pp.rotate, None, "the interrupted rotation already made version 2");
+    assert_eq!(
+        pp.rotate, None,
+        "the interrupted rotation already made version 2"
+    );
     assert_eq!(pp.version, Some(2));
     assert_eq!(pp.last_rotated_at, Some(written));
     assert_eq!(pp.next_due, Some(written + chrono::Duration::days(30)));
     assert_eq!(
         actions(&plan),
-        vec![("acme/svc-a".into(), Action::Sync), ("acme/svc-b".into(), Action::Sync)]
+        vec![
+            ("acme/svc-a".into(), Action::Sync),
+            ("acme/svc-b".into(), Action::Sync)
+        ]
     );
 }
 
@@ -311,7 +457,13 @@ fn a_stored_version_the_ledger_never_recorded_is_not_rotated_again_before_it_is_
     let written = now() - chrono::Duration::days(1);
     let mut o = observed(repos(&["svc-a"]), Some(1), &[]);
     o.source_written.insert("p".into(), written);
-    let plan = plan(&set(policy(stored(), Some(every_30d()))), &o, &LedgerState::default(), now(), &PlanOptions::default());
+    let plan = plan(
+        &set(policy(stored(), Some(every_30d()))),
+        &o,
+        &LedgerState::default(),
+        now(),
+        &PlanOptions::default(),
+    );
     assert_eq!(plan.policies[0].rotate, None);
     assert_eq!(actions(&plan), vec![("acme/svc-a".into(), Action::Create)]);
 }
@@ -321,9 +473,19 @@ fn an_old_source_version_does_not_hide_a_due_rotation() {
     let last = now() - chrono::Duration::days(40);
     let ledger = ledger_with(1, last, &[("svc-a", 1, last)]);
     let mut o = observed(repos(&["svc-a"]), Some(1), &[]);
-    o.source_written.insert("p".into(), last - chrono::Duration::seconds(1));
-    let plan = plan(&set(policy(stored(), Some(every_30d()))), &o, &ledger, now(), &PlanOptions::default());
-    assert!(matches!(plan.policies[0].rotate, Some(RotateReason::Due { .. })));
+    o.source_written
+        .insert("p".into(), last - chrono::Duration::seconds(1));
+    let plan = plan(
+        &set(policy(stored(), Some(every_30d()))),
+        &o,
+        &ledger,
+        now(),
+        &PlanOptions::default(),
+    );
+    assert!(matches!(
+        plan.policies[0].rotate,
+        Some(RotateReason::Due { .. })
+    ));
 }
 
 #[test]
@@ -332,6 +494,15 @@ fn a_write_time_is_ignored_for_a_value_that_is_not_stored() {
     let ledger = ledger_with(1, last, &[("svc-a", 1, last)]);
     let mut o = observed(repos(&["svc-a"]), None, &[]);
     o.source_written.insert("p".into(), now());
-    let plan = plan(&set(policy(unstored(), Some(every_30d()))), &o, &ledger, now(), &PlanOptions::default());
-    assert!(matches!(plan.policies[0].rotate, Some(RotateReason::Due { .. })));
+    let plan = plan(
+        &set(policy(unstored(), Some(every_30d()))),
+        &o,
+        &ledger,
+        now(),
+        &PlanOptions::default(),
+    );
+    assert!(matches!(
+        plan.policies[0].rotate,
+        Some(RotateReason::Due { .. })
+    ));
 }

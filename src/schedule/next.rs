@@ -46,10 +46,7 @@ fn jitter(policy: &str, last: DateTime<Utc>, max: Option<std::time::Duration>) -
     };
     // FNV-1a: stable across builds, unlike std's hasher.
     let mut h: u64 = 0xcbf29ce484222325;
-    for b in policy
-        .bytes()
-        .chain(last.timestamp_millis().to_le_bytes())
-    {
+    for b in policy.bytes().chain(last.timestamp_millis().to_le_bytes()) {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x100000001b3);
     }
@@ -132,7 +129,10 @@ mod tests {
         // 2026-03-07 02:30 EST already passed; 2026-03-08 02:30 does not exist.
         let tz: chrono_tz::Tz = "America/New_York".parse().unwrap();
         let local = t.with_timezone(&tz);
-        assert_eq!(local.date_naive(), chrono::NaiveDate::from_ymd_opt(2026, 3, 8).unwrap());
+        assert_eq!(
+            local.date_naive(),
+            chrono::NaiveDate::from_ymd_opt(2026, 3, 8).unwrap()
+        );
         assert!(local.format("%H").to_string() == "03", "{local}");
     }
 
@@ -161,7 +161,10 @@ mod tests {
         let base = last + chrono::Duration::hours(1);
         for name in ["alpha", "beta", "gamma", "delta"] {
             let t = next_due(name, &s, last).unwrap();
-            assert!(t >= base && t < base + chrono::Duration::minutes(10), "{name}: {t}");
+            assert!(
+                t >= base && t < base + chrono::Duration::minutes(10),
+                "{name}: {t}"
+            );
         }
     }
 
@@ -181,7 +184,11 @@ mod tests {
             offsets.insert(local.format("%z").to_string());
             last = next;
         }
-        assert_eq!(offsets.len(), 2, "both +0100 and +0200 were crossed: {offsets:?}");
+        assert_eq!(
+            offsets.len(),
+            2,
+            "both +0100 and +0200 were crossed: {offsets:?}"
+        );
     }
 
     #[test]
@@ -214,7 +221,10 @@ mod tests {
     #[test]
     fn every_counts_elapsed_time_so_a_day_across_the_spring_change_is_24_hours() {
         // `every` is a duration, not a wall-clock rule: 24h after 09:00 EST is 10:00 EDT.
-        let s = sched(Some(Cadence::Every(Duration::from_secs(86400))), "America/New_York");
+        let s = sched(
+            Some(Cadence::Every(Duration::from_secs(86400))),
+            "America/New_York",
+        );
         let next = next_due("p", &s, utc("2026-03-07T14:00:00Z")).unwrap();
         assert_eq!(next, utc("2026-03-08T14:00:00Z"));
     }

@@ -5,11 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::Method;
-use github_emulator::{AppKeyPair, AppSpec, FleetSpec, InstallationSpec, OrgSpec, RepoSpec};
-use github_emulator::Scope as SecretScope;
-use rotor::github::{AppConfig, AppKey, Client, ErrorKind, GitHubConfig};
 use github_emulator::App;
+use github_emulator::Scope as SecretScope;
+use github_emulator::{AppKeyPair, AppSpec, FleetSpec, InstallationSpec, OrgSpec, RepoSpec};
+use reqwest::Method;
+use rotor::github::{AppConfig, AppKey, Client, ErrorKind, GitHubConfig};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 

@@ -6,11 +6,11 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rotor::audit::{AuditEvent, AuditLog, AuditRecord};
-use github_emulator::{FaultRule, FleetSpec, OrgSpec, RepoSpec};
-use github_emulator::Scope as SecretScope;
-use rotor::ledger::Ledger;
 use github_emulator::App;
+use github_emulator::Scope as SecretScope;
+use github_emulator::{FaultRule, FleetSpec, OrgSpec, RepoSpec};
+use rotor::audit::{AuditEvent, AuditLog, AuditRecord};
+use rotor::ledger::Ledger;
 use serde_json::{json, Value};
 
 use crate::util::bao::Bao;
@@ -496,7 +496,8 @@ async fn kill_9_during_a_300_repository_rotation_then_a_restart_converges_every_
     let mut ws = vault_ws(&handle, &bao);
     // 300 writes are 1,500 points: under GitHub's 900 a minute the governor would stretch
     // the run past a minute. This emulator enforces no points budget, so neither does rotor.
-    ws.extra_env.push(("ROTOR_GITHUB_LIMITS".into(), "off".into()));
+    ws.extra_env
+        .push(("ROTOR_GITHUB_LIMITS".into(), "off".into()));
     ws.write_policy(
         "deploy.yaml",
         &stored_policy("deploy", "ci/deploy", "every: 30d", "  - org: acme\n"),

@@ -5,12 +5,12 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use reqwest::Method;
+use github_emulator::Scope as SecretScope;
+use github_emulator::{App, Visibility};
 use github_emulator::{
     FaultRule, FleetSpec, LimitsSpec, OrgSpec, RepoSpec, RepoVisibility, TokenSpec,
 };
-use github_emulator::Scope as SecretScope;
-use github_emulator::{App, Visibility};
+use reqwest::Method;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 

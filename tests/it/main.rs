@@ -3,13 +3,13 @@
 
 mod util;
 
+mod app_auth;
+mod daemon;
 mod emulator;
-mod policy;
-mod source;
 mod github;
+mod policy;
 mod rotation;
 mod scale;
 mod scopes;
-mod app_auth;
-mod daemon;
+mod source;
 mod structure;

@@ -1,9 +1,9 @@
 //! End-to-end rotation through the real `rotor` binary, a real OpenBao and the emulator:
 //! every selected repository decrypts to Vault's current value, and nothing else moves.
 
-use github_emulator::{FaultRule, FleetSpec};
-use github_emulator::Scope as SecretScope;
 use github_emulator::App;
+use github_emulator::Scope as SecretScope;
+use github_emulator::{FaultRule, FleetSpec};
 use serde_json::json;
 
 use crate::util::bao::Bao;
@@ -56,7 +56,10 @@ fn selected(org: &str, i: usize) -> bool {
 
 async fn vault_value(bao: &Bao, path: &str, field: &str) -> (u64, String) {
     let (version, data) = bao.kv_get("secret", path).await;
-    (version, data[field].as_str().expect("string field").to_string())
+    (
+        version,
+        data[field].as_str().expect("string field").to_string(),
+    )
 }
 
 fn assert_fleet_holds(emu: &github_emulator::Emulator, value: &str) -> usize {
@@ -65,10 +68,20 @@ fn assert_fleet_holds(emu: &github_emulator::Emulator, value: &str) -> usize {
         for i in 1..=100 {
             let got = emu.decrypted(&repo(org, &svc(i)), "DEPLOY_TOKEN");
             if selected(org, i) {
-                assert_eq!(got.as_deref(), Some(value), "{org}/{} holds the wrong value", svc(i));
+                assert_eq!(
+                    got.as_deref(),
+                    Some(value),
+                    "{org}/{} holds the wrong value",
+                    svc(i)
+                );
                 count += 1;
             } else {
-                assert_eq!(got, None, "{org}/{} is not selected but got a value", svc(i));
+                assert_eq!(
+                    got,
+                    None,
+                    "{org}/{} is not selected but got a value",
+                    svc(i)
+                );
             }
         }
     }
@@ -79,25 +92,45 @@ fn assert_fleet_holds(emu: &github_emulator::Emulator, value: &str) -> usize {
 async fn a_vault_stored_secret_reaches_every_selected_repository_in_two_orgs_and_converges() {
     let bao = Bao::start();
     let (emu, handle) = emu::start(FleetSpec::generate(&["acme", "globex"], 100)).await;
-    let ws = Workspace::new(&handle.url, emu::DEFAULT_TOKEN, Some((bao.addr.clone(), bao.token.clone())));
+    let ws = Workspace::new(
+        &handle.url,
+        emu::DEFAULT_TOKEN,
+        Some((bao.addr.clone(), bao.token.clone())),
+    );
     ws.write_policy("deploy-token.yaml", STORED_POLICY);
 
     let plan = ws.run(&["plan"]).await.expect_code(0);
-    assert!(plan.stdout.contains("rotate: no version yet"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("rotate: no version yet"),
+        "{}",
+        plan.stdout
+    );
 
     let first = ws.run(&["apply"]).await.expect_code(0);
     let (v1, value1) = vault_value(&bao, "ci/deploy-token", "value").await;
     assert_eq!(v1, 1, "one rotation writes one Vault version");
     assert_eq!(value1.len(), 40);
     let targets = assert_fleet_holds(&emu, &value1);
-    assert_eq!(targets, 89 + 30, "acme: 90 unarchived minus svc-0007; globex: 30 pci repos");
-    assert!(first.stdout.contains(&format!("{targets} pushed")), "{}", first.stdout);
+    assert_eq!(
+        targets,
+        89 + 30,
+        "acme: 90 unarchived minus svc-0007; globex: 30 pci repos"
+    );
+    assert!(
+        first.stdout.contains(&format!("{targets} pushed")),
+        "{}",
+        first.stdout
+    );
     let puts = emu.counters().route(PUT_REPO_SECRET);
     assert_eq!(puts as usize, targets);
 
     // A second apply right after the first pushes nothing and rotates nothing.
     let second = ws.run(&["apply"]).await.expect_code(0);
-    assert!(second.stdout.contains("0 rotated, 0 pushed"), "{}", second.stdout);
+    assert!(
+        second.stdout.contains("0 rotated, 0 pushed"),
+        "{}",
+        second.stdout
+    );
     assert_eq!(emu.counters().route(PUT_REPO_SECRET), puts);
     assert_eq!(vault_value(&bao, "ci/deploy-token", "value").await.0, 1);
 
@@ -110,7 +143,11 @@ async fn a_vault_stored_secret_reaches_every_selected_repository_in_two_orgs_and
     assert_eq!(emu.counters().route(PUT_REPO_SECRET) as usize, 2 * targets);
 
     let status = ws.run(&["status"]).await.expect_code(0);
-    assert!(status.stdout.contains("policy deploy-token  version 2"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("policy deploy-token  version 2"),
+        "{}",
+        status.stdout
+    );
 }
 
 const VAULT_KV_POLICY: &str = r#"
@@ -129,39 +166,67 @@ targets:
 async fn a_version_written_to_vault_by_hand_is_pushed_on_the_next_apply_and_only_then() {
     let bao = Bao::start();
     let (emu, handle) = emu::start(FleetSpec::generate(&["acme"], 3)).await;
-    let ws = Workspace::new(&handle.url, emu::DEFAULT_TOKEN, Some((bao.addr.clone(), bao.token.clone())));
+    let ws = Workspace::new(
+        &handle.url,
+        emu::DEFAULT_TOKEN,
+        Some((bao.addr.clone(), bao.token.clone())),
+    );
     ws.write_policy("npm.yaml", VAULT_KV_POLICY);
 
     // Nothing in Vault yet: a clear problem, no push.
     let empty = ws.run(&["apply"]).await.expect_code(1);
-    assert!(empty.stdout.contains("holds no version"), "{}", empty.stdout);
+    assert!(
+        empty.stdout.contains("holds no version"),
+        "{}",
+        empty.stdout
+    );
 
-    bao.kv_put("secret", "ci/npm", json!({"token": "npm-one"})).await;
+    bao.kv_put("secret", "ci/npm", json!({"token": "npm-one"}))
+        .await;
     ws.run(&["apply"]).await.expect_code(0);
     for r in ["svc-0001", "svc-0002"] {
-        assert_eq!(emu.decrypted(&repo("acme", r), "NPM_TOKEN").as_deref(), Some("npm-one"));
+        assert_eq!(
+            emu.decrypted(&repo("acme", r), "NPM_TOKEN").as_deref(),
+            Some("npm-one")
+        );
     }
     let puts = emu.counters().route(PUT_REPO_SECRET);
     ws.run(&["apply"]).await.expect_code(0);
-    assert_eq!(emu.counters().route(PUT_REPO_SECRET), puts, "no new version, no push");
+    assert_eq!(
+        emu.counters().route(PUT_REPO_SECRET),
+        puts,
+        "no new version, no push"
+    );
 
-    bao.kv_put("secret", "ci/npm", json!({"token": "npm-two"})).await;
+    bao.kv_put("secret", "ci/npm", json!({"token": "npm-two"}))
+        .await;
     let plan = ws.run(&["plan", "--output", "json"]).await.expect_code(0);
     let plan: serde_json::Value = serde_json::from_str(&plan.stdout).expect("plan JSON");
     assert_eq!(plan["summary"]["sync"], 2, "{plan}");
     ws.run(&["apply"]).await.expect_code(0);
     for r in ["svc-0001", "svc-0002"] {
-        assert_eq!(emu.decrypted(&repo("acme", r), "NPM_TOKEN").as_deref(), Some("npm-two"));
+        assert_eq!(
+            emu.decrypted(&repo("acme", r), "NPM_TOKEN").as_deref(),
+            Some("npm-two")
+        );
     }
     assert_eq!(emu.counters().route(PUT_REPO_SECRET), puts + 2);
-    assert_eq!(bao.kv_get("secret", "ci/npm").await.0, 2, "rotor never writes a vault_kv source");
+    assert_eq!(
+        bao.kv_get("secret", "ci/npm").await.0,
+        2,
+        "rotor never writes a vault_kv source"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repository_answering_404_or_422_fails_alone_while_the_rest_succeed() {
     let bao = Bao::start();
     let (emu, handle) = emu::start(FleetSpec::generate(&["acme", "globex"], 20)).await;
-    let ws = Workspace::new(&handle.url, emu::DEFAULT_TOKEN, Some((bao.addr.clone(), bao.token.clone())));
+    let ws = Workspace::new(
+        &handle.url,
+        emu::DEFAULT_TOKEN,
+        Some((bao.addr.clone(), bao.token.clone())),
+    );
     ws.write_policy("deploy-token.yaml", STORED_POLICY);
     emu.add_fault(
         FaultRule::new("/repos/acme/svc-0003/actions/secrets/public-key", 404).message("Not Found"),
@@ -174,28 +239,62 @@ async fn a_repository_answering_404_or_422_fails_alone_while_the_rest_succeed() 
 
     let run = ws.run(&["apply", "--output", "json"]).await.expect_code(1);
     let out: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON report");
-    let failures = out["report"]["policies"][0]["failures"].as_array().expect("failures").clone();
+    let failures = out["report"]["policies"][0]["failures"]
+        .as_array()
+        .expect("failures")
+        .clone();
     let mut failed: Vec<(String, u64)> = failures
         .iter()
-        .map(|f| (f["target"].as_str().unwrap().to_string(), f["status"].as_u64().unwrap_or(0)))
+        .map(|f| {
+            (
+                f["target"].as_str().unwrap().to_string(),
+                f["status"].as_u64().unwrap_or(0),
+            )
+        })
         .collect();
     failed.sort();
-    assert_eq!(failed, vec![("acme/svc-0003".to_string(), 404), ("acme/svc-0005".to_string(), 422)]);
-    assert!(failures.iter().any(|f| f["message"].as_str().unwrap().contains("Bad key_id")), "{failures:?}");
+    assert_eq!(
+        failed,
+        vec![
+            ("acme/svc-0003".to_string(), 404),
+            ("acme/svc-0005".to_string(), 422)
+        ]
+    );
+    assert!(
+        failures
+            .iter()
+            .any(|f| f["message"].as_str().unwrap().contains("Bad key_id")),
+        "{failures:?}"
+    );
 
     let (v1, value) = vault_value(&bao, "ci/deploy-token", "value").await;
     for i in [1, 2, 4, 6, 8, 9] {
-        assert_eq!(emu.decrypted(&repo("acme", &svc(i)), "DEPLOY_TOKEN").as_deref(), Some(value.as_str()));
+        assert_eq!(
+            emu.decrypted(&repo("acme", &svc(i)), "DEPLOY_TOKEN")
+                .as_deref(),
+            Some(value.as_str())
+        );
     }
-    assert_eq!(emu.decrypted(&repo("acme", "svc-0003"), "DEPLOY_TOKEN"), None);
+    assert_eq!(
+        emu.decrypted(&repo("acme", "svc-0003"), "DEPLOY_TOKEN"),
+        None
+    );
 
     // The next apply retries the failed targets with the same version: no new rotation.
     emu.clear_faults();
     let text = ws.run(&["apply"]).await.expect_code(0);
-    assert!(text.stdout.contains("0 rotated, 2 pushed"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("0 rotated, 2 pushed"),
+        "{}",
+        text.stdout
+    );
     assert_eq!(vault_value(&bao, "ci/deploy-token", "value").await.0, v1);
     for i in [3, 5] {
-        assert_eq!(emu.decrypted(&repo("acme", &svc(i)), "DEPLOY_TOKEN").as_deref(), Some(value.as_str()));
+        assert_eq!(
+            emu.decrypted(&repo("acme", &svc(i)), "DEPLOY_TOKEN")
+                .as_deref(),
+            Some(value.as_str())
+        );
     }
 }
 
@@ -203,14 +302,31 @@ async fn a_repository_answering_404_or_422_fails_alone_while_the_rest_succeed() 
 async fn a_bad_github_token_is_a_clear_error_and_writes_no_vault_version() {
     let bao = Bao::start();
     let (_emu, handle) = emu::start(FleetSpec::generate(&["acme", "globex"], 5)).await;
-    let ws = Workspace::new(&handle.url, "not-a-real-token", Some((bao.addr.clone(), bao.token.clone())));
+    let ws = Workspace::new(
+        &handle.url,
+        "not-a-real-token",
+        Some((bao.addr.clone(), bao.token.clone())),
+    );
     ws.write_policy("deploy-token.yaml", STORED_POLICY);
     let run = ws.run(&["apply"]).await.expect_code(1);
-    assert!(run.stdout.contains("Bad credentials"), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("Bad credentials"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
     let status = bao
-        .api(reqwest::Method::GET, "/v1/secret/metadata/ci/deploy-token", None)
+        .api(
+            reqwest::Method::GET,
+            "/v1/secret/metadata/ci/deploy-token",
+            None,
+        )
         .await;
-    assert_eq!(status.0, 404, "no Vault version may be written: {:?}", status.1);
+    assert_eq!(
+        status.0, 404,
+        "no Vault version may be written: {:?}",
+        status.1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,8 +337,16 @@ async fn a_broken_policy_folder_exits_2_with_every_diagnostic() {
     ws.write_policy("b.yaml", "version: 2\n");
     for cmd in ["validate", "plan", "apply"] {
         let run = ws.run(&[cmd]).await.expect_code(2);
-        assert!(run.stderr.contains("a.yaml:2:7: E0102"), "{cmd}: {}", run.stderr);
-        assert!(run.stderr.contains("b.yaml:1:10: E0101"), "{cmd}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("a.yaml:2:7: E0102"),
+            "{cmd}: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("b.yaml:1:10: E0101"),
+            "{cmd}: {}",
+            run.stderr
+        );
     }
     assert_eq!(emu.counters().total, 0, "bad input reaches nothing");
 }
@@ -233,7 +357,11 @@ async fn a_broken_policy_folder_exits_2_with_every_diagnostic() {
 async fn no_value_appears_in_any_output_or_file_under_trace_logging() {
     let bao = Bao::start();
     let (emu, handle) = emu::start(FleetSpec::generate(&["acme", "globex"], 12)).await;
-    let mut ws = Workspace::new(&handle.url, emu::DEFAULT_TOKEN, Some((bao.addr.clone(), bao.token.clone())));
+    let mut ws = Workspace::new(
+        &handle.url,
+        emu::DEFAULT_TOKEN,
+        Some((bao.addr.clone(), bao.token.clone())),
+    );
     ws.extra_env.push(("RUST_LOG".into(), "trace".into()));
     ws.write_policy("deploy-token.yaml", STORED_POLICY);
     ws.write_policy(
@@ -242,7 +370,8 @@ async fn no_value_appears_in_any_output_or_file_under_trace_logging() {
     );
     ws.write_policy("npm.yaml", VAULT_KV_POLICY);
     let canary = "CANARY-vault-kv-9f3b1c7e2d";
-    bao.kv_put("secret", "ci/npm", json!({"token": canary})).await;
+    bao.kv_put("secret", "ci/npm", json!({"token": canary}))
+        .await;
 
     let mut haystack = String::new();
     let mut values: Vec<String> = vec![canary.to_string()];
@@ -270,16 +399,25 @@ async fn no_value_appears_in_any_output_or_file_under_trace_logging() {
     for entry in std::fs::read_dir(ws.state()).expect("state dir") {
         let path = entry.expect("entry").path();
         if path.is_file() {
-            haystack.push_str(&String::from_utf8_lossy(&std::fs::read(&path).expect("read state file")));
+            haystack.push_str(&String::from_utf8_lossy(
+                &std::fs::read(&path).expect("read state file"),
+            ));
         }
     }
 
     values.push(vault_value(&bao, "ci/deploy-token", "value").await.1);
     values.sort();
     values.dedup();
-    assert!(values.len() >= 4, "two deploy-token versions, the webhook value and the canary: {}", values.len());
+    assert!(
+        values.len() >= 4,
+        "two deploy-token versions, the webhook value and the canary: {}",
+        values.len()
+    );
     for v in &values {
         assert!(v.len() >= 16);
-        assert!(!haystack.contains(v.as_str()), "a secret value leaked into rotor's output or state");
+        assert!(
+            !haystack.contains(v.as_str()),
+            "a secret value leaked into rotor's output or state"
+        );
     }
 }

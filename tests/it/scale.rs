@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use github_emulator::{Emulator, FaultKind, FaultRule, FleetSpec, LimitsSpec, OrgSpec, RepoSpec};
-use github_emulator::Scope as SecretScope;
 use github_emulator::App;
+use github_emulator::Scope as SecretScope;
+use github_emulator::{Emulator, FaultKind, FaultRule, FleetSpec, LimitsSpec, OrgSpec, RepoSpec};
 
 use crate::util::bao::Bao;
 use crate::util::emu;
@@ -352,7 +352,10 @@ async fn a_first_listing_asks_for_every_page_after_the_first_at_once() {
     const N: usize = 550;
     let latency = Duration::from_millis(300);
     let emu = Emulator::new(fleet(N)).with_latency(latency);
-    let handle = emu.serve("127.0.0.1:0".parse().expect("loopback")).await.expect("serve");
+    let handle = emu
+        .serve("127.0.0.1:0".parse().expect("loopback"))
+        .await
+        .expect("serve");
     let client = Client::new(GitHubConfig {
         api_url: handle.url.clone(),
         token: Some(DEFAULT_TOKEN.to_string().into()),
@@ -363,8 +366,16 @@ async fn a_first_listing_asks_for_every_page_after_the_first_at_once() {
     let repos = client.list_org_repos("acme").await.expect("listing");
     let mut names: Vec<String> = repos.iter().map(|r| r.name.clone()).collect();
     names.sort();
-    assert_eq!(names, (1..=N).map(svc).collect::<Vec<_>>(), "every repository, once");
-    let mut log: Vec<_> = emu.requests().into_iter().filter(|r| r.path == "/orgs/acme/repos").collect();
+    assert_eq!(
+        names,
+        (1..=N).map(svc).collect::<Vec<_>>(),
+        "every repository, once"
+    );
+    let mut log: Vec<_> = emu
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/orgs/acme/repos")
+        .collect();
     log.sort_by_key(|r| r.at);
     assert_eq!(log.len(), 6, "one request per page");
     let after_first = &log[1..];
@@ -387,7 +398,8 @@ async fn a_first_listing_asks_for_every_page_after_the_first_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_limits_off_requests_in_flight_follow_concurrency_past_100_and_with_limits_on_stop_at_100() {
+async fn with_limits_off_requests_in_flight_follow_concurrency_past_100_and_with_limits_on_stop_at_100(
+) {
     const N: usize = 300;
     // A GitHub Enterprise Server with rate limiting off; latency keeps every request in
     // flight long enough to be counted side by side.
@@ -408,9 +420,16 @@ async fn with_limits_off_requests_in_flight_follow_concurrency_past_100_and_with
     );
 
     emu.reset_counters();
-    ws.run(&["rotate", "token", "--points-per-minute", "0", "--concurrency", "250"])
-        .await
-        .expect_code(0);
+    ws.run(&[
+        "rotate",
+        "token",
+        "--points-per-minute",
+        "0",
+        "--concurrency",
+        "250",
+    ])
+    .await
+    .expect_code(0);
     one_value_everywhere(&emu, N);
     let on = emu.counters().peak_concurrent;
     assert!(

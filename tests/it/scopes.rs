@@ -4,9 +4,9 @@
 //! by visibility, archived and disabled; `selected` organization secrets kept in step with
 //! their repositories; a missing environment reported for its target alone.
 
-use github_emulator::{Emulator, FaultRule, FleetSpec, OrgSpec, RepoSpec, RepoVisibility};
 use github_emulator::Scope as SecretScope;
 use github_emulator::{App, Visibility};
+use github_emulator::{Emulator, FaultRule, FleetSpec, OrgSpec, RepoSpec, RepoVisibility};
 use serde_json::json;
 
 use crate::util::bao::Bao;

@@ -663,7 +663,8 @@ path "secret/metadata/*" { capabilities = ["read"] }
 async fn an_approle_client_logs_in_at_first_use_and_again_when_vault_refuses_its_token() {
     let bao = Bao::start();
     let (role_id, secret_id) = bao.approle("rotor", KV_ACL, "1h", "2h").await;
-    bao.kv_put("secret", "ci/app", json!({ "value": "v1" })).await;
+    bao.kv_put("secret", "ci/app", json!({ "value": "v1" }))
+        .await;
     let sources = Sources::new(Some(approle_config(&bao, &role_id, &secret_id))).unwrap();
     let vault = sources.vault().expect("Vault configured");
     assert!(!vault.has_token(), "no token before the first request");
@@ -678,7 +679,10 @@ async fn an_approle_client_logs_in_at_first_use_and_again_when_vault_refuses_its
         .api(Method::PUT, "sys/leases/revoke-prefix/auth/approle", None)
         .await;
     assert!(status == 204 || status == 200, "{status} {body}");
-    let value = sources.read(&spec, 1).await.expect("read after a new login");
+    let value = sources
+        .read(&spec, 1)
+        .await
+        .expect("read after a new login");
     assert_eq!(value.fields["value"].expose_secret(), "v1");
     assert_eq!(vault.logins(), 2);
 }
@@ -698,13 +702,19 @@ async fn refreshing_a_short_approle_token_renews_it_then_logs_in_again_near_its_
     let mut actions = Vec::new();
     while start.elapsed() < Duration::from_millis(8500) {
         let state = vault.refresh_token().await.expect("refresh");
-        vault.check_token().await.expect("the token in use is always accepted");
+        vault
+            .check_token()
+            .await
+            .expect("the token in use is always accepted");
         actions.push(state.action);
         assert!(state.check_again_in <= Duration::from_secs(1), "{state:?}");
         tokio::time::sleep(state.check_again_in).await;
     }
     assert_eq!(actions[0], TokenAction::LoggedIn);
-    let renewed = actions.iter().position(|a| *a == TokenAction::Renewed).expect("a renewal");
+    let renewed = actions
+        .iter()
+        .position(|a| *a == TokenAction::Renewed)
+        .expect("a renewal");
     assert!(
         actions[renewed..].contains(&TokenAction::LoggedIn),
         "a new login once renewals no longer give the full TTL: {actions:?}"

@@ -83,12 +83,7 @@ fn load(dir: &Path) -> BTreeMap<Module, Source> {
         }
         let text = std::fs::read_to_string(&f).expect("readable source");
         let module = module_of(&rel);
-        out.insert(
-            module,
-            Source {
-                code: strip(&text),
-            },
-        );
+        out.insert(module, Source { code: strip(&text) });
     }
     out
 }
@@ -238,8 +233,7 @@ impl Crate {
                     .filter(|_| !after[..end].contains('{'))
                     .map(|(_, a)| a.trim().to_string());
                 for p in paths {
-                    let rel: Vec<String> = if matches!(p[0].as_str(), "crate" | "super" | "self")
-                    {
+                    let rel: Vec<String> = if matches!(p[0].as_str(), "crate" | "super" | "self") {
                         match absolute(m, &p) {
                             Some(a) => a,
                             None => continue,
@@ -252,7 +246,10 @@ impl Crate {
                     };
                     let last = p.last().cloned().unwrap_or_default();
                     if last == "*" {
-                        globs.entry(m.clone()).or_default().push(rel[..rel.len() - 1].to_vec());
+                        globs
+                            .entry(m.clone())
+                            .or_default()
+                            .push(rel[..rel.len() - 1].to_vec());
                     } else {
                         let name = alias.clone().unwrap_or(last);
                         reexports.entry(m.clone()).or_default().insert(name, rel);
@@ -261,18 +258,24 @@ impl Crate {
                 rest = &after[end..];
             }
         }
-        Crate { files, reexports, globs }
+        Crate {
+            files,
+            reexports,
+            globs,
+        }
     }
 
     fn defines(&self, module: &Module, item: &str) -> bool {
         self.files.get(module).is_some_and(|s| {
-            ["struct", "enum", "fn", "type", "const", "trait", "static", "mod"]
-                .iter()
-                .any(|kw| {
-                    s.code.contains(&format!("pub {kw} {item}"))
-                        || s.code.contains(&format!("pub(crate) {kw} {item}"))
-                        || s.code.contains(&format!("pub async {kw} {item}"))
-                })
+            [
+                "struct", "enum", "fn", "type", "const", "trait", "static", "mod",
+            ]
+            .iter()
+            .any(|kw| {
+                s.code.contains(&format!("pub {kw} {item}"))
+                    || s.code.contains(&format!("pub(crate) {kw} {item}"))
+                    || s.code.contains(&format!("pub async {kw} {item}"))
+            })
         })
     }
 
@@ -357,7 +360,12 @@ fn circles(imports: &BTreeSet<(Module, Module)>) -> Vec<String> {
     let mut graphs: BTreeMap<Module, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
     for (from, to) in imports {
         if let Some((parent, a, b)) = lift(from, to) {
-            graphs.entry(parent).or_default().entry(a).or_default().insert(b);
+            graphs
+                .entry(parent)
+                .or_default()
+                .entry(a)
+                .or_default()
+                .insert(b);
         }
     }
     let mut found = Vec::new();
@@ -410,12 +418,29 @@ fn there_is_no_import_circle_between_rooms_anywhere_in_src() {
 #[test]
 fn the_circle_check_finds_a_circle_when_there_is_one() {
     let file = |code: &str, _folder: bool| Source { code: strip(code) };
-    let m = |s: &str| -> Module { s.split("::").filter(|x| !x.is_empty()).map(String::from).collect() };
+    let m = |s: &str| -> Module {
+        s.split("::")
+            .filter(|x| !x.is_empty())
+            .map(String::from)
+            .collect()
+    };
     let files = BTreeMap::from([
         (m(""), file("pub mod room;", true)),
-        (m("room"), file("mod a;\nmod b;\npub use a::Alpha;\npub use b::Beta;", true)),
-        (m("room::a"), file("use crate::room::Beta;\npub struct Alpha;", false)),
-        (m("room::b"), file("pub struct Beta;\nfn f() { let _ = super::a::Alpha; }", false)),
+        (
+            m("room"),
+            file("mod a;\nmod b;\npub use a::Alpha;\npub use b::Beta;", true),
+        ),
+        (
+            m("room::a"),
+            file("use crate::room::Beta;\npub struct Alpha;", false),
+        ),
+        (
+            m("room::b"),
+            file(
+                "pub struct Beta;\nfn f() { let _ = super::a::Alpha; }",
+                false,
+            ),
+        ),
     ]);
     let found = circles(&Crate::new(files).imports());
     assert_eq!(found, vec!["room: a -> b -> a".to_string()]);
@@ -427,7 +452,9 @@ fn the_ground_floor_imports_nothing_of_rotor_outside_itself() {
     let outside: Vec<String> = krate
         .imports()
         .into_iter()
-        .filter(|(from, to)| from.first().is_some_and(|r| r == "model") && to.first().is_none_or(|r| r != "model"))
+        .filter(|(from, to)| {
+            from.first().is_some_and(|r| r == "model") && to.first().is_none_or(|r| r != "model")
+        })
         .map(|(from, to)| format!("{} -> {}", name(&from), name(&to)))
         .collect();
     assert!(outside.is_empty(), "model imports: {outside:?}");
@@ -459,7 +486,9 @@ fn the_library_never_imports_the_emulator_and_the_emulator_never_imports_rotor()
     assert!(emu.is_empty(), "emulator files naming rotor: {emu:?}");
     let manifest = std::fs::read_to_string(root().join("emulator/Cargo.toml")).expect("manifest");
     assert!(
-        !manifest.lines().any(|l| l.trim_start().starts_with("rotor")),
+        !manifest
+            .lines()
+            .any(|l| l.trim_start().starts_with("rotor")),
         "the emulator depends on nothing of rotor"
     );
 }

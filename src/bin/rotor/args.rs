@@ -7,7 +7,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "rotor", version, about = "Keeps GitHub encrypted secrets fresh across a fleet of repositories.")]
+#[command(
+    name = "rotor",
+    version,
+    about = "Keeps GitHub encrypted secrets fresh across a fleet of repositories."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -16,15 +20,13 @@ pub struct Cli {
     pub log_format: LogFormat,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[derive(ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[derive(ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum Output {
     #[default]
     Text,

@@ -122,7 +122,11 @@ async fn make_plan(
     concurrency: usize,
 ) -> Plan {
     let mut plan = plan_with_state(&p.set, &p.github, &p.sources, ledger, force, concurrency).await;
-    plan.estimate = Some(plan::estimate(&plan, ledger, &budget(&p.github, concurrency)));
+    plan.estimate = Some(plan::estimate(
+        &plan,
+        ledger,
+        &budget(&p.github, concurrency),
+    ));
     plan
 }
 
@@ -183,7 +187,11 @@ async fn run_apply(
     // ~50 MB); the public keys apply needs start arriving while the listing does.
     let pass = Pass::new(&ctx);
     let mut plan = pass.plan(&p.set, &force).await;
-    let state = ctx.ledger.lock().unwrap_or_else(|e| e.into_inner()).snapshot();
+    let state = ctx
+        .ledger
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .snapshot();
     plan.estimate = Some(plan::estimate(
         &plan,
         &state,

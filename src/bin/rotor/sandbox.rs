@@ -24,10 +24,22 @@ use rotor::source::{generate, Sources, VaultConfig};
 
 const FLEET: &str = include_str!("../../../examples/fleet.yaml");
 const POLICIES: &[(&str, &str)] = &[
-    ("payments-deploy-token.yaml", include_str!("../../../policies/payments-deploy-token.yaml")),
-    ("npm-publish-token.yaml", include_str!("../../../policies/npm-publish-token.yaml")),
-    ("globex-webhook-secret.yaml", include_str!("../../../policies/globex-webhook-secret.yaml")),
-    ("payments-signing-key.yaml", include_str!("../../../policies/payments-signing-key.yaml")),
+    (
+        "payments-deploy-token.yaml",
+        include_str!("../../../policies/payments-deploy-token.yaml"),
+    ),
+    (
+        "npm-publish-token.yaml",
+        include_str!("../../../policies/npm-publish-token.yaml"),
+    ),
+    (
+        "globex-webhook-secret.yaml",
+        include_str!("../../../policies/globex-webhook-secret.yaml"),
+    ),
+    (
+        "payments-signing-key.yaml",
+        include_str!("../../../policies/payments-signing-key.yaml"),
+    ),
 ];
 
 #[derive(Debug, Args, Clone)]
@@ -96,7 +108,9 @@ async fn start_vault(dir: &Path) -> Result<DevVault, String> {
         }
         if started.elapsed() > Duration::from_secs(20) {
             let log = std::fs::read_to_string(dir.join("bao.log")).unwrap_or_default();
-            return Err(format!("OpenBao did not become ready in 20 s; its log:\n{log}"));
+            return Err(format!(
+                "OpenBao did not become ready in 20 s; its log:\n{log}"
+            ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -120,7 +134,10 @@ pub async fn run(args: SandboxArgs) -> Result<u8, String> {
         .await
         .map_err(|e| format!("emulator: {e}"))?;
     section("GitHub emulator");
-    println!("listening on {} ({repos} repositories; token {DEFAULT_TOKEN})", handle.url);
+    println!(
+        "listening on {} ({repos} repositories; token {DEFAULT_TOKEN})",
+        handle.url
+    );
 
     let vault = start_vault(work.path()).await?;
     section("OpenBao dev server");
@@ -181,7 +198,10 @@ pub async fn run(args: SandboxArgs) -> Result<u8, String> {
         ("rotor validate", &["validate"][..]),
         ("rotor plan", &["plan"]),
         ("rotor apply", &["apply"]),
-        ("rotor apply (again: nothing is due, nothing is pushed)", &["apply"]),
+        (
+            "rotor apply (again: nothing is due, nothing is pushed)",
+            &["apply"],
+        ),
         ("rotor status", &["status"]),
     ] {
         section(title);
@@ -200,7 +220,9 @@ pub async fn run(args: SandboxArgs) -> Result<u8, String> {
     let mut shared: BTreeMap<(String, u64, String), String> = BTreeMap::new();
     for ((policy_name, _, _), t) in &ledger.targets {
         let Some(pushed) = &t.pushed else { continue };
-        let Some(policy) = set.get(policy_name) else { continue };
+        let Some(policy) = set.get(policy_name) else {
+            continue;
+        };
         let field = policy
             .secrets
             .iter()
@@ -209,11 +231,18 @@ pub async fn run(args: SandboxArgs) -> Result<u8, String> {
             .unwrap_or_default();
         let got = emulator.decrypted(&emulator_scope(&t.scope), &t.secret);
         let ok = match &policy.source {
-            SourceSpec::Generate { store: None, length, charset, prefix } => {
+            SourceSpec::Generate {
+                store: None,
+                length,
+                charset,
+                prefix,
+            } => {
                 // Stored nowhere: every target of one version must hold the same value, of the
                 // right shape.
                 let got = got.unwrap_or_default();
-                let random = got.strip_prefix(prefix.as_deref().unwrap_or("")).unwrap_or("");
+                let random = got
+                    .strip_prefix(prefix.as_deref().unwrap_or(""))
+                    .unwrap_or("");
                 let alphabet = charset.alphabet();
                 let shape = random.chars().count() == *length
                     && random.chars().all(|c| alphabet.contains(&c));
@@ -253,7 +282,11 @@ pub async fn run(args: SandboxArgs) -> Result<u8, String> {
     );
     drop(vault);
     handle.shutdown();
-    Ok(if wrong == 0 && failed_steps == 0 && checked > 0 { 0 } else { 1 })
+    Ok(if wrong == 0 && failed_steps == 0 && checked > 0 {
+        0
+    } else {
+        1
+    })
 }
 
 /// The emulator's name for a scope rotor pushed to. The two crates share no types: they
@@ -265,18 +298,24 @@ fn emulator_scope(scope: &SecretScope) -> github_emulator::Scope {
         App::Codespaces => github_emulator::App::Codespaces,
     };
     match scope {
-        SecretScope::Repo { owner, repo, app: a } => github_emulator::Scope::Repo {
+        SecretScope::Repo {
+            owner,
+            repo,
+            app: a,
+        } => github_emulator::Scope::Repo {
             owner: owner.clone(),
             repo: repo.clone(),
             app: app(a),
         },
-        SecretScope::Environment { owner, repo, environment } => {
-            github_emulator::Scope::Environment {
-                owner: owner.clone(),
-                repo: repo.clone(),
-                environment: environment.clone(),
-            }
-        }
+        SecretScope::Environment {
+            owner,
+            repo,
+            environment,
+        } => github_emulator::Scope::Environment {
+            owner: owner.clone(),
+            repo: repo.clone(),
+            environment: environment.clone(),
+        },
         SecretScope::Org { org, app: a } => github_emulator::Scope::Org {
             org: org.clone(),
             app: app(a),

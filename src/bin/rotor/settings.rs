@@ -17,6 +17,7 @@ pub fn connect_tuned(tune: impl FnOnce(&mut GitHubConfig)) -> Result<(Client, So
         tracing::info!("GitHub App settings are present: using the App's installation tokens, not GITHUB_TOKEN");
     }
     let github = Client::new(config).map_err(|e| format!("GitHub client: {e}"))?;
-    let sources = Sources::new(VaultConfig::from_env()).map_err(|e| format!("Vault client: {e}"))?;
+    let sources =
+        Sources::new(VaultConfig::from_env()).map_err(|e| format!("Vault client: {e}"))?;
     Ok((github, sources))
 }

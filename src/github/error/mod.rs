@@ -94,8 +94,17 @@ impl GitHubError {
     }
 
     /// A request rotor refuses to send (a bad path, body, header or argument).
-    pub(crate) fn invalid_input(method: &Method, path: impl Into<String>, message: impl ToString) -> Self {
-        Self::local(ErrorKind::InvalidInput, method.clone(), path.into(), message.to_string())
+    pub(crate) fn invalid_input(
+        method: &Method,
+        path: impl Into<String>,
+        message: impl ToString,
+    ) -> Self {
+        Self::local(
+            ErrorKind::InvalidInput,
+            method.clone(),
+            path.into(),
+            message.to_string(),
+        )
     }
 
     /// Classifies a non-success response.

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use chrono::{TimeZone, Utc};
 
-use crate::model::{Installation, InstallationRepos, Repo, SecretMeta, SecretScope};
 use crate::ledger::LedgerState;
+use crate::model::{Installation, InstallationRepos, Repo, SecretMeta, SecretScope};
 use crate::plan::{plan, Listings, Observed, Plan, PlanOptions};
 use crate::policy::*;
 

@@ -323,7 +323,10 @@ impl Bao {
                 Some(json!({ "type": "approle" })),
             )
             .await;
-        assert!(status == 204 || status == 200, "enable approle: {status} {body}");
+        assert!(
+            status == 204 || status == 200,
+            "enable approle: {status} {body}"
+        );
         let (status, body) = self
             .api(
                 reqwest::Method::PUT,
@@ -331,7 +334,10 @@ impl Bao {
                 Some(json!({ "policy": hcl })),
             )
             .await;
-        assert!(status == 204 || status == 200, "write policy {name}: {status} {body}");
+        assert!(
+            status == 204 || status == 200,
+            "write policy {name}: {status} {body}"
+        );
         let (status, body) = self
             .api(
                 reqwest::Method::POST,
@@ -343,7 +349,10 @@ impl Bao {
                 })),
             )
             .await;
-        assert!(status == 204 || status == 200, "write role {name}: {status} {body}");
+        assert!(
+            status == 204 || status == 200,
+            "write role {name}: {status} {body}"
+        );
         let (status, body) = self
             .api(
                 reqwest::Method::GET,
@@ -352,7 +361,10 @@ impl Bao {
             )
             .await;
         assert_eq!(status, 200, "role id: {body}");
-        let role_id = body["data"]["role_id"].as_str().expect("a role id").to_string();
+        let role_id = body["data"]["role_id"]
+            .as_str()
+            .expect("a role id")
+            .to_string();
         let (status, body) = self
             .api(
                 reqwest::Method::POST,
@@ -372,7 +384,11 @@ impl Bao {
     /// unknown).
     pub async fn kv_version(&self, mount: &str, path: &str) -> Option<u64> {
         let (status, body) = self
-            .api(reqwest::Method::GET, &format!("{mount}/metadata/{path}"), None)
+            .api(
+                reqwest::Method::GET,
+                &format!("{mount}/metadata/{path}"),
+                None,
+            )
             .await;
         (status == 200)
             .then(|| body["data"]["current_version"].as_u64())

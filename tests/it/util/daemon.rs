@@ -43,8 +43,9 @@ impl Workspace {
         if !self.extra_env.iter().any(|(k, _)| k == "RUST_LOG") {
             cmd.env(
                 "RUST_LOG",
-                std::env::var("ROTOR_TEST_LOG")
-                    .unwrap_or_else(|_| "info,tokio_cron_scheduler=warn,vaultrs=off,rustify=off".into()),
+                std::env::var("ROTOR_TEST_LOG").unwrap_or_else(|_| {
+                    "info,tokio_cron_scheduler=warn,vaultrs=off,rustify=off".into()
+                }),
             );
         }
         cmd.stdout(Stdio::null())

@@ -73,7 +73,11 @@ impl Workspace {
     /// Run `rotor ARGS --policies ... --state-dir ...` (the folder flags are added for
     /// the commands that take them).
     pub async fn run(&self, args: &[&str]) -> Run {
-        let out = self.command(args).output().await.expect("run the rotor binary");
+        let out = self
+            .command(args)
+            .output()
+            .await
+            .expect("run the rotor binary");
         Run::from(out)
     }
 
@@ -89,7 +93,10 @@ impl Workspace {
             .env("ROTOR_STATE_DIR", self.state())
             .env("GITHUB_API_URL", &self.github_url)
             .env("GITHUB_TOKEN", &self.token)
-            .env("RUST_LOG", std::env::var("ROTOR_TEST_LOG").unwrap_or_else(|_| "warn".into()));
+            .env(
+                "RUST_LOG",
+                std::env::var("ROTOR_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            );
         if let Some((addr, token)) = &self.vault {
             cmd.env("VAULT_ADDR", addr).env("VAULT_TOKEN", token);
         }
