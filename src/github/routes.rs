@@ -2,7 +2,7 @@
 
 use super::error::GitHubError;
 use crate::model::SecretScope;
-use crate::policy::App;
+use crate::model::App;
 
 /// Percent-encodes one path segment: everything but RFC 3986 unreserved characters.
 pub fn encode_segment(segment: &str) -> String {

@@ -12,7 +12,7 @@ use super::{ErrorKind, GitHubError};
 /// per GitHub's older description); repository Codespaces: `codespaces_secrets`.
 pub fn permissions_for(scope: &crate::model::SecretScope) -> Option<Vec<&'static str>> {
     use crate::model::SecretScope;
-    use crate::policy::App;
+    use crate::model::App;
     Some(match scope {
         SecretScope::Repo {
             app: App::Actions, ..
@@ -66,7 +66,7 @@ pub fn explain(scope: &crate::model::SecretScope, err: &GitHubError) -> String {
         (
             ErrorKind::Forbidden { .. },
             SecretScope::Org {
-                app: crate::policy::App::Codespaces,
+                app: crate::model::App::Codespaces,
                 ..
             },
         ) if err.message.contains("integration") => {
