@@ -1,8 +1,8 @@
 //! URL paths of the endpoints rotor calls, every segment percent-encoded.
 
 use super::error::GitHubError;
-use crate::model::SecretScope;
 use crate::model::App;
+use crate::model::SecretScope;
 
 /// Percent-encodes one path segment: everything but RFC 3986 unreserved characters.
 pub fn encode_segment(segment: &str) -> String {

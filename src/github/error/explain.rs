@@ -11,8 +11,8 @@ use super::{ErrorKind, GitHubError};
 /// Actions: `organization_secrets`; Dependabot: `dependabot_secrets` (for organizations too,
 /// per GitHub's older description); repository Codespaces: `codespaces_secrets`.
 pub fn permissions_for(scope: &crate::model::SecretScope) -> Option<Vec<&'static str>> {
-    use crate::model::SecretScope;
     use crate::model::App;
+    use crate::model::SecretScope;
     Some(match scope {
         SecretScope::Repo {
             app: App::Actions, ..
