@@ -49,9 +49,11 @@ pub enum Command {
     /// HTTP; SIGHUP reloads the policies, SIGTERM/SIGINT shut down cleanly.
     Run(RunDaemonArgs),
     /// Run the GitHub emulator on its own (for sandboxes and your own tests).
+    #[cfg(feature = "emulator")]
     Emulate(github_emulator::EmulateArgs),
     /// Rotate the example policies against the built-in emulator and a local OpenBao dev
     /// server, then check every value the emulator decrypted.
+    #[cfg(feature = "emulator")]
     Sandbox(crate::sandbox::SandboxArgs),
 }
 

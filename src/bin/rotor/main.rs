@@ -9,6 +9,7 @@ use clap::Parser;
 mod args;
 mod commands;
 mod progress;
+#[cfg(feature = "emulator")]
 mod sandbox;
 mod settings;
 
@@ -51,6 +52,7 @@ async fn main() -> ExitCode {
         Command::Rotate(a) => commands::rotate(a).await,
         Command::Status(a) => commands::status(a),
         Command::Run(a) => commands::run_daemon(a).await,
+        #[cfg(feature = "emulator")]
         Command::Emulate(a) => match github_emulator::run(a.clone()).await {
             Ok(()) => exit::OK,
             Err(e) => {
@@ -58,6 +60,7 @@ async fn main() -> ExitCode {
                 exit::FAILED
             }
         },
+        #[cfg(feature = "emulator")]
         Command::Sandbox(a) => match sandbox::run(a.clone()).await {
             Ok(code) => code,
             Err(e) => {
