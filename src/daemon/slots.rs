@@ -352,6 +352,8 @@ mod tests {
                 jitter: None,
                 max_age: None,
             }),
+            verify: None,
+            rollout: None,
             file: "p.yaml".into(),
         }
     }

@@ -92,3 +92,66 @@ pub struct InstallationRepos {
     pub installation: Installation,
     pub repos: Vec<Repo>,
 }
+
+/// What `POST …/actions/workflows/{id}/dispatches` answers with `return_run_details` (and
+/// always from API version 2026-03-10 on): the run it queued.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DispatchedRun {
+    #[serde(rename = "workflow_run_id")]
+    pub run_id: u64,
+    pub run_url: String,
+    pub html_url: String,
+}
+
+/// A workflow run, with the fields verification reads.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WorkflowRun {
+    pub id: u64,
+    #[serde(default)]
+    pub workflow_id: u64,
+    #[serde(default)]
+    pub event: String,
+    /// `requested`, `queued`, `pending`, `waiting`, `in_progress`, `completed`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Set once `completed`: `success`, `failure`, `cancelled`, `timed_out`,
+    /// `startup_failure`, ...
+    #[serde(default)]
+    pub conclusion: Option<String>,
+    #[serde(default)]
+    pub html_url: String,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub run_attempt: Option<u64>,
+}
+
+impl WorkflowRun {
+    pub fn is_completed(&self) -> bool {
+        self.status.as_deref() == Some("completed")
+    }
+}
+
+/// One job of a run, with its steps.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Job {
+    pub id: u64,
+    pub name: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub conclusion: Option<String>,
+    #[serde(default)]
+    pub html_url: Option<String>,
+    #[serde(default)]
+    pub steps: Vec<JobStep>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JobStep {
+    pub name: String,
+    pub number: u64,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub conclusion: Option<String>,
+}

@@ -15,6 +15,7 @@ pub mod policy;
 pub mod scope;
 
 pub use github::{
-    Account, Installation, InstallationRepos, OrgAccess, PublicKey, PutOutcome, Repo, SecretMeta,
+    Account, DispatchedRun, Installation, InstallationRepos, Job, JobStep, OrgAccess, PublicKey,
+    PutOutcome, Repo, SecretMeta, WorkflowRun,
 };
 pub use scope::{App, SecretScope, Visibility};

@@ -33,8 +33,92 @@ pub struct Policy {
     pub secrets: BTreeMap<String, String>,
     pub targets: Vec<TargetSpec>,
     pub schedule: Option<Schedule>,
+    /// Workflow runs that prove a new value works before the rotation counts.
+    pub verify: Option<Verify>,
+    /// How a new value spreads: canary targets first, then the rest.
+    pub rollout: Option<Rollout>,
     /// The file the policy came from (for messages).
     pub file: PathBuf,
+}
+
+impl Policy {
+    /// Whether a rotation of this policy is a transaction (canary, verification, rollback):
+    /// it has `verify` or `rollout`.
+    pub fn is_transactional(&self) -> bool {
+        self.verify.is_some() || self.rollout.is_some()
+    }
+}
+
+/// A policy's `verify` block: a workflow dispatched in each verified repository after the
+/// new value reached it; only a run that concludes `success` within `timeout` proves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verify {
+    pub workflow: WorkflowRef,
+    /// Branch or tag to run on; `None`: the repository's default branch.
+    pub git_ref: Option<String>,
+    /// Workflow inputs (at most 25), as strings: GitHub passes every input as a string.
+    pub inputs: BTreeMap<String, String>,
+    /// Per run, from dispatch to conclusion. Default 15 minutes.
+    pub timeout: Duration,
+    /// Repository-name globs (a leading `!` excludes) choosing which targets' repositories
+    /// run it. Empty: every repository a repository or environment target writes to. For
+    /// organization targets it is required (the repositories that use the secret).
+    pub repos: Vec<String>,
+}
+
+/// The workflow `verify` dispatches: a file name in `.github/workflows/` or a numeric id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkflowRef {
+    File(String),
+    Id(u64),
+}
+
+impl WorkflowRef {
+    /// As it goes into `…/actions/workflows/{workflow_id}/…`.
+    pub fn path_segment(&self) -> String {
+        match self {
+            WorkflowRef::File(f) => f.clone(),
+            WorkflowRef::Id(id) => id.to_string(),
+        }
+    }
+}
+
+/// A policy's `rollout` block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rollout {
+    pub canary: Canary,
+    pub on_failure: OnFailure,
+}
+
+/// Which targets get a new value first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Canary {
+    /// The first N targets in name order.
+    Count(usize),
+    /// This share of the targets (1..=100), rounded up, in name order.
+    Percent(u8),
+    /// Targets whose repository name matches one of these globs (a leading `!` excludes).
+    Repos(Vec<String>),
+}
+
+/// What a failed verification does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnFailure {
+    /// Re-push the previous value to every target that got the new one; the new version is
+    /// marked failed and never pushed again.
+    #[default]
+    Rollback,
+    /// Stop pushing and leave what was pushed.
+    Halt,
+}
+
+impl OnFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnFailure::Rollback => "rollback",
+            OnFailure::Halt => "halt",
+        }
+    }
 }
 
 /// Where a policy's value comes from.

@@ -31,6 +31,8 @@ fn policy(source: SourceSpec, schedule: Option<Schedule>) -> Policy {
             app: App::Actions,
         }],
         schedule,
+        verify: None,
+        rollout: None,
         file: "p.yaml".into(),
     }
 }

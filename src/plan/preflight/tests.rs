@@ -27,6 +27,8 @@ fn policy(name: &str, secret: &str, targets: Vec<TargetSpec>) -> Policy {
         secrets: BTreeMap::from([(secret.to_string(), "value".to_string())]),
         targets,
         schedule: None,
+        verify: None,
+        rollout: None,
         file: format!("{name}.yaml").into(),
     }
 }

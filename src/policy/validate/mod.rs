@@ -135,6 +135,8 @@ pub fn check_policy(file: &Path, located: Located, diags: &mut Vec<Diagnostic>) 
                     .collect(),
                 targets: targets.iter().map(|(t, _)| t.clone()).collect(),
                 schedule,
+                verify: None,
+                rollout: None,
                 file: file.to_path_buf(),
             }),
             _ => None,
