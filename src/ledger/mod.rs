@@ -3,6 +3,8 @@
 
 pub mod journal;
 pub mod record;
+pub mod txn;
 
 pub use journal::Ledger;
 pub use record::*;
+pub use txn::{LeaseInfo, LeaseRecord, TxnBook, TxnRecord, TxnState, TxnStatus};

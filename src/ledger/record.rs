@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::txn::{LeaseRecord, TxnBook, TxnRecord};
 use crate::model::SecretScope;
 
 /// One line of the journal.
@@ -20,6 +21,10 @@ pub enum Entry {
     Failure(FailureRecord),
     /// A scope's public key, kept so that later runs need not fetch it again (it is public).
     Key(KeyRecord),
+    /// A rotation transaction reached a state (policies with `verify` or `rollout`).
+    Txn(TxnRecord),
+    /// rotor revoked or renewed a dynamic credential's lease.
+    Lease(LeaseRecord),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -73,6 +78,13 @@ pub struct PolicyState {
     pub version: Option<u64>,
     pub rotated_at: Option<DateTime<Utc>>,
     pub rotations: u64,
+    /// Transactions (verify/rollout) and dynamic leases.
+    #[serde(skip_serializing_if = "is_empty_book")]
+    pub txn: TxnBook,
+}
+
+fn is_empty_book(b: &TxnBook) -> bool {
+    *b == TxnBook::default()
 }
 
 /// What the ledger knows about one secret in one target.
@@ -170,6 +182,14 @@ impl LedgerState {
             Entry::Key(k) => {
                 self.keys.insert(k.scope.key(), k.clone());
             }
+            Entry::Txn(r) => {
+                let p = self.policies.entry(r.policy.clone()).or_default();
+                p.txn.apply(r);
+            }
+            Entry::Lease(r) => {
+                let p = self.policies.entry(r.policy.clone()).or_default();
+                p.txn.apply_lease(r);
+            }
         }
     }
 
@@ -216,6 +236,11 @@ impl LedgerState {
                     total_rotations: Some(p.rotations),
                 }));
             }
+        }
+        for (name, p) in &self.policies {
+            let (txns, leases) = p.txn.to_records(name);
+            out.extend(txns.into_iter().map(Entry::Txn));
+            out.extend(leases.into_iter().map(Entry::Lease));
         }
         out.extend(self.keys.values().cloned().map(Entry::Key));
         for ((policy, _, _), t) in &self.targets {

@@ -15,5 +15,5 @@ pub use auth::{AppRole, SecretId, TokenAction, TokenInfo, TokenState};
 pub use error::SourceError;
 pub use generate::generate;
 pub use sources::{Sources, GENERATED_FIELD};
-pub use value::SourceValue;
-pub use vault::{KvVersionInfo, Vault, VaultConfig};
+pub use value::{Lease, SourceValue};
+pub use vault::{KvVersionInfo, LeaseLookup, Vault, VaultConfig};

@@ -100,6 +100,7 @@ impl Sources {
                 Ok(SourceValue {
                     version,
                     fields: BTreeMap::from([(GENERATED_FIELD.to_string(), stored)]),
+                    lease: None,
                 })
             }
             SourceSpec::VaultKv(kv) => {
@@ -108,7 +109,11 @@ impl Sources {
                     let only = take_field(&mut fields, kv, key)?;
                     fields = BTreeMap::from([(key.clone(), only)]);
                 }
-                Ok(SourceValue { version, fields })
+                Ok(SourceValue {
+                    version,
+                    fields,
+                    lease: None,
+                })
             }
             SourceSpec::Generate { store: None, .. } => {
                 Err(SourceError::Unversioned { kind: "generate" })
@@ -149,6 +154,7 @@ impl Sources {
                     return Ok(SourceValue {
                         version: local_version,
                         fields: BTreeMap::from([(GENERATED_FIELD.to_string(), value)]),
+                        lease: None,
                     });
                 };
                 let vault = self.need_vault()?;
@@ -161,6 +167,7 @@ impl Sources {
                 Ok(SourceValue {
                     version,
                     fields: BTreeMap::from([(GENERATED_FIELD.to_string(), value)]),
+                    lease: None,
                 })
             }
             SourceSpec::VaultKv(kv) => {
@@ -175,13 +182,55 @@ impl Sources {
                 self.read(spec, version).await
             }
             SourceSpec::VaultRead { path } => {
-                let (fields, _lease) = self.need_vault()?.read_dynamic(path).await?;
+                let (fields, lease) = self.need_vault()?.read_dynamic(path).await?;
                 Ok(SourceValue {
                     version: local_version,
                     fields,
+                    lease,
                 })
             }
         }
+    }
+
+    /// Writes version `previous` of a KV-backed source back as a new version, with
+    /// check-and-set against `expected_current`, so that Vault's current version holds the
+    /// value the targets hold again after a rollback. Every field of the version is written
+    /// (not only the one a policy reads). Returns the new version.
+    pub async fn restore(
+        &self,
+        spec: &SourceSpec,
+        previous: u64,
+        expected_current: u64,
+    ) -> Result<u64, SourceError> {
+        let Some(kv) = kv_of(spec) else {
+            return Err(SourceError::Unversioned {
+                kind: match spec {
+                    SourceSpec::VaultRead { .. } => "vault_read",
+                    _ => "generate",
+                },
+            });
+        };
+        let vault = self.need_vault()?;
+        let fields = vault.read_version(&kv.mount, &kv.path, previous).await?;
+        vault
+            .write_cas(&kv.mount, &kv.path, &fields, expected_current)
+            .await
+    }
+
+    /// Revokes a dynamic credential's lease (`PUT sys/leases/revoke`).
+    pub async fn revoke_lease(&self, lease_id: &str) -> Result<(), SourceError> {
+        self.need_vault()?.revoke_lease(lease_id).await
+    }
+
+    /// Renews a lease (`PUT sys/leases/renew`); returns the TTL Vault granted, in seconds.
+    pub async fn renew_lease(
+        &self,
+        lease_id: &str,
+        increment_secs: u64,
+    ) -> Result<u64, SourceError> {
+        self.need_vault()?
+            .renew_lease(lease_id, increment_secs)
+            .await
     }
 
     /// Checks that Vault, when configured, answers, is unsealed and accepts the token.

@@ -10,6 +10,17 @@ use secrecy::SecretString;
 pub struct SourceValue {
     pub version: u64,
     pub fields: BTreeMap<String, SecretString>,
+    /// For a dynamic engine's credentials: their lease (the id is not secret).
+    pub lease: Option<Lease>,
+}
+
+/// A dynamic credential's lease as Vault issued it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub id: String,
+    /// TTL in seconds.
+    pub duration_secs: u64,
+    pub renewable: bool,
 }
 
 impl fmt::Debug for SourceValue {
@@ -17,6 +28,7 @@ impl fmt::Debug for SourceValue {
         f.debug_struct("SourceValue")
             .field("version", &self.version)
             .field("fields", &self.fields.keys().collect::<Vec<_>>())
+            .field("lease", &self.lease)
             .finish()
     }
 }

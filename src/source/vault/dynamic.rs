@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 use super::wire::{into_secrets, request_error, status_error};
 use super::{trim, Vault};
 use crate::source::error::SourceError;
+use crate::source::value::Lease;
 
 impl Vault {
     /// Reads an arbitrary path (`GET /v1/{path}`), as dynamic secrets engines serve fresh
@@ -18,14 +19,14 @@ impl Vault {
     pub async fn read_dynamic(
         &self,
         path: &str,
-    ) -> Result<(BTreeMap<String, SecretString>, Option<String>), SourceError> {
+    ) -> Result<(BTreeMap<String, SecretString>, Option<Lease>), SourceError> {
         self.with_login(|| self.read_dynamic_once(path)).await
     }
 
     async fn read_dynamic_once(
         &self,
         path: &str,
-    ) -> Result<(BTreeMap<String, SecretString>, Option<String>), SourceError> {
+    ) -> Result<(BTreeMap<String, SecretString>, Option<Lease>), SourceError> {
         let path = trim(path);
         let response = self
             .get(path)
@@ -65,14 +66,25 @@ impl Vault {
 struct Envelope {
     #[serde(default)]
     lease_id: String,
+    #[serde(default)]
+    lease_duration: u64,
+    #[serde(default)]
+    renewable: bool,
     data: Option<Map<String, Value>>,
 }
 
 impl Envelope {
-    /// The fields of `data` as secrets, and the lease id unless empty; `None` without data.
-    fn into_fields(self) -> Option<(BTreeMap<String, SecretString>, Option<String>)> {
-        let lease_id = Some(self.lease_id).filter(|l| !l.is_empty());
-        self.data.map(|map| (into_secrets(map), lease_id))
+    /// The fields of `data` as secrets, and the lease unless its id is empty; `None`
+    /// without data.
+    fn into_fields(self) -> Option<(BTreeMap<String, SecretString>, Option<Lease>)> {
+        let lease = Some(self.lease_id)
+            .filter(|l| !l.is_empty())
+            .map(|id| Lease {
+                id,
+                duration_secs: self.lease_duration,
+                renewable: self.renewable,
+            });
+        self.data.map(|map| (into_secrets(map), lease))
     }
 }
 
@@ -90,7 +102,9 @@ mod tests {
             "wrap_info":null,"warnings":null,"auth":null}"#;
         let envelope: Envelope = serde_json::from_slice(body).unwrap();
         let (fields, lease) = envelope.into_fields().unwrap();
-        assert_eq!(lease.as_deref(), Some("database/creds/app/h8Q2"));
+        let lease = lease.unwrap();
+        assert_eq!(lease.id, "database/creds/app/h8Q2");
+        assert_eq!((lease.duration_secs, lease.renewable), (3600, true));
         assert_eq!(fields["username"].expose_secret(), "v-app-x1");
         assert_eq!(fields["password"].expose_secret(), "A1a-pw");
 

@@ -14,6 +14,7 @@
 mod config;
 mod dynamic;
 mod kv;
+mod lease;
 mod login;
 mod wire;
 
@@ -31,6 +32,7 @@ use super::error::{describe_chain, SourceError};
 use wire::{request_error, status_error};
 
 pub use config::VaultConfig;
+pub use lease::LeaseLookup;
 
 /// Upper bound for one request to Vault, from connecting to the last byte of the answer.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
