@@ -721,3 +721,115 @@ async fn refreshing_a_short_approle_token_renews_it_then_logs_in_again_near_its_
     );
     assert!(vault.logins() >= 2);
 }
+
+/// A PKI role with `generate_lease: true`: each issue is a dynamic credential with a lease,
+/// on a dev server without outside services.
+async fn pki_with_leases(bao: &Bao) {
+    bao.enable_engine("pki", "pki", json!({})).await;
+    let (status, body) = bao
+        .api(
+            Method::POST,
+            "sys/mounts/pki/tune",
+            Some(json!({ "max_lease_ttl": "24h" })),
+        )
+        .await;
+    assert!(status == 204 || status == 200, "{status} {body}");
+    let (status, body) = bao
+        .api(
+            Method::POST,
+            "pki/root/generate/internal",
+            Some(json!({ "common_name": "rotor.test", "ttl": "24h" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = bao
+        .api(
+            Method::POST,
+            "pki/roles/ci",
+            Some(
+                json!({ "allowed_domains": ["rotor.test"], "allow_subdomains": true,
+                "generate_lease": true, "ttl": "1h", "max_ttl": "2h" }),
+            ),
+        )
+        .await;
+    assert!(status == 204 || status == 200, "{status} {body}");
+}
+
+#[tokio::test]
+async fn a_pki_lease_is_looked_up_refused_renewal_and_revoked_in_openbao() {
+    let bao = Bao::start();
+    pki_with_leases(&bao).await;
+    let sources = sources(&bao);
+    // PKI issues on a write (`vault_read` reads with GET), so the certificate is issued
+    // with the API helper; the lease calls under test are rotor's.
+    let (status, body) = bao
+        .api(
+            Method::POST,
+            "pki/issue/ci",
+            Some(json!({ "common_name": "a.rotor.test" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let lease_id = body["lease_id"].as_str().unwrap().to_string();
+    assert!(lease_id.starts_with("pki/issue/ci/"), "{lease_id}");
+    let duration = body["lease_duration"].as_u64().unwrap();
+    assert!((3500..=3600).contains(&duration), "{duration}");
+
+    let vault = sources.vault().unwrap();
+    let before = vault.lookup_lease(&lease_id).await.unwrap();
+    assert!(
+        before.ttl_secs > 3000 && before.ttl_secs <= 3600,
+        "{before:?}"
+    );
+    // A certificate's lease cannot be renewed (its notAfter is fixed): OpenBao says so, and
+    // rotor reports it with OpenBao's words.
+    assert!(!before.renewable, "{before:?}");
+    let err = sources.renew_lease(&lease_id, 7200).await.unwrap_err();
+    assert!(err.to_string().contains("not renewable"), "{err}");
+
+    sources.revoke_lease(&lease_id).await.unwrap();
+    assert!(
+        vault.lookup_lease(&lease_id).await.is_err(),
+        "a revoked lease is gone from OpenBao"
+    );
+    // Revoking again (a resumed run) is not an error.
+    sources.revoke_lease(&lease_id).await.unwrap();
+}
+
+#[tokio::test]
+async fn restore_writes_an_old_version_back_as_the_current_one_with_check_and_set() {
+    let bao = Bao::start();
+    let sources = sources(&bao);
+    let spec = stored_generator("ci/restore", None);
+    let v1 = sources.rotate(&spec, None, 1).await.unwrap();
+    let v2 = sources.rotate(&spec, Some(1), 2).await.unwrap();
+    assert_eq!((v1.version, v2.version), (1, 2));
+    // A stale expectation writes nothing.
+    assert!(matches!(
+        sources.restore(&spec, 1, 1).await,
+        Err(SourceError::CasConflict { .. })
+    ));
+    let v3 = sources.restore(&spec, 1, 2).await.unwrap();
+    assert_eq!(v3, 3);
+    let now = sources.read(&spec, 3).await.unwrap();
+    assert_eq!(
+        now.fields["value"].expose_secret(),
+        v1.fields["value"].expose_secret(),
+        "Vault's current version holds the old value again"
+    );
+    assert_ne!(
+        now.fields["value"].expose_secret(),
+        v2.fields["value"].expose_secret()
+    );
+    // Nothing to restore for a value stored nowhere.
+    let unstored = SourceSpec::Generate {
+        length: 16,
+        charset: Charset::Hex,
+        prefix: None,
+        store: None,
+    };
+    assert!(matches!(
+        sources.restore(&unstored, 1, 1).await,
+        Err(SourceError::Unversioned { .. })
+    ));
+}
