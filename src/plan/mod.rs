@@ -11,6 +11,7 @@ pub use crate::model::plan as model;
 pub mod preflight;
 pub mod render;
 pub mod resolve;
+pub mod rollout;
 
 pub use build::{decide_rotation, decide_rotation_since, last_rotation, plan};
 pub use estimate::estimate;
