@@ -251,7 +251,11 @@ mod tests {
                 mk(3, "docs", false),
             ]),
         );
-        let w = waves(&policy(None, Some(&["pay-*"])), &[org.clone()], &listings);
+        let w = waves(
+            &policy(None, Some(&["pay-*"])),
+            std::slice::from_ref(&org),
+            &listings,
+        );
         assert!(w.canary.is_empty());
         assert_eq!(w.rest, ["org:acme"]);
         assert_eq!(
