@@ -12,9 +12,14 @@
 mod prefetch;
 mod push;
 mod report;
+mod txn;
+mod verify;
 
 pub use prefetch::KeyPrefetch;
-pub use report::{Failure, NoProgress, PolicyReport, Progress, Report, Summary};
+pub use report::{
+    Failure, NoProgress, PolicyReport, Progress, Report, Summary, TxnReport, Verification,
+};
+pub use verify::{PollSettings, EXCERPT_LINES};
 
 use std::collections::HashMap;
 
@@ -105,7 +110,7 @@ impl<'a> Applier<'a> {
     }
 
     /// Writes an audit record, when auditing is on. A failure is logged and returned.
-    fn audit(&self, record: AuditRecord) -> Result<(), String> {
+    pub(super) fn audit(&self, record: AuditRecord) -> Result<(), String> {
         let Some(log) = &self.ctx.audit else {
             return Ok(());
         };
@@ -157,7 +162,7 @@ impl<'a> Applier<'a> {
         self.audit(r)
     }
 
-    fn record(&self, entry: Entry) -> Result<(), String> {
+    pub(super) fn record(&self, entry: Entry) -> Result<(), String> {
         let mut l = self
             .ctx
             .ledger
@@ -166,7 +171,7 @@ impl<'a> Applier<'a> {
         l.append(entry).map_err(|e| e.to_string())
     }
 
-    fn fail(
+    pub(super) fn fail(
         &self,
         pr: &mut PolicyReport,
         scope: &SecretScope,
@@ -227,14 +232,64 @@ impl<'a> Applier<'a> {
         if !access_only.is_empty() {
             self.update_access(&mut pr, pp, &access_only).await;
         }
-        let work: Vec<&TargetPlan> = pp.targets.iter().filter(|t| t.needs_value()).collect();
+        // A transaction needs every target: canaries verified, the previous value restored.
+        let work: Vec<&TargetPlan> = if pp.txn.is_some() {
+            pp.targets.iter().filter(|t| t.problem.is_none()).collect()
+        } else {
+            pp.targets.iter().filter(|t| t.needs_value()).collect()
+        };
         if work.is_empty() {
             return pr;
         }
         progress.policy(&policy.name, work.len());
 
         // 1. Public keys, before anything changes at the source: the ledger's, else GitHub's.
-        let keys: HashMap<&SecretScope, Result<PublicKey, GitHubError>> = stream::iter(&work)
+        let Some(deliverable) = self.fetch_keys(policy, pp, &work, &mut pr, progress).await else {
+            return pr;
+        };
+        if self.stopping() {
+            pr.skipped += deliverable.len();
+            return pr;
+        }
+        if let Some(tp) = &pp.txn {
+            return self
+                .apply_txn(policy, pp, tp, deliverable, pr, progress)
+                .await;
+        }
+        if deliverable.is_empty() {
+            if pp.rotate.is_some() {
+                pr.error = Some("no target can receive a value: the source was not rotated".into());
+            }
+            return pr;
+        }
+
+        // 2. One value for every target: a fresh version, or the current one.
+        let value = match self.value_for(policy, pp, &mut pr).await {
+            Ok(v) => v,
+            Err(e) => {
+                pr.error = Some(e);
+                return pr;
+            }
+        };
+        pr.version = Some(value.version);
+
+        // 3. Seal and push, target by target.
+        self.push_wave(policy, &deliverable, &value, &mut pr, progress)
+            .await;
+        pr
+    }
+
+    /// Each target's public key; the targets whose key GitHub gave, with it. `None` when
+    /// GitHub refused the credentials (the policy's error says so).
+    async fn fetch_keys<'t>(
+        &self,
+        policy: &Policy,
+        pp: &PolicyPlan,
+        work: &[&'t TargetPlan],
+        pr: &mut PolicyReport,
+        progress: &dyn Progress,
+    ) -> Option<Vec<(&'t TargetPlan, PublicKey)>> {
+        let keys: HashMap<&SecretScope, Result<PublicKey, GitHubError>> = stream::iter(work)
             .map(|t| async move { (&*t.scope, self.key_for(&t.scope).await) })
             .buffer_unordered(self.ctx.concurrency.max(1))
             .collect()
@@ -245,10 +300,10 @@ impl<'a> Applier<'a> {
             .find(|e| e.status == Some(401))
         {
             pr.error = Some(format!("GitHub refused the credentials: {e}"));
-            return pr;
+            return None;
         }
         let mut deliverable = Vec::new();
-        for t in &work {
+        for t in work {
             match &keys[&*t.scope] {
                 Ok(k) => deliverable.push((*t, k.clone())),
                 Err(e) => {
@@ -268,7 +323,7 @@ impl<'a> Applier<'a> {
                         );
                     }
                     self.fail(
-                        &mut pr,
+                        pr,
                         &t.scope,
                         None,
                         pp.version,
@@ -278,34 +333,24 @@ impl<'a> Applier<'a> {
                 }
             }
         }
-        drop(keys);
-        if self.stopping() {
-            pr.skipped += deliverable.len();
-            return pr;
-        }
-        if deliverable.is_empty() {
-            if pp.rotate.is_some() {
-                pr.error = Some("no target can receive a value: the source was not rotated".into());
-            }
-            return pr;
-        }
+        Some(deliverable)
+    }
 
-        // 2. One value for every target: a fresh version, or the current one.
-        let value = match self.value_for(policy, pp, &mut pr).await {
-            Ok(v) => v,
-            Err(e) => {
-                pr.error = Some(e);
-                return pr;
-            }
-        };
-        pr.version = Some(value.version);
-
-        // 3. Seal and push, target by target. Sealing runs ahead of the pushes on a thread
+    /// Seals `value` for each target and PUTs it, recording each push and failure.
+    pub(super) async fn push_wave(
+        &self,
+        policy: &Policy,
+        deliverable: &[(&TargetPlan, PublicKey)],
+        value: &SourceValue,
+        pr: &mut PolicyReport,
+        progress: &dyn Progress,
+    ) {
+        // Sealing runs ahead of the pushes on a thread
         // of its own, so a push whose slot frees is sent at once instead of waiting for the
         // curve arithmetic of the pushes before it, and a second core does that arithmetic
         // (about 5% off a CPU-bound 10 x 10,000 run; within noise when latency dominates).
-        let value_ref = &value;
-        let sealed = spawn_sealer(&deliverable, &value, self.ctx.concurrency.max(1) * 2);
+        let value_ref = value;
+        let sealed = spawn_sealer(deliverable, value, self.ctx.concurrency.max(1) * 2);
         let results: Vec<TargetOutcome> = sealed
             .map(|(i, sealed)| {
                 let (t, key) = deliverable[i].clone();
@@ -325,7 +370,7 @@ impl<'a> Applier<'a> {
             pr.skipped += r.skipped;
             for (scope, secret, status, message) in r.failures {
                 self.fail(
-                    &mut pr,
+                    pr,
                     &scope,
                     secret.as_deref(),
                     Some(value.version),
@@ -337,7 +382,6 @@ impl<'a> Applier<'a> {
                 pr.error.get_or_insert(e);
             }
         }
-        pr
     }
 
     /// The scope's public key as the ledger last recorded it; fetched from GitHub (and
@@ -384,7 +428,7 @@ impl<'a> Applier<'a> {
         key
     }
 
-    async fn value_for(
+    pub(super) async fn value_for(
         &self,
         policy: &Policy,
         pp: &PolicyPlan,

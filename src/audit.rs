@@ -21,6 +21,14 @@ pub enum AuditEvent {
     Rotation,
     /// A sealed value was sent to (or refused by) one target.
     Push,
+    /// A transactional rotation reached a state (`pending` ... `committed`, `rolled_back`).
+    Transaction,
+    /// A verification run concluded (or could not start) in one repository.
+    Verification,
+    /// A dynamic credential's lease was revoked or renewed.
+    Lease,
+    /// `rotor rollback` re-pushed an earlier version.
+    Rollback,
 }
 
 /// One line of the audit file.

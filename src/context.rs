@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::AuditLog;
 use crate::github::Client;
 use crate::ledger::Ledger;
+use crate::model::plan::PollSettings;
 use crate::source::Sources;
 
 /// The GitHub client, the sources, the ledger, the audit log and the stop signal that a
@@ -28,6 +29,8 @@ pub struct Context {
     /// Once cancelled, no new rotation or push starts; pushes already sent finish. A token
     /// nobody cancels (`CancellationToken::new()`) lets every apply run to its end.
     pub stop: CancellationToken,
+    /// How often verification runs are polled (a transactional rotation's `verify`).
+    pub verify_poll: PollSettings,
 }
 
 impl Context {
@@ -40,6 +43,7 @@ impl Context {
             concurrency,
             audit: None,
             stop: CancellationToken::new(),
+            verify_poll: PollSettings::default(),
         }
     }
 

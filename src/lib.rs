@@ -23,6 +23,8 @@ pub mod observe;
 pub mod pass;
 pub mod plan;
 pub mod policy;
+pub mod redact;
+pub mod rollback;
 pub mod schedule;
 pub mod seal;
 pub mod source;

@@ -53,6 +53,66 @@ pub struct PolicyReport {
     /// Pushes not started because apply was asked to stop.
     #[serde(skip_serializing_if = "is_zero")]
     pub skipped: usize,
+    /// A transactional rotation (verify/rollout): where it ended and what verified it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction: Option<TxnReport>,
+}
+
+/// Where a transaction stands after this apply, and its verification runs.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct TxnReport {
+    /// The new version.
+    pub version: u64,
+    /// The version a rollback goes back to.
+    pub previous: Option<u64>,
+    /// The state reached: `committed`, `rolled_back`, `halted`, or where it stopped.
+    pub state: String,
+    /// After a rollback: the source version that holds the previous value again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restored_as: Option<u64>,
+    /// The canary targets, then the rest (target keys).
+    pub canary: Vec<String>,
+    pub rest: Vec<String>,
+    /// Targets written back with the previous value.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub rolled_back: usize,
+    pub verifications: Vec<Verification>,
+    /// Leases revoked: the previous credential's after success, the new one's on rollback.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub revoked_leases: Vec<String>,
+}
+
+/// One verification run, as it concluded.
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+pub struct Verification {
+    /// `owner/repo`.
+    pub repo: String,
+    /// `canary` or `fleet`.
+    pub wave: String,
+    pub run_id: Option<u64>,
+    pub url: Option<String>,
+    /// GitHub's conclusion (`success`, `failure`, `cancelled`, `timed_out`,
+    /// `startup_failure`, ...), or `none` when the run did not conclude within the timeout,
+    /// or `not_started` when the dispatch failed.
+    pub conclusion: String,
+    /// The job and step that failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// The failing step's last lines, with every occurrence of the new and the previous
+    /// value (and their base64 forms) replaced by `***`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub excerpt: Option<String>,
+    /// Why it failed, in words (dispatch refused, no conclusion in time, log unavailable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl Verification {
+    pub fn succeeded(&self) -> bool {
+        self.conclusion == "success"
+    }
 }
 
 /// One target (and secret) that did not get its value.

@@ -28,6 +28,8 @@ pub struct DaemonConfig {
     pub alert_webhook: Option<SecretString>,
     /// How long targets may stay unconverged before an alert.
     pub alert_after: Duration,
+    /// How verification runs are polled.
+    pub verify_poll: crate::model::plan::PollSettings,
 }
 
 /// Why the daemon could not start (once running, it reports problems and goes on).

@@ -116,7 +116,9 @@ async fn run_local(
         })?;
     let mut signals = Signals::new()?;
 
-    let ctx = Context::new(github, sources, ledger, config.concurrency.max(1)).with_audit(audit);
+    let mut ctx =
+        Context::new(github, sources, ledger, config.concurrency.max(1)).with_audit(audit);
+    ctx.verify_poll = config.verify_poll;
     let shared = Arc::new(Shared::new(ctx, alerter));
     shared.set_policies(&set);
 

@@ -543,6 +543,7 @@ mod tests {
             next_due: None,
             problem: None,
             targets: vec![target("x"), target("y"), target("z")],
+            txn: None,
         };
         let pr = PolicyReport {
             policy: "a".into(),

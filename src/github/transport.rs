@@ -72,9 +72,15 @@ pub(crate) struct Transport {
 
 struct Inner {
     http: reqwest::Client,
+    /// The same, following no redirect: for endpoints that answer with one (job logs).
+    manual: reqwest::Client,
+    /// No default headers, no credential: downloads from the hosts GitHub redirects to.
+    plain: reqwest::Client,
     /// API base, no trailing slash; paths are appended to it.
     base: String,
     base_url: Url,
+    /// `X-GitHub-Api-Version` sent with every request.
+    api_version: String,
     auth: Arc<dyn Authorizer>,
     timeout: Duration,
     retry: RetryPolicy,
@@ -108,7 +114,22 @@ impl Transport {
         );
         let http = reqwest::Client::builder()
             .user_agent(settings.user_agent)
+            .default_headers(headers.clone())
+            .connect_timeout(settings.timeout)
+            .timeout(settings.timeout)
+            .build()
+            .map_err(|e| e.without_url().to_string())?;
+        let manual = reqwest::Client::builder()
+            .user_agent(settings.user_agent)
             .default_headers(headers)
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(settings.timeout)
+            .timeout(settings.timeout)
+            .build()
+            .map_err(|e| e.without_url().to_string())?;
+        let plain = reqwest::Client::builder()
+            .user_agent(settings.user_agent)
+            .redirect(reqwest::redirect::Policy::limited(3))
             .connect_timeout(settings.timeout)
             .timeout(settings.timeout)
             .build()
@@ -116,8 +137,11 @@ impl Transport {
         Ok(Transport {
             inner: Arc::new(Inner {
                 http,
+                manual,
+                plain,
                 base: settings.base,
                 base_url: settings.base_url,
+                api_version: settings.api_version.to_string(),
                 auth,
                 timeout: settings.timeout,
                 retry: settings.retry,
@@ -125,6 +149,11 @@ impl Transport {
                 last_rate_limit: Mutex::new(None),
             }),
         })
+    }
+
+    /// The REST API version requests ask for (`2022-11-28`, `2026-03-10`, ...).
+    pub(crate) fn api_version(&self) -> &str {
+        &self.inner.api_version
     }
 
     /// The API base URL requests go to.
@@ -226,13 +255,80 @@ impl Transport {
         body: Option<Vec<u8>>,
         etag: Option<&str>,
     ) -> Result<Reply> {
+        self.send_opts(method, url, body, etag, false).await
+    }
+
+    /// `GET path`, which GitHub answers with a redirect: where it points (not followed, so
+    /// the credential never goes there).
+    pub(crate) async fn redirect_location(&self, path: &str) -> Result<Url> {
+        let url = self.url_for(&Method::GET, path)?;
+        let reply = self
+            .send_opts(Method::GET, url.clone(), None, None, true)
+            .await?;
+        let location = reply
+            .headers
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| url.join(l).ok());
+        location.ok_or_else(|| {
+            GitHubError::decode(
+                Method::GET,
+                path.to_string(),
+                reply.status,
+                &reply.headers,
+                "expected a redirect with a Location header".to_string(),
+            )
+        })
+    }
+
+    /// Downloads `url` (a host GitHub redirected to) with no credential and no GitHub
+    /// header; keeps at most the last `cap` bytes of the body.
+    pub(crate) async fn download(&self, url: Url, cap: usize) -> Result<Vec<u8>> {
+        let shown = format!("{}{}", url.host_str().unwrap_or(""), url.path());
+        let transport =
+            |e: reqwest::Error| GitHubError::from_reqwest(Method::GET, shown.clone(), e);
+        let response = self
+            .inner
+            .plain
+            .get(url.clone())
+            .timeout(self.inner.timeout)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let mut body = response.bytes().await.map_err(transport)?.to_vec();
+        if !status.is_success() {
+            return Err(GitHubError::from_response(
+                Method::GET,
+                shown.clone(),
+                status,
+                &headers,
+                &body,
+                Utc::now(),
+            ));
+        }
+        if body.len() > cap {
+            body.drain(..body.len() - cap);
+        }
+        Ok(body)
+    }
+
+    async fn send_opts(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<Vec<u8>>,
+        etag: Option<&str>,
+        manual: bool,
+    ) -> Result<Reply> {
         let path = self.display_path(&url);
         let mut attempt = 0u32;
         let mut reauthorized = false;
         loop {
             attempt += 1;
             let sent = self
-                .send_once(&method, &url, &path, body.clone(), etag)
+                .send_once(&method, &url, &path, body.clone(), etag, manual)
                 .await;
             let mut err = match sent {
                 Ok(reply) => return Ok(reply),
@@ -289,6 +385,7 @@ impl Transport {
         path: &str,
         body: Option<Vec<u8>>,
         etag: Option<&str>,
+        manual: bool,
     ) -> Result<Reply> {
         // Credentials first, then the governor's ticket: minting a token sends requests of
         // its own, which must never wait for tickets held by requests waiting for that token.
@@ -304,9 +401,12 @@ impl Transport {
                 break (authorization, ticket);
             }
         };
-        let mut request = self
-            .inner
-            .http
+        let http = if manual {
+            &self.inner.manual
+        } else {
+            &self.inner.http
+        };
+        let mut request = http
             .request(method.clone(), url.clone())
             .timeout(self.inner.timeout);
         if let Some(value) = authorization.header {
@@ -335,7 +435,10 @@ impl Transport {
             request_id = headers.get("x-github-request-id").and_then(|v| v.to_str().ok()),
             "GitHub request"
         );
-        if status.is_success() || (status == StatusCode::NOT_MODIFIED && etag.is_some()) {
+        if status.is_success()
+            || (status == StatusCode::NOT_MODIFIED && etag.is_some())
+            || (manual && status.is_redirection())
+        {
             Ok(Reply {
                 status,
                 headers,

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::model::github::{InstallationRepos, OrgAccess, Repo, SecretMeta};
-use crate::model::policy::{Policy, TargetSpec, Visibility};
+use crate::model::policy::{OnFailure, Policy, TargetSpec, Visibility};
 use crate::model::SecretScope;
 
 /// What `apply` will do, and why. Holds no values.
@@ -52,12 +52,57 @@ pub struct PolicyPlan {
     /// A problem that stops the whole policy (e.g. Vault unreachable).
     pub problem: Option<String>,
     pub targets: Vec<TargetPlan>,
+    /// Set when the policy has `verify` or `rollout` and a new version must go through a
+    /// transaction (or one is open and resumes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub txn: Option<TxnPlan>,
+}
+
+/// A transactional rotation as the plan sees it: which version, from which state, in which
+/// waves, verified where.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TxnPlan {
+    /// The new version; `None` when apply mints it.
+    pub version: Option<u64>,
+    /// The version the targets hold now; what a rollback restores.
+    pub previous: Option<u64>,
+    /// The state an interrupted transaction resumes from (`canary_pushed`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resume: Option<String>,
+    /// The workflow each verified repository runs (file name or id), if the policy verifies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
+    /// An open transaction whose value is stored nowhere (lost with the run that minted
+    /// it): apply ends it as halted before it starts this one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub abandon: Option<u64>,
+    pub waves: Waves,
+}
+
+/// The waves and the verification runs of one transactional rotation.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Waves {
+    /// Target keys pushed first.
+    pub canary: Vec<String>,
+    /// Target keys pushed once the canaries are verified.
+    pub rest: Vec<String>,
+    /// `owner/repo` of each repository that runs the workflow after the canary wave.
+    pub verify_canary: Vec<String>,
+    /// ... and after the rest.
+    pub verify_rest: Vec<String>,
+    #[serde(serialize_with = "on_failure_str")]
+    pub on_failure: OnFailure,
+}
+
+fn on_failure_str<S: serde::Serializer>(o: &OnFailure, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(o.as_str())
 }
 
 impl PolicyPlan {
     /// Whether apply has anything to do for this policy.
     pub fn has_work(&self) -> bool {
-        self.problem.is_none() && self.targets.iter().any(|t| t.needs_push())
+        self.problem.is_none()
+            && (self.txn.is_some() || self.targets.iter().any(|t| t.needs_push()))
     }
 }
 
@@ -291,4 +336,36 @@ pub struct Estimate {
     pub bound_by: &'static str,
     /// The points budget it was estimated for.
     pub points_per_minute: Option<u64>,
+}
+
+/// How often a run is polled: from `initial`, doubling up to `max`. Requests go through the
+/// GitHub client, so the governor paces them within the credential's budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollSettings {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Default for PollSettings {
+    fn default() -> Self {
+        PollSettings {
+            initial: Duration::from_secs(5),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+impl PollSettings {
+    /// The polls a run of `duration` costs at most (for the plan's estimate).
+    pub fn polls_for(&self, duration: Duration) -> u64 {
+        let mut waited = Duration::ZERO;
+        let mut step = self.initial.max(Duration::from_millis(1));
+        let mut n = 0;
+        while waited < duration {
+            waited += step;
+            step = (step * 2).min(self.max.max(self.initial));
+            n += 1;
+        }
+        n.max(1)
+    }
 }

@@ -162,6 +162,7 @@ fn plan_policy(
         next_due: next,
         problem: None,
         targets: Vec::new(),
+        txn: None,
     };
     let current = match current_version(policy, ledger, observed.source_versions.get(&policy.name))
     {
@@ -260,6 +261,12 @@ fn plan_policy(
             }
         }
         pp.rotate = Some(reason);
+    }
+    if pp.problem.is_none() {
+        match super::txn::transaction(policy, ledger, &pp, &observed.listings) {
+            Ok(t) => pp.txn = t,
+            Err(problem) => pp.problem = Some(problem),
+        }
     }
     pp
 }

@@ -140,6 +140,7 @@ mod tests {
                 next_due: None,
                 problem: None,
                 targets,
+                txn: None,
             }],
             estimate: None,
             warnings: Vec::new(),

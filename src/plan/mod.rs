@@ -12,6 +12,7 @@ pub mod preflight;
 pub mod render;
 pub mod resolve;
 pub mod rollout;
+pub mod txn;
 
 pub use build::{decide_rotation, decide_rotation_since, last_rotation, plan};
 pub use estimate::estimate;

@@ -9,23 +9,10 @@
 use std::collections::BTreeSet;
 
 use crate::model::plan::Listings;
-use crate::model::policy::{Canary, OnFailure, Policy, RepoSelector};
+pub use crate::model::plan::Waves;
+use crate::model::policy::{Canary, Policy, RepoSelector};
 use crate::model::SecretScope;
 use crate::policy::glob::NameMatcher;
-
-/// The waves and the verification runs of one transactional rotation.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Waves {
-    /// Target keys pushed first.
-    pub canary: Vec<String>,
-    /// Target keys pushed once the canaries are verified.
-    pub rest: Vec<String>,
-    /// `owner/repo` of each repository that runs the workflow after the canary wave.
-    pub verify_canary: Vec<String>,
-    /// ... and after the rest.
-    pub verify_rest: Vec<String>,
-    pub on_failure: OnFailure,
-}
 
 /// Splits `scopes` (a policy's targets) into waves. Without `rollout` every target is in
 /// one wave (`rest`), verified as a whole. `listings` names the repositories of each
@@ -139,6 +126,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::model::policy::OnFailure;
     use crate::model::policy::{Rollout, SourceSpec, Verify, WorkflowRef};
     use crate::model::{App, Repo, Visibility};
 

@@ -43,6 +43,9 @@ pub enum Command {
     Apply(RunArgs),
     /// Rotate one policy now, whether due or not.
     Rotate(RotateArgs),
+    /// Make an earlier stored version current again and push it to every target
+    /// (verified when the policy has `verify`).
+    Rollback(RollbackArgs),
     /// What the ledger knows: last rotation per policy and target, next due time, failures.
     Status(StatusArgs),
     /// Run as a daemon: every policy on its cadence, with health, readiness and metrics over
@@ -85,9 +88,20 @@ pub struct CommonArgs {
     /// Default: `audit.jsonl` in the state folder.
     #[arg(long, env = "ROTOR_AUDIT_LOG")]
     pub audit_log: Option<PathBuf>,
+    /// First wait between two polls of a verification run (doubling, at most 30s or this).
+    #[arg(long, env = "ROTOR_VERIFY_POLL", default_value = "5s", value_parser = rotor::policy::duration::parse_duration)]
+    pub verify_poll: Duration,
 }
 
 impl CommonArgs {
+    /// How verification runs are polled.
+    pub fn poll_settings(&self) -> rotor::model::plan::PollSettings {
+        rotor::model::plan::PollSettings {
+            initial: self.verify_poll,
+            max: self.verify_poll.max(Duration::from_secs(30)),
+        }
+    }
+
     /// `--audit-log`, or `audit.jsonl` in the state folder.
     pub fn audit_path(&self) -> PathBuf {
         self.audit_log
@@ -145,6 +159,18 @@ pub struct RunArgs {
 pub struct RotateArgs {
     /// The policy to rotate.
     pub name: String,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RollbackArgs {
+    /// The policy to roll back.
+    pub name: String,
+    /// The version to go back to; default: the one before the current (skipping versions
+    /// that failed verification).
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<u64>,
     #[command(flatten)]
     pub common: CommonArgs,
 }

@@ -6,7 +6,9 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use super::args::{CommonArgs, Output, PolicyArgs, RotateArgs, RunArgs, RunDaemonArgs, StatusArgs};
+use super::args::{
+    CommonArgs, Output, PolicyArgs, RollbackArgs, RotateArgs, RunArgs, RunDaemonArgs, StatusArgs,
+};
 use super::exit;
 use rotor::apply::Report;
 use rotor::audit::AuditLog;
@@ -151,18 +153,31 @@ pub async fn plan(args: &RunArgs) -> u8 {
 }
 
 pub async fn apply(args: &RunArgs) -> u8 {
-    run_apply(&args.common, args.policy.as_deref(), BTreeSet::new()).await
+    run_apply(&args.common, args.policy.as_deref(), BTreeSet::new(), None).await
 }
 
 pub async fn rotate(args: &RotateArgs) -> u8 {
     let force = BTreeSet::from([args.name.clone()]);
-    run_apply(&args.common, Some(&args.name), force).await
+    run_apply(&args.common, Some(&args.name), force, None).await
+}
+
+/// `rotor rollback NAME [--to VERSION]`: the write-back at the source, then an apply of
+/// that policy. Refused (2) for values stored nowhere or a version that cannot be used.
+pub async fn rollback(args: &RollbackArgs) -> u8 {
+    run_apply(
+        &args.common,
+        Some(&args.name),
+        BTreeSet::new(),
+        Some(args.to),
+    )
+    .await
 }
 
 async fn run_apply(
     common: &super::args::CommonArgs,
     only: Option<&str>,
     force: BTreeSet<String>,
+    rollback: Option<Option<u64>>,
 ) -> u8 {
     let p = match prepare(common, only) {
         Ok(p) => p,
@@ -182,7 +197,28 @@ async fn run_apply(
             return exit::FAILED;
         }
     };
-    let ctx = Context::new(p.github, p.sources, ledger, common.concurrency).with_audit(audit);
+    let mut ctx = Context::new(p.github, p.sources, ledger, common.concurrency).with_audit(audit);
+    ctx.verify_poll = common.poll_settings();
+    if let (Some(to), Some(name)) = (rollback, only) {
+        let Some(policy) = p.set.get(name) else {
+            eprintln!("rotor rollback: no policy named `{name}`");
+            return exit::BAD_INPUT;
+        };
+        match rotor::rollback::start(&ctx, policy, to).await {
+            Ok(r) => eprintln!(
+                "rolling `{name}` back to version {}: written back at the source as version {} (was {}); pushing it",
+                r.to, r.restored_as, r.from
+            ),
+            Err(e @ rotor::rollback::RollbackError::Refused(_)) => {
+                eprintln!("rotor rollback: {e}");
+                return exit::BAD_INPUT;
+            }
+            Err(e) => {
+                eprintln!("rotor rollback: {e}");
+                return exit::FAILED;
+            }
+        }
+    }
     // Planned on a snapshot of the ledger's state (no copy: at 100,000 targets a copy is
     // ~50 MB); the public keys apply needs start arriving while the listing does.
     let pass = Pass::new(&ctx);
@@ -238,6 +274,7 @@ pub async fn run_daemon(args: &RunDaemonArgs) -> u8 {
         retry_backoff: args.retry_backoff,
         alert_webhook: args.alert_webhook.clone(),
         alert_after: args.alert_after,
+        verify_poll: args.common.poll_settings(),
     };
     match rotor::daemon::run(config, p.set, p.github, p.sources).await {
         Ok(()) => exit::OK,

@@ -50,6 +50,7 @@ async fn main() -> ExitCode {
         Command::Plan(a) => commands::plan(a).await,
         Command::Apply(a) => commands::apply(a).await,
         Command::Rotate(a) => commands::rotate(a).await,
+        Command::Rollback(a) => commands::rollback(a).await,
         Command::Status(a) => commands::status(a),
         Command::Run(a) => commands::run_daemon(a).await,
         #[cfg(feature = "emulator")]
