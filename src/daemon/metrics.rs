@@ -59,6 +59,47 @@ pub fn render(status: &Status, extra: &Extra<'_>) -> String {
     );
     m.per_policy(
         policies,
+        "rotor_verification_runs_total",
+        "counter",
+        "Verification runs (verify) by policy and result.",
+        |p| {
+            vec![
+                (Some(("result", "success")), Some(p.verifications_ok as f64)),
+                (
+                    Some(("result", "failure")),
+                    Some(p.verifications_failed as f64),
+                ),
+            ]
+        },
+    );
+    m.per_policy(
+        policies,
+        "rotor_transactions_failed_total",
+        "counter",
+        "Transactions that failed verification, by policy and what followed (rolled_back, halted).",
+        |p| {
+            vec![
+                (Some(("outcome", "rolled_back")), Some(p.rollbacks as f64)),
+                (Some(("outcome", "halted")), Some(p.halts as f64)),
+            ]
+        },
+    );
+    m.family(
+        "rotor_transaction_state",
+        "gauge",
+        "1 for the state each policy's last transaction reached in this daemon's passes.",
+    );
+    for (policy, p) in policies {
+        if let Some(state) = &p.txn_state {
+            m.sample(
+                "rotor_transaction_state",
+                &[("policy", policy), ("state", state)],
+                1.0,
+            );
+        }
+    }
+    m.per_policy(
+        policies,
         "rotor_passes_total",
         "counter",
         "Passes (observe, plan, apply) by policy and whether every target converged.",
@@ -188,7 +229,7 @@ pub fn render(status: &Status, extra: &Extra<'_>) -> String {
         "counter",
         "Alert webhook deliveries by kind and result.",
     );
-    for kind in ["rotation_failed", "unconverged"] {
+    for kind in ["rotation_failed", "unconverged", "transaction_failed"] {
         for result in ["sent", "failed"] {
             let n = status.alerts.get(&(kind, result)).copied().unwrap_or(0);
             m.sample(

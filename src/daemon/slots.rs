@@ -36,6 +36,13 @@ pub struct PolicyOutcome {
     pub version: Option<u64>,
     /// A problem that stopped the policy (Vault unreachable, ...), or the first failure.
     pub error: Option<String>,
+    /// Verification runs that concluded `success`, and those that did not.
+    pub verifications_ok: usize,
+    pub verifications_failed: usize,
+    /// The state the policy's transaction reached in this pass (`committed`, ...).
+    pub txn_state: Option<String>,
+    /// The transaction failed in this pass (rolled back or halted).
+    pub txn_failed: bool,
 }
 
 impl PolicyOutcome {
@@ -84,6 +91,17 @@ impl PolicyOutcome {
                         .map(|f| format!("{}: {}", f.target, f.message))
                 })
                 .or_else(|| (pr.skipped > 0).then(|| "interrupted by shutdown".to_string())),
+            verifications_ok: pr.transaction.as_ref().map_or(0, |t| {
+                t.verifications.iter().filter(|v| v.succeeded()).count()
+            }),
+            verifications_failed: pr.transaction.as_ref().map_or(0, |t| {
+                t.verifications.iter().filter(|v| !v.succeeded()).count()
+            }),
+            txn_state: pr.transaction.as_ref().map(|t| t.state.clone()),
+            txn_failed: pr
+                .transaction
+                .as_ref()
+                .is_some_and(|t| matches!(t.state.as_str(), "rolled_back" | "halted" | "failed")),
         }
     }
 }
@@ -104,6 +122,8 @@ pub enum AlertKind {
     RotationFailed,
     /// Targets stayed behind the source for longer than the threshold.
     Unconverged,
+    /// A transactional rotation failed its verification (rolled back or halted).
+    TransactionFailed,
 }
 
 impl AlertKind {
@@ -111,6 +131,7 @@ impl AlertKind {
         match self {
             AlertKind::RotationFailed => "rotation_failed",
             AlertKind::Unconverged => "unconverged",
+            AlertKind::TransactionFailed => "transaction_failed",
         }
     }
 }
@@ -206,6 +227,19 @@ impl Slot {
         });
         let starts_streak = !self.failing;
         self.failing = true;
+        // Every failed transaction is news of its own, streak or not.
+        if outcome.txn_failed {
+            return Some(AlertNeed {
+                kind: AlertKind::TransactionFailed,
+                policy: self.policy.name.clone(),
+                message: outcome
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "the transaction failed".to_string()),
+                unconverged: self.unconverged,
+                since: self.unconverged_since,
+            });
+        }
         (starts_streak && (outcome.rotation_failed || outcome.unconverged.is_none())).then(|| {
             AlertNeed {
                 kind: AlertKind::RotationFailed,

@@ -24,6 +24,13 @@ pub struct PolicyStatus {
     pub version: Option<u64>,
     pub in_flight: bool,
     pub last_error: Option<String>,
+    pub verifications_ok: u64,
+    pub verifications_failed: u64,
+    /// Transactions that ended rolled back, and halted.
+    pub rollbacks: u64,
+    pub halts: u64,
+    /// The state the last transaction reached.
+    pub txn_state: Option<String>,
 }
 
 impl PolicyStatus {
@@ -34,6 +41,16 @@ impl PolicyStatus {
         self.pushes_created += o.created as u64;
         self.pushes_updated += o.updated as u64;
         self.pushes_failed += o.failed as u64;
+        self.verifications_ok += o.verifications_ok as u64;
+        self.verifications_failed += o.verifications_failed as u64;
+        match o.txn_state.as_deref() {
+            Some("rolled_back") => self.rollbacks += 1,
+            Some("halted") => self.halts += 1,
+            _ => {}
+        }
+        if o.txn_state.is_some() {
+            self.txn_state = o.txn_state.clone();
+        }
         if o.converged {
             self.passes_converged += 1;
             self.last_success = Some(now);

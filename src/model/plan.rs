@@ -72,6 +72,9 @@ pub struct TxnPlan {
     /// The workflow each verified repository runs (file name or id), if the policy verifies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workflow: Option<String>,
+    /// Each run's timeout, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
     /// An open transaction whose value is stored nowhere (lost with the run that minted
     /// it): apply ends it as halted before it starts this one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -330,7 +333,15 @@ pub struct Estimate {
     pub key_fetches: u64,
     pub requests: u64,
     pub points: u64,
-    /// The least time apply can take within the budget, in seconds.
+    /// Verification runs a transaction dispatches (canary and fleet waves).
+    #[serde(default)]
+    pub verification_runs: u64,
+    /// The requests those runs cost at most (dispatch, default branch, polls until the
+    /// policy's timeout), included in `requests` and `points`.
+    #[serde(default)]
+    pub verification_requests: u64,
+    /// The least time apply can take within the budget, in seconds (the runs' own duration
+    /// not included).
     pub seconds: f64,
     /// The limit that sets that time: `points`, `primary`, `concurrency` or `write_gap`.
     pub bound_by: &'static str,

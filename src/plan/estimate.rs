@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::model::{Action, Budget, Estimate, Plan};
+use super::model::{Action, Budget, Estimate, Plan, PollSettings};
 use crate::ledger::LedgerState;
 
 /// Estimates `plan` under `budget`; keys already in `ledger` cost nothing.
@@ -23,8 +23,24 @@ pub fn estimate(plan: &Plan, ledger: &LedgerState, budget: &Budget) -> Estimate 
         }
     }
     let key_fetches = scopes.len() as u64;
-    let requests = writes + key_fetches;
-    let points = key_fetches + 5 * writes;
+    // Verification: per run a dispatch (a write), a default-branch read and polls until the
+    // timeout at most, paced by the governor like every other request.
+    let poll = PollSettings::default();
+    let (mut verification_runs, mut verification_requests, mut verification_points) = (0, 0, 0);
+    for p in plan.policies.iter().filter(|p| p.problem.is_none()) {
+        let Some(t) = p.txn.as_ref().filter(|t| t.workflow.is_some()) else {
+            continue;
+        };
+        let runs = (t.waves.verify_canary.len() + t.waves.verify_rest.len()) as u64;
+        let polls = poll.polls_for(std::time::Duration::from_secs(
+            t.timeout_secs.unwrap_or(900),
+        ));
+        verification_runs += runs;
+        verification_requests += runs * (2 + polls);
+        verification_points += runs * (5 + 1 + polls);
+    }
+    let requests = writes + key_fetches + verification_requests;
+    let points = key_fetches + 5 * writes + verification_points;
     let scale = f64::from(budget.time_scale.max(1));
     let mut bounds: Vec<(&'static str, f64)> = Vec::new();
     let rounds = requests.div_ceil(budget.max_concurrency.max(1) as u64);
@@ -55,6 +71,8 @@ pub fn estimate(plan: &Plan, ledger: &LedgerState, budget: &Budget) -> Estimate 
     Estimate {
         writes,
         key_fetches,
+        verification_runs,
+        verification_requests,
         requests,
         points,
         seconds,
@@ -83,8 +101,21 @@ impl Estimate {
             Some(p) => format!("within {p} points a minute"),
             None => "with no points budget".to_string(),
         };
+        let runs = if self.verification_runs > 0 {
+            format!(
+                " and {} verification run(s) (at most {} request(s) to dispatch and poll them)",
+                self.verification_runs, self.verification_requests
+            )
+        } else {
+            String::new()
+        };
+        let plus = if self.verification_runs > 0 {
+            ", plus the runs' own duration"
+        } else {
+            ""
+        };
         format!(
-            "Estimate: {} write(s) and {} key fetch(es) = {} request(s), {} point(s); at least {} {within} (bound by {}).",
+            "Estimate: {} write(s) and {} key fetch(es){runs} = {} request(s), {} point(s); at least {} {within} (bound by {}){plus}.",
             self.writes,
             self.key_fetches,
             self.requests,

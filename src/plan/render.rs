@@ -83,6 +83,9 @@ impl Plan {
             if let Some(next) = p.next_due {
                 let _ = writeln!(out, "  next due: {}", next.format("%Y-%m-%d %H:%M:%SZ"));
             }
+            if let Some(t) = &p.txn {
+                txn_text(&mut out, t);
+            }
             if p.targets.is_empty() {
                 out.push_str("  (no repository matches the targets)\n");
             }
@@ -140,5 +143,64 @@ impl Plan {
             let _ = writeln!(out, "{}", e.describe());
         }
         out
+    }
+}
+
+/// The transaction lines of a policy: its version, the waves and the runs each dispatches.
+fn txn_text(out: &mut String, t: &TxnPlan) {
+    let version = t
+        .version
+        .map(|v| format!("version {v}"))
+        .unwrap_or_else(|| "a new version".into());
+    let previous = t
+        .previous
+        .map(|v| format!("version {v}"))
+        .unwrap_or_else(|| "none".into());
+    let _ = write!(out, "  transaction: {version}, rollback to {previous}");
+    if let Some(state) = &t.resume {
+        let _ = write!(out, "; resumes from {state}");
+    }
+    let _ = writeln!(out, "; on failure: {}", t.waves.on_failure.as_str());
+    if let Some(lost) = t.abandon {
+        let _ = writeln!(
+            out,
+            "  ! open transaction for version {lost} ends halted: its value was stored nowhere"
+        );
+    }
+    let list = |v: &[String]| -> String {
+        const SHOWN: usize = 10;
+        let mut s = v.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+        if v.len() > SHOWN {
+            let _ = write!(s, ", ... ({} more)", v.len() - SHOWN);
+        }
+        if s.is_empty() {
+            s = "none".into();
+        }
+        s
+    };
+    let workflow = t.workflow.as_deref().unwrap_or("");
+    let waves: [(&str, &Vec<String>, &Vec<String>); 2] = [
+        ("canary", &t.waves.canary, &t.waves.verify_canary),
+        ("fleet", &t.waves.rest, &t.waves.verify_rest),
+    ];
+    for (name, targets, runs) in waves {
+        if targets.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "  wave {name}: {} target(s): {}",
+            targets.len(),
+            list(targets)
+        );
+        if !workflow.is_empty() {
+            let _ = writeln!(
+                out,
+                "    then {workflow} in {} repositor{}: {}",
+                runs.len(),
+                if runs.len() == 1 { "y" } else { "ies" },
+                list(runs)
+            );
+        }
     }
 }

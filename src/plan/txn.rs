@@ -31,6 +31,7 @@ pub fn transaction(
         previous,
         resume,
         workflow: policy.verify.as_ref().map(|v| v.workflow.path_segment()),
+        timeout_secs: policy.verify.as_ref().map(|v| v.timeout.as_secs()),
         abandon,
         waves: waves(policy, &scopes, listings),
     };

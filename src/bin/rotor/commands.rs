@@ -306,6 +306,51 @@ fn render_report(r: &Report) -> String {
                 f.message
             );
         }
+        if let Some(t) = &p.transaction {
+            let _ = writeln!(
+                out,
+                "transaction: policy {} version {}: {}{}",
+                p.policy,
+                t.version,
+                t.state,
+                t.restored_as
+                    .map(|v| format!(" (previous value restored as version {v})"))
+                    .unwrap_or_default()
+            );
+            for v in &t.verifications {
+                let run = match (v.run_id, &v.url) {
+                    (Some(id), Some(url)) => format!(" run {id} {url}"),
+                    (Some(id), None) => format!(" run {id}"),
+                    _ => String::new(),
+                };
+                let _ = writeln!(
+                    out,
+                    "  verify {} ({}):{run} {}",
+                    v.repo, v.wave, v.conclusion
+                );
+                if let Some(job) = &v.job {
+                    let _ = writeln!(
+                        out,
+                        "    failed in job {job}{}",
+                        v.step
+                            .as_deref()
+                            .map(|s| format!(", step {s}"))
+                            .unwrap_or_default()
+                    );
+                }
+                if let Some(m) = &v.message {
+                    let _ = writeln!(out, "    {m}");
+                }
+                if let Some(x) = &v.excerpt {
+                    for line in x.lines() {
+                        let _ = writeln!(out, "    | {line}");
+                    }
+                }
+            }
+            for l in &t.revoked_leases {
+                let _ = writeln!(out, "  revoked the previous lease {l}");
+            }
+        }
     }
     let s = &r.summary;
     let _ = writeln!(
