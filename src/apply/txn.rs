@@ -514,12 +514,18 @@ impl Applier<'_> {
             lease,
         })) {
             tracing::error!(policy = %policy.name, error = %e, "recording a transaction state in the ledger failed");
+        } else if let Ok(mut l) = self.ctx.ledger.lock() {
+            // A state is a promise to the next run: on disk before anything follows it.
+            if let Err(e) = l.sync() {
+                tracing::error!(error = %e, "syncing the ledger failed");
+            }
         }
         let mut r = AuditRecord::new(AuditEvent::Transaction, &policy.name, state.as_str());
         r.owner = policy.owner.clone();
         r.source_version = Some(version);
         r.message = message.map(str::to_string);
         let _ = self.audit(r);
+        crash_point(state);
     }
 }
 
@@ -537,6 +543,18 @@ fn failure_summary(runs: &[Verification]) -> String {
         return "verification failed".into();
     }
     format!("verification failed in {}", failed.join(", "))
+}
+
+/// A crash on purpose, for the tests that kill rotor in every transaction state:
+/// `ROTOR_CRASH_AT=txn:<state>` aborts the process (no unwinding, no flush: what `kill -9`
+/// does) right after that state is written. Unset, it costs one environment lookup.
+fn crash_point(state: TxnState) {
+    if let Ok(at) = std::env::var("ROTOR_CRASH_AT") {
+        if at.strip_prefix("txn:") == Some(state.as_str()) {
+            eprintln!("ROTOR_CRASH_AT: aborting after {}", state.as_str());
+            std::process::abort();
+        }
+    }
 }
 
 fn parse_state(s: &str) -> Option<TxnState> {

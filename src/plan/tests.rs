@@ -508,3 +508,185 @@ fn a_write_time_is_ignored_for_a_value_that_is_not_stored() {
         Some(RotateReason::Due { .. })
     ));
 }
+
+// Transactions (verify / rollout).
+
+fn transactional(source: SourceSpec) -> Policy {
+    let mut p = policy(source, None);
+    p.rollout = Some(crate::model::policy::Rollout {
+        canary: crate::model::policy::Canary::Count(1),
+        on_failure: crate::model::policy::OnFailure::Rollback,
+    });
+    p
+}
+
+fn txn_rec(version: u64, previous: u64, state: crate::ledger::TxnState) -> Entry {
+    Entry::Txn(crate::ledger::TxnRecord {
+        policy: "p".into(),
+        version,
+        previous: Some(previous),
+        state,
+        at: now(),
+        message: None,
+        restored_as: None,
+        lease: None,
+    })
+}
+
+#[test]
+fn a_due_rotation_of_a_transactional_policy_is_a_transaction_in_waves() {
+    let t = now() - chrono::Duration::days(1);
+    let ledger = ledger_with(3, t, &[("svc-a", 3, t), ("svc-b", 3, t)]);
+    let o = observed(
+        repos(&["svc-a", "svc-b"]),
+        Some(3),
+        &[("svc-a", t), ("svc-b", t)],
+    );
+    let opts = PlanOptions {
+        force: ["p".to_string()].into(),
+        ..Default::default()
+    };
+    let plan = plan(&set(transactional(stored())), &o, &ledger, now(), &opts);
+    let txn = plan.policies[0].txn.as_ref().expect("a transaction");
+    assert_eq!(
+        (txn.version, txn.previous, txn.resume.as_deref()),
+        (None, Some(3), None)
+    );
+    assert_eq!(txn.waves.canary, vec!["acme/svc-a"]);
+    assert_eq!(txn.waves.rest, vec!["acme/svc-b"]);
+    assert!(
+        plan.to_text()
+            .contains("wave canary: 1 target(s): acme/svc-a"),
+        "{}",
+        plan.to_text()
+    );
+}
+
+#[test]
+fn an_open_transaction_resumes_with_its_version_and_state() {
+    let t = now() - chrono::Duration::days(1);
+    let mut ledger = ledger_with(4, t, &[("svc-a", 4, t), ("svc-b", 3, t)]);
+    ledger.apply(&txn_rec(4, 3, crate::ledger::TxnState::Pending));
+    ledger.apply(&txn_rec(4, 3, crate::ledger::TxnState::CanaryPushed));
+    let o = observed(
+        repos(&["svc-a", "svc-b"]),
+        Some(4),
+        &[("svc-a", t), ("svc-b", t)],
+    );
+    let plan = plan(
+        &set(transactional(stored())),
+        &o,
+        &ledger,
+        now(),
+        &PlanOptions::default(),
+    );
+    let pp = &plan.policies[0];
+    assert_eq!(pp.rotate, None, "resuming never mints a second value");
+    let txn = pp.txn.as_ref().expect("the open transaction");
+    assert_eq!(txn.version, Some(4));
+    assert_eq!(txn.previous, Some(3));
+    assert_eq!(txn.resume.as_deref(), Some("canary_pushed"));
+    assert!(pp.has_work());
+}
+
+#[test]
+fn a_version_that_failed_verification_is_never_pushed_again() {
+    let t = now() - chrono::Duration::days(1);
+    let mut ledger = ledger_with(4, t, &[("svc-a", 4, t), ("svc-b", 3, t)]);
+    ledger.apply(&txn_rec(4, 3, crate::ledger::TxnState::Pending));
+    ledger.apply(&txn_rec(4, 3, crate::ledger::TxnState::Failed));
+    ledger.apply(&txn_rec(4, 3, crate::ledger::TxnState::Halted));
+    let o = observed(
+        repos(&["svc-a", "svc-b"]),
+        Some(4),
+        &[("svc-a", t), ("svc-b", t)],
+    );
+    let halted = plan(
+        &set(transactional(stored())),
+        &o,
+        &ledger,
+        now(),
+        &PlanOptions::default(),
+    );
+    let problem = halted.policies[0].problem.as_deref().unwrap_or_default();
+    assert!(
+        problem.contains("version 4 failed verification"),
+        "{problem}"
+    );
+    // A new rotation rolls back to the last good version, not to the failed one.
+    let opts = PlanOptions {
+        force: ["p".to_string()].into(),
+        ..Default::default()
+    };
+    let rotated = plan(&set(transactional(stored())), &o, &ledger, now(), &opts);
+    assert_eq!(
+        rotated.policies[0].txn.as_ref().and_then(|t| t.previous),
+        Some(3)
+    );
+}
+
+#[test]
+fn a_version_new_to_every_target_is_a_transaction_and_a_held_one_just_converges() {
+    let t = now() - chrono::Duration::days(1);
+    let kv = SourceSpec::VaultKv(KvRef {
+        mount: "secret".into(),
+        path: "p".into(),
+        key: None,
+    });
+    let ledger = ledger_with(3, t, &[("svc-a", 3, t), ("svc-b", 3, t)]);
+    let o = observed(
+        repos(&["svc-a", "svc-b"]),
+        Some(5),
+        &[("svc-a", t), ("svc-b", t)],
+    );
+    let plan1 = plan(
+        &set(transactional(kv.clone())),
+        &o,
+        &ledger,
+        now(),
+        &PlanOptions::default(),
+    );
+    let txn = plan1.policies[0].txn.as_ref().expect("new version 5");
+    assert_eq!((txn.version, txn.previous), (Some(5), Some(3)));
+    // svc-b missing version 5 while svc-a holds it: plain convergence, no transaction.
+    let ledger = ledger_with(5, t, &[("svc-a", 5, t), ("svc-b", 3, t)]);
+    let plan2 = plan(
+        &set(transactional(kv)),
+        &o,
+        &ledger,
+        now(),
+        &PlanOptions::default(),
+    );
+    assert_eq!(plan2.policies[0].txn, None);
+    // Without verify or rollout there is never a transaction.
+    let ledger = ledger_with(3, t, &[("svc-a", 3, t), ("svc-b", 3, t)]);
+    let plain = plan(
+        &set(policy(stored(), None)),
+        &o,
+        &ledger,
+        now(),
+        &PlanOptions::default(),
+    );
+    assert_eq!(plain.policies[0].txn, None);
+}
+
+#[test]
+fn an_open_transaction_of_a_value_stored_nowhere_is_abandoned_for_a_new_one() {
+    let t = now() - chrono::Duration::days(1);
+    let mut ledger = ledger_with(2, t, &[("svc-a", 2, t), ("svc-b", 1, t)]);
+    ledger.apply(&txn_rec(2, 1, crate::ledger::TxnState::CanaryPushed));
+    let o = observed(
+        repos(&["svc-a", "svc-b"]),
+        None,
+        &[("svc-a", t), ("svc-b", t)],
+    );
+    let plan = plan(
+        &set(transactional(unstored())),
+        &o,
+        &ledger,
+        now(),
+        &PlanOptions::default(),
+    );
+    let txn = plan.policies[0].txn.as_ref().expect("a new transaction");
+    assert_eq!((txn.version, txn.abandon), (None, Some(2)));
+}
