@@ -13,3 +13,4 @@ mod scale;
 mod scopes;
 mod source;
 mod structure;
+mod transaction;

@@ -291,6 +291,19 @@ impl Bao {
         (version, body["data"]["data"].clone())
     }
 
+    /// Reads KV v2 version `version` at `{mount}/{path}`: `(version, data)`.
+    pub async fn kv_get_version(&self, mount: &str, path: &str, version: u64) -> (u64, Value) {
+        let (status, body) = self
+            .api(
+                reqwest::Method::GET,
+                &format!("{mount}/data/{path}?version={version}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "kv get {mount}/{path} v{version}: {body}");
+        (version, body["data"]["data"].clone())
+    }
+
     /// Mounts a secrets engine (`kv` with `options: {"version": "1"}`, `totp`, ...).
     pub async fn enable_engine(&self, path: &str, engine: &str, options: Value) {
         let (status, body) = self
