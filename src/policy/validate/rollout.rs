@@ -20,7 +20,7 @@ pub(super) fn check_rollout(s: &mut Sink, r: Spanned<RawRollout>) -> Option<Roll
             s.err(
                 at,
                 "E0005",
-                format!("missing field \"canary\" in rollout: the targets that get a new value first; {CANARY_FORMS} (canary: 100% pushes to every target before verifying)"),
+                format!("missing field \"canary\" in rollout: the targets that get a new value first; {CANARY_FORMS}; canary: 100% verifies every target in one wave"),
             );
             None
         }
@@ -103,7 +103,7 @@ fn check_canary(s: &mut Sink, c: &Spanned<RawValue>) -> Option<Canary> {
         }
         RawValue::List(items) if items.is_empty() => refuse(
             s,
-            "canary is an empty list: a canary needs at least one repository".to_string(),
+            "canary is an empty list, which selects no repository".to_string(),
         ),
         RawValue::List(items) => {
             let start = s.count();

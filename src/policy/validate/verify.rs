@@ -187,7 +187,7 @@ fn check_workflow(s: &mut Sink, w: &Spanned<RawValue>) -> Option<WorkflowRef> {
     };
     match problem {
         Some(p) => {
-            s.err(at, "E0601", format!("{p}: {FORMS}"));
+            s.err(at, "E0601", format!("{p}; {FORMS}"));
             None
         }
         None => Some(WorkflowRef::File(text.clone())),
@@ -233,15 +233,15 @@ fn check_inputs(s: &mut Sink, i: Spanned<RawValue>) -> BTreeMap<String, String> 
             Some(t) => Some(t.to_string()),
             None => {
                 let hint = if matches!(value.value, RawValue::Null) {
-                    " (write \"\" for an empty string)"
+                    "write \"\" for an empty string"
                 } else {
-                    ": nested values are not allowed"
+                    "nested values are not allowed"
                 };
                 s.err(
                     pos(&value),
                     "E0603",
                     format!(
-                        "input \"{}\" is {}: an input is a string, number or boolean{hint}",
+                        "input \"{}\" is {}, but an input is a string, number or boolean ({hint})",
                         name.value.escape_debug(),
                         value.value.kind()
                     ),
