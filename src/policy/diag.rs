@@ -13,7 +13,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("E0004", "wrong type (e.g. a list where a string belongs), or a boolean other than true/false"),
     ("E0005", "missing required field"),
     ("E0006", "no policy: an empty file, an empty list, or a folder without policy files"),
-    ("E0007", "value is not one of the allowed words (charset, app, scope, visibility, repo_visibility)"),
+    ("E0007", "value is not one of the allowed words (charset, app, scope, visibility, repo_visibility, on_failure)"),
     ("E0101", "version is not 1"),
     ("E0102", "policy name is not [a-z0-9-] (or starts with -)"),
     ("E0103", "policy name used twice in the set"),
@@ -42,6 +42,14 @@ pub const CODES: &[(&str, &str)] = &[
     ("E0503", "bad duration"),
     ("E0504", "unknown time zone"),
     ("E0505", "schedule with none of cron, every, max_age"),
+    ("E0601", "bad verify.workflow: neither a .yml/.yaml file name without / nor a positive workflow id"),
+    ("E0602", "bad verify.ref: not a branch or tag name git accepts"),
+    ("E0603", "bad verify.inputs: not a mapping, more than 25 inputs, a bad input name, or a value that is not a string, number or boolean"),
+    ("E0604", "verify.timeout outside 30s..6h"),
+    ("E0605", "verify.repos empty, or missing while an Actions organization secret is verified"),
+    ("E0606", "verify on a policy with no Actions secret target: workflow runs read only Actions secrets"),
+    ("E0701", "bad rollout.canary: not a count of at least 1, a percentage 1%..100%, or a non-empty list of repository globs"),
+    ("E0702", "on_failure: rollback (the default) with verify for a value stored nowhere (vault_read, or generate without store)"),
 ];
 
 /// One problem found in a policy file.

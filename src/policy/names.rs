@@ -1,5 +1,5 @@
 //! Name rules: policy names, GitHub secret names, organizations, repositories, environments,
-//! topics and Vault paths. Each check returns a short message saying what is wrong.
+//! topics, Vault paths, git refs and workflow inputs. Each check returns a short message saying what is wrong.
 
 /// `[a-z0-9-]+`, not starting with `-` (so it never reads as a command-line flag).
 pub fn check_policy_name(name: &str) -> Result<(), String> {
@@ -137,6 +137,62 @@ pub fn check_vault_path(what: &str, path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A branch or tag to run a workflow on (git's ref rules, simplified): not empty, no spaces
+/// or control characters, none of `~ ^ : ? * [ \`, no `..`, `//` or `@{`, not starting with
+/// `-` or `/`, not ending with `/`, `.` or `.lock`. `main`, `v1.2.0` and `refs/heads/main` pass.
+pub fn check_git_ref(r: &str) -> Result<(), String> {
+    const HINT: &str = "name a branch or tag, e.g. main or refs/tags/v1.2.0";
+    let bad = |why: &str| Err(format!("ref \"{}\" {why}: {HINT}", r.escape_debug()));
+    if r.is_empty() {
+        return Err(format!(
+            "ref is empty: {HINT}, or omit ref for the default branch"
+        ));
+    }
+    if r.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return bad("holds spaces or control characters");
+    }
+    if let Some(c) = r.chars().find(|c| "~^:?*[\\".contains(*c)) {
+        return bad(&format!("holds {c}, which git refuses in a ref"));
+    }
+    if r.starts_with('-') || r.starts_with('/') {
+        return bad("must not start with - or /");
+    }
+    if r.ends_with('/') || r.ends_with('.') || r.ends_with(".lock") {
+        return bad("must not end with /, . or .lock");
+    }
+    for seq in ["..", "//", "@{"] {
+        if r.contains(seq) {
+            return bad(&format!("holds {seq}, which git refuses in a ref"));
+        }
+    }
+    if r == "@" {
+        return bad("is not a ref");
+    }
+    Ok(())
+}
+
+/// A `workflow_dispatch` input name: `[A-Za-z_][A-Za-z0-9_-]*`.
+pub fn check_input_name(name: &str) -> Result<(), String> {
+    let mut bytes = name.bytes();
+    let ok = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else if name.is_empty() {
+        Err(
+            "input name is empty: names are A-Z, a-z, 0-9, _ and -, starting with a letter or _"
+                .to_string(),
+        )
+    } else {
+        Err(format!(
+            "input name \"{}\" is not allowed: names are A-Z, a-z, 0-9, _ and -, starting with a letter or _",
+            name.escape_debug()
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +243,36 @@ mod tests {
         assert!(check_vault_path("path", "ci/payments/deploy-token").is_ok());
         for bad in ["", "/ci", "ci/", "ci//x", "ci/../x", "ci/ x"] {
             assert!(check_vault_path("path", bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn git_refs_follow_gits_rules() {
+        for ok in [
+            "main",
+            "release/2024-01",
+            "v1.2.0",
+            "refs/heads/main",
+            "refs/tags/v1",
+            "feature_x",
+        ] {
+            assert!(check_git_ref(ok).is_ok(), "{ok:?} refused");
+        }
+        for bad in [
+            "", "a b", "a\tb", "-main", "/main", "main/", "main.", "a.lock", "a..b", "a//b",
+            "a@{1}", "@", "a~1", "a^", "a:b", "a?", "a*", "a[b", "a\\b", "a\u{7f}",
+        ] {
+            assert!(check_git_ref(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn input_names_start_with_a_letter_or_underscore() {
+        for ok in ["reason", "_x", "dry-run", "A9_b-c"] {
+            assert!(check_input_name(ok).is_ok(), "{ok:?} refused");
+        }
+        for bad in ["", "9x", "-x", "a b", "a.b", "é"] {
+            assert!(check_input_name(bad).is_err(), "{bad:?} accepted");
         }
     }
 }

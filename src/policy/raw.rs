@@ -59,6 +59,10 @@ pub struct RawPolicy {
     pub secrets: Option<Spanned<RawMap>>,
     pub targets: Option<Spanned<Vec<Spanned<RawTarget>>>>,
     pub schedule: Option<Spanned<RawSchedule>>,
+    /// Workflow runs that prove a new value works.
+    pub verify: Option<Spanned<RawVerify>>,
+    /// Canary targets first, and what a failed verification does.
+    pub rollout: Option<Spanned<RawRollout>>,
 }
 
 /// `source:`: exactly one of its fields must be set.
@@ -144,6 +148,167 @@ pub struct RawSchedule {
     pub timezone: Option<Spanned<String>>,
     pub jitter: Option<Spanned<String>>,
     pub max_age: Option<Spanned<String>>,
+}
+
+/// `verify:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVerify {
+    /// A file name in `.github/workflows/` or a numeric workflow id.
+    pub workflow: Option<Spanned<RawValue>>,
+    /// Branch or tag; default the repository's default branch.
+    #[serde(rename = "ref")]
+    pub git_ref: Option<Spanned<String>>,
+    /// Workflow inputs: a mapping of names to scalars.
+    pub inputs: Option<Spanned<RawValue>>,
+    /// Per run, from dispatch to conclusion.
+    pub timeout: Option<Spanned<String>>,
+    /// Repository name globs; a leading `!` excludes.
+    pub repos: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// `rollout:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRollout {
+    /// A count, a percentage (`"5%"`) or a list of repository globs.
+    pub canary: Option<Spanned<RawValue>>,
+    /// `rollback` (default) | `halt`.
+    pub on_failure: Option<Spanned<String>>,
+}
+
+/// What kind of plain scalar a [`RawValue::Plain`] is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PlainKind {
+    Bool,
+    Int(i128),
+    Float,
+}
+
+/// A value whose shape the validator decides (`canary` is a number, a string or a list):
+/// every YAML node is accepted here, so a wrong shape gets a diagnostic of its field
+/// instead of stopping the file.
+#[derive(Debug)]
+pub enum RawValue {
+    /// A string scalar (quoted, or plain text that is not a number or boolean).
+    Str(String),
+    /// A number or boolean, with its text as written (`yaml::parse` sets it from the source).
+    Plain {
+        kind: PlainKind,
+        text: String,
+    },
+    /// `~`, `null` or nothing.
+    Null,
+    List(Vec<Spanned<RawValue>>),
+    Map(Vec<(Spanned<String>, Spanned<RawValue>)>),
+}
+
+impl RawValue {
+    /// The kind of node, as a message names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RawValue::Str(_) => "a string",
+            RawValue::Plain {
+                kind: PlainKind::Bool,
+                ..
+            } => "a boolean",
+            RawValue::Plain {
+                kind: PlainKind::Int(_),
+                ..
+            } => "an integer",
+            RawValue::Plain {
+                kind: PlainKind::Float,
+                ..
+            } => "a fractional number",
+            RawValue::Null => "empty",
+            RawValue::List(_) => "a list",
+            RawValue::Map(_) => "a mapping",
+        }
+    }
+
+    /// The text of a scalar (a string's content, a number or boolean as written).
+    pub fn scalar_text(&self) -> Option<&str> {
+        match self {
+            RawValue::Str(s) | RawValue::Plain { text: s, .. } => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RawValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ValueVisitor;
+        impl<'de> Visitor<'de> for ValueVisitor {
+            type Value = RawValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a value")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawValue, E> {
+                Ok(RawValue::Plain {
+                    kind: PlainKind::Bool,
+                    text: v.to_string(),
+                })
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawValue, E> {
+                Ok(RawValue::Plain {
+                    kind: PlainKind::Int(v.into()),
+                    text: v.to_string(),
+                })
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawValue, E> {
+                Ok(RawValue::Plain {
+                    kind: PlainKind::Int(v.into()),
+                    text: v.to_string(),
+                })
+            }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<RawValue, E> {
+                Ok(RawValue::Plain {
+                    kind: PlainKind::Int(v),
+                    text: v.to_string(),
+                })
+            }
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<RawValue, E> {
+                Ok(RawValue::Plain {
+                    kind: PlainKind::Int(i128::try_from(v).unwrap_or(i128::MAX)),
+                    text: v.to_string(),
+                })
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawValue, E> {
+                Ok(RawValue::Plain {
+                    kind: PlainKind::Float,
+                    text: v.to_string(),
+                })
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawValue, E> {
+                Ok(RawValue::Str(v.to_string()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<RawValue, E> {
+                Ok(RawValue::Str(v))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<RawValue, E> {
+                Ok(RawValue::Null)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<RawValue, E> {
+                Ok(RawValue::Null)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawValue, A::Error> {
+                let mut items = Vec::new();
+                while let Some(v) = seq.next_element::<Spanned<RawValue>>()? {
+                    items.push(v);
+                }
+                Ok(RawValue::List(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawValue, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(k) = map.next_key::<Spanned<String>>()? {
+                    let v = map.next_value::<Spanned<RawValue>>()?;
+                    entries.push((k, v));
+                }
+                Ok(RawValue::Map(entries))
+            }
+        }
+        d.deserialize_any(ValueVisitor)
+    }
 }
 
 /// A string-keyed mapping that keeps the position of every key and value, in file order.

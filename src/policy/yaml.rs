@@ -10,7 +10,7 @@ use serde_saphyr::{
 };
 
 use super::diag::Diagnostic;
-use super::raw::{RawFile, RawPolicy};
+use super::raw::{RawFile, RawPolicy, RawValue};
 
 /// One policy as written, with the position of its mapping.
 pub struct Located {
@@ -76,10 +76,13 @@ pub fn parse(file: &Path, text: &str) -> Result<Vec<Located>, Diagnostic> {
         Ok(root) => {
             let at = Pos::of_spanned(&root);
             match root.value {
-                RawFile::One(policy) => Ok(vec![Located {
-                    policy: *policy,
-                    at,
-                }]),
+                RawFile::One(mut policy) => {
+                    keep_written_text(text, &mut policy);
+                    Ok(vec![Located {
+                        policy: *policy,
+                        at,
+                    }])
+                }
                 RawFile::Many(list) if list.is_empty() => Err(Diagnostic::at(
                     file,
                     at.line,
@@ -89,15 +92,54 @@ pub fn parse(file: &Path, text: &str) -> Result<Vec<Located>, Diagnostic> {
                 )),
                 RawFile::Many(list) => Ok(list
                     .into_iter()
-                    .map(|p| Located {
-                        at: Pos::of_spanned(&p),
-                        policy: p.value,
+                    .map(|mut p| {
+                        keep_written_text(text, &mut p.value);
+                        Located {
+                            at: Pos::of_spanned(&p),
+                            policy: p.value,
+                        }
                     })
                     .collect()),
             }
         }
         Err(e) => Err(diagnose(file, text, &e)),
     }
+}
+
+/// Give the numbers and booleans among `verify.inputs` their text as written (`1.50` stays
+/// `1.50`, `0x1F` stays `0x1F`): GitHub passes every input as a string, and the parser
+/// hands over only the number.
+fn keep_written_text(text: &str, policy: &mut RawPolicy) {
+    let Some(verify) = &mut policy.verify else {
+        return;
+    };
+    let Some(inputs) = &mut verify.value.inputs else {
+        return;
+    };
+    if let RawValue::Map(entries) = &mut inputs.value {
+        for (_, v) in entries {
+            // `defined`: an alias's text is at its anchor.
+            let written = scalar_source(text, v.defined);
+            if let RawValue::Plain { text, .. } = &mut v.value {
+                if !written.is_empty() {
+                    *text = written;
+                }
+            }
+        }
+    }
+}
+
+/// The source characters of a plain scalar at `loc` (empty when the span is unknown).
+fn scalar_source(text: &str, loc: Location) -> String {
+    let span = loc.span();
+    let (Ok(start), Ok(len)) = (usize::try_from(span.offset()), usize::try_from(span.len())) else {
+        return String::new();
+    };
+    let s: String = text.chars().skip(start).take(len).collect();
+    if s.contains(['\n', '#', ',', '}', ']']) {
+        return String::new();
+    }
+    s.trim().to_string()
 }
 
 /// Map a parser error to a diagnostic with a stable code and a short message.

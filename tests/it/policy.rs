@@ -1,5 +1,6 @@
 //! Policy loading and validation: snapshots of the diagnostics for broken policies, and the
-//! model built from valid ones (including the example policy of DESIGN.md).
+//! model built from valid ones (including the example policy of DESIGN.md, and policies
+//! with `verify` and `rollout`), and `rotor validate` run on such folders.
 //!
 //! Snapshots live beside their inputs: `tests/data/policies/broken/<case>.yaml` is checked
 //! against `<case>.expected`. Run `UPDATE_SNAPSHOTS=1 cargo test --test it policy` to rewrite
@@ -10,8 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rotor::policy::{
-    load_dir, load_str, App, Cadence, Charset, Diagnostic, KvRef, Policy, RepoSelector,
-    RepoVisibility, Schedule, SourceSpec, TargetSpec, Visibility, CODES,
+    load_dir, load_str, App, Cadence, Canary, Charset, Diagnostic, KvRef, OnFailure, Policy,
+    RepoSelector, RepoVisibility, Rollout, Schedule, SourceSpec, TargetSpec, Verify, Visibility,
+    WorkflowRef, CODES,
 };
 
 const DATA: &str = "tests/data/policies";
@@ -238,8 +240,11 @@ fn valid_policies_load_sorted_by_name_from_yaml_and_yml_files() {
         names,
         [
             "aws-deploy",
+            "deploy-creds-canary",
             "npm-token",
+            "payments-canary",
             "payments-deploy-token",
+            "preview-tokens",
             "signing-key",
             "webhook-secret"
         ]
@@ -515,4 +520,129 @@ fn aliases_of_a_large_value_are_refused_by_the_parser_budget() {
     assert_eq!(diags.len(), 1, "{diags:?}");
     assert_eq!(diags[0].code, "E0001", "{}", diags[0]);
     assert!(diags[0].message.contains("limits"), "{}", diags[0]);
+}
+
+#[test]
+fn verify_and_rollout_load_into_the_policy() {
+    let set = valid_set();
+    let p = policy(&set, "payments-canary");
+    assert_eq!(
+        p.verify,
+        Some(Verify {
+            workflow: WorkflowRef::File("verify-secrets.yml".into()),
+            git_ref: Some("main".into()),
+            inputs: secrets(&[
+                ("attempts", "3"),
+                ("reason", "rotation"),
+                ("strict", "true"),
+                ("version", "1.10"),
+            ]),
+            timeout: Duration::from_secs(20 * 60),
+            repos: strings(&["payments-*", "billing", "!payments-legacy"]),
+        })
+    );
+    assert_eq!(
+        p.rollout,
+        Some(Rollout {
+            canary: Canary::Repos(strings(&["payments-api"])),
+            on_failure: OnFailure::Rollback,
+        })
+    );
+    assert!(p.is_transactional());
+
+    let dynamic = policy(&set, "deploy-creds-canary");
+    let v = dynamic.verify.as_ref().expect("verify");
+    assert_eq!(v.workflow, WorkflowRef::Id(161_335));
+    assert_eq!(
+        (v.git_ref.as_deref(), v.timeout),
+        (None, Duration::from_secs(30))
+    );
+    assert!(v.inputs.is_empty() && v.repos.is_empty());
+    assert_eq!(
+        dynamic.rollout,
+        Some(Rollout {
+            canary: Canary::Percent(5),
+            on_failure: OnFailure::Halt,
+        })
+    );
+
+    // A rollout without verify: canaries first, nothing can fail them.
+    let preview = policy(&set, "preview-tokens");
+    assert_eq!(preview.verify, None);
+    assert_eq!(
+        preview.rollout,
+        Some(Rollout {
+            canary: Canary::Count(2),
+            on_failure: OnFailure::Rollback,
+        })
+    );
+
+    for name in ["payments-deploy-token", "npm-token", "aws-deploy"] {
+        let p = policy(&set, name);
+        assert!(p.verify.is_none() && p.rollout.is_none(), "{name}");
+    }
+}
+
+/// `rotor validate --policies DIR` with nothing else in its environment.
+fn rotor_validate(dir: &Path) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rotor"))
+        .arg("validate")
+        .arg("--policies")
+        .arg(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .expect("run the rotor binary");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn rotor_validate_accepts_the_verify_and_rollout_examples() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for f in ["payments-canary.yaml", "vault-read-halt.yml"] {
+        std::fs::copy(root().join(DATA).join("valid").join(f), dir.path().join(f))
+            .expect("copy fixture");
+    }
+    let (code, stdout, stderr) = rotor_validate(dir.path());
+    assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.contains("3 policies valid"), "{stdout}");
+}
+
+#[test]
+fn rotor_validate_reports_verify_and_rollout_problems_with_positions_and_exits_2() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policy = "version: 1\nname: p\nsource: { generate: { length: 32 } }\nsecrets: { T: value }\ntargets: [{ repo: acme/a }]\n";
+    std::fs::write(
+        dir.path().join("a.yaml"),
+        format!("{policy}verify:\n  workflow: checks/verify.yml\n  timeout: 8h\nrollout:\n  canary: 0%\n  on_failure: halt\n"),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("b.yaml"),
+        format!(
+            "{}verify: {{ workflow: verify.yml, inputs: {{ a: [1] }} }}\n",
+            policy
+                .replace("name: p", "name: q")
+                .replace("acme/a", "acme/b")
+        ),
+    )
+    .expect("write");
+    let (code, stdout, stderr) = rotor_validate(dir.path());
+    assert_eq!(code, 2, "stdout: {stdout}\nstderr: {stderr}");
+    let a = dir.path().join("a.yaml").display().to_string();
+    let b = dir.path().join("b.yaml").display().to_string();
+    for want in [
+        format!("{a}:7:13: E0601 "),
+        format!("{a}:8:12: E0604 "),
+        format!("{a}:10:11: E0701 "),
+        format!("{b}:6:9: E0702 "),
+        format!("{b}:6:46: E0603 "),
+    ] {
+        assert!(stderr.contains(&want), "no {want:?} in:\n{stderr}");
+    }
+    assert!(stderr.contains("5 error(s)"), "{stderr}");
 }

@@ -1,23 +1,30 @@
 //! Checks one raw policy and builds its validated `Policy`, reporting every problem found.
 //!
 //! A problem in one part (say the source) does not stop the checks of the others (secrets,
-//! targets, schedule), so a user sees everything wrong with a policy at once. What the
+//! targets, schedule, verify, rollout), so a user sees everything wrong with a policy at once. What the
 //! set-wide checks need (name, secret names, targets) is kept even when the policy as a
 //! whole is invalid.
 
 mod common;
+mod rollout;
 mod schedule;
 mod secrets;
 mod source;
 mod targets;
+mod verify;
+
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 
 use common::{pos, Sink};
+use rollout::{check_recoverable, check_rollout};
 use schedule::check_schedule;
 use secrets::check_secrets;
 use source::check_source;
 use targets::check_target;
+use verify::check_verify;
 
 use super::diag::Diagnostic;
 use super::model::{Policy, TargetSpec};
@@ -98,6 +105,8 @@ pub fn check_policy(file: &Path, located: Located, diags: &mut Vec<Diagnostic>) 
     };
 
     let mut targets = Vec::new();
+    // Whether every target passed its own checks (the checks of verify against them need all).
+    let mut all_targets = false;
     match raw.targets {
         None => s.err(
             at,
@@ -110,16 +119,27 @@ pub fn check_policy(file: &Path, located: Located, diags: &mut Vec<Diagnostic>) 
             "target list is empty: list at least one repo or org",
         ),
         Some(list) => {
+            let n = list.value.len();
             for t in list.value {
                 let t_at = pos(&t);
                 if let Some(spec) = check_target(&mut s, t) {
                     targets.push((spec, t_at));
                 }
             }
+            all_targets = targets.len() == n;
         }
     }
 
     let schedule = raw.schedule.and_then(|sch| check_schedule(&mut s, sch));
+
+    if let (Some(source), Some(v)) = (&source, &raw.verify) {
+        check_recoverable(&mut s, source, pos(v), raw.rollout.as_ref());
+    }
+    let specs: Vec<TargetSpec> = targets.iter().map(|(t, _)| t.clone()).collect();
+    let verify = raw
+        .verify
+        .and_then(|v| check_verify(&mut s, v, all_targets.then_some(specs.as_slice())));
+    let rollout = raw.rollout.and_then(|r| check_rollout(&mut s, r));
 
     let policy = if s.count() == start {
         // Nothing was reported, so every part is present and valid.
@@ -133,10 +153,10 @@ pub fn check_policy(file: &Path, located: Located, diags: &mut Vec<Diagnostic>) 
                     .iter()
                     .map(|(n, f, _)| (n.clone(), f.clone()))
                     .collect(),
-                targets: targets.iter().map(|(t, _)| t.clone()).collect(),
+                targets: specs,
                 schedule,
-                verify: None,
-                rollout: None,
+                verify,
+                rollout,
                 file: file.to_path_buf(),
             }),
             _ => None,

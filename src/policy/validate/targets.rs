@@ -3,8 +3,7 @@
 
 use serde_saphyr::Spanned;
 
-use super::common::{pos, Sink};
-use crate::policy::glob::compile_glob;
+use super::common::{check_repo_globs, pos, Sink};
 use crate::policy::model::{App, RepoSelector, RepoVisibility, TargetSpec, Visibility};
 use crate::policy::names;
 use crate::policy::raw::RawTarget;
@@ -249,16 +248,10 @@ fn check_selector(s: &mut Sink, t: &RawTarget) -> Option<RepoSelector> {
     let start = s.count();
     let mut sel = RepoSelector::default();
     if let Some(repos) = &t.repos {
-        for g in &repos.value {
-            let (negated, pattern) = match g.value.strip_prefix('!') {
-                Some(rest) => (true, rest),
-                None => (false, g.value.as_str()),
-            };
-            match compile_glob(pattern) {
-                Err(m) => s.err(pos(g), "E0404", m),
-                Ok(_) if negated => sel.exclude.push(pattern.to_string()),
-                Ok(_) => sel.include.push(pattern.to_string()),
-            }
+        let globs = repos.value.iter().map(|g| (g.value.as_str(), pos(g)));
+        if let Some((include, exclude)) = check_repo_globs(s, globs) {
+            sel.include = include;
+            sel.exclude = exclude;
         }
     }
     if let Some(topics) = &t.topics {
