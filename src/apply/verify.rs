@@ -236,9 +236,9 @@ fn failing_job(jobs: &[Job]) -> Option<&Job> {
 
 fn humantime(d: Duration) -> String {
     let s = d.as_secs();
-    if s % 3600 == 0 && s > 0 {
+    if s.is_multiple_of(3600) && s > 0 {
         format!("{}h", s / 3600)
-    } else if s % 60 == 0 && s > 0 {
+    } else if s.is_multiple_of(60) && s > 0 {
         format!("{}m", s / 60)
     } else if s > 0 {
         format!("{s}s")

@@ -544,7 +544,6 @@ fn a_due_rotation_of_a_transactional_policy_is_a_transaction_in_waves() {
     );
     let opts = PlanOptions {
         force: ["p".to_string()].into(),
-        ..Default::default()
     };
     let plan = plan(&set(transactional(stored())), &o, &ledger, now(), &opts);
     let txn = plan.policies[0].txn.as_ref().expect("a transaction");
@@ -616,7 +615,6 @@ fn a_version_that_failed_verification_is_never_pushed_again() {
     // A new rotation rolls back to the last good version, not to the failed one.
     let opts = PlanOptions {
         force: ["p".to_string()].into(),
-        ..Default::default()
     };
     let rotated = plan(&set(transactional(stored())), &o, &ledger, now(), &opts);
     assert_eq!(
