@@ -134,7 +134,12 @@ pub enum SourceSpec {
     /// Vault KV v2 holds the value; every new version is pushed.
     VaultKv(KvRef),
     /// A dynamic engine path read for fresh credentials on each rotation.
-    VaultRead { path: String },
+    VaultRead {
+        path: String,
+        /// With parameters, the credential is issued by a write (`POST`), as PKI's
+        /// `pki/issue/{role}` and SSH's `ssh/creds/{role}` do; without, by a read.
+        params: BTreeMap<String, String>,
+    },
 }
 
 impl SourceSpec {

@@ -101,7 +101,8 @@ fn describe_source(spec: &SourceSpec) -> String {
             format!("generate -> vault kv {}/{}", kv.mount, kv.path)
         }
         SourceSpec::VaultKv(kv) => format!("vault kv {}/{}", kv.mount, kv.path),
-        SourceSpec::VaultRead { path } => format!("vault read {path}"),
+        SourceSpec::VaultRead { path, params } if params.is_empty() => format!("vault read {path}"),
+        SourceSpec::VaultRead { path, .. } => format!("vault write {path}"),
     }
 }
 

@@ -135,7 +135,10 @@ mod tests {
             name: "p".into(),
             description: None,
             owner: None,
-            source: SourceSpec::VaultRead { path: "x".into() },
+            source: SourceSpec::VaultRead {
+                path: "x".into(),
+                params: Default::default(),
+            },
             secrets: BTreeMap::new(),
             targets: Vec::new(),
             schedule: None,

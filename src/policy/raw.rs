@@ -111,6 +111,8 @@ pub struct RawKv {
 #[serde(deny_unknown_fields)]
 pub struct RawRead {
     pub path: Option<Spanned<String>>,
+    /// Parameters of an engine that issues on a write (`common_name` for `pki/issue/…`).
+    pub params: Option<Spanned<RawValue>>,
 }
 
 /// One entry of `targets`.

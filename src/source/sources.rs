@@ -181,8 +181,8 @@ impl Sources {
                 })?;
                 self.read(spec, version).await
             }
-            SourceSpec::VaultRead { path } => {
-                let (fields, lease) = self.need_vault()?.read_dynamic(path).await?;
+            SourceSpec::VaultRead { path, params } => {
+                let (fields, lease) = self.need_vault()?.read_dynamic(path, params).await?;
                 Ok(SourceValue {
                     version: local_version,
                     fields,

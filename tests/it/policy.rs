@@ -377,7 +377,8 @@ fn a_list_file_holds_vault_read_custom_generate_and_schedule_variants() {
     assert_eq!(
         aws.source,
         SourceSpec::VaultRead {
-            path: "aws/creds/deploy".into()
+            path: "aws/creds/deploy".into(),
+            params: Default::default(),
         }
     );
     assert_eq!(

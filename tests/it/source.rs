@@ -270,6 +270,7 @@ async fn without_vault_settings_vault_sources_are_not_configured() {
         SourceSpec::VaultKv(kv("secret", "x", None)),
         SourceSpec::VaultRead {
             path: "database/creds/app".into(),
+            params: Default::default(),
         },
         stored_generator("x", None),
     ];
@@ -301,6 +302,7 @@ async fn a_dynamic_read_yields_fresh_credentials_from_the_engine() {
     let sources = sources(&bao);
     let spec = SourceSpec::VaultRead {
         path: "totp/code/ci".into(),
+        params: Default::default(),
     };
     assert_eq!(sources.current_version(&spec).await.unwrap(), None);
     let value = sources.rotate(&spec, None, 12).await.unwrap();
@@ -331,7 +333,10 @@ async fn a_dynamic_read_returns_every_field_of_data_and_no_lease_when_there_is_n
     assert_eq!(status, 204, "{body}");
 
     let vault = Vault::new(&bao.vault_config()).unwrap();
-    let (fields, lease) = vault.read_dynamic("kv1/db/app").await.unwrap();
+    let (fields, lease) = vault
+        .read_dynamic("kv1/db/app", &Default::default())
+        .await
+        .unwrap();
     assert_eq!(lease, None, "a KV v1 answer carries an empty lease id");
     let shown: BTreeMap<&str, &str> = fields
         .iter()
@@ -347,7 +352,10 @@ async fn a_dynamic_read_returns_every_field_of_data_and_no_lease_when_there_is_n
         ])
     );
 
-    let err = vault.read_dynamic("kv1/db/none").await.unwrap_err();
+    let err = vault
+        .read_dynamic("kv1/db/none", &Default::default())
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -467,6 +475,7 @@ async fn values_and_the_token_appear_in_no_error_and_no_trace_log() {
         .rotate(
             &SourceSpec::VaultRead {
                 path: "kv1/canary".into(),
+                params: Default::default(),
             },
             None,
             1,
@@ -510,6 +519,7 @@ async fn values_and_the_token_appear_in_no_error_and_no_trace_log() {
             .rotate(
                 &SourceSpec::VaultRead {
                     path: "kv1/canary".into(),
+                    params: Default::default(),
                 },
                 None,
                 1,
@@ -634,6 +644,7 @@ async fn a_namespace_scopes_every_request() {
         .rotate(
             &SourceSpec::VaultRead {
                 path: "dyn/creds".into(),
+                params: Default::default(),
             },
             None,
             1,

@@ -93,7 +93,8 @@ async fn vault_value(bao: &Bao, path: &str) -> (u64, String) {
 }
 
 fn writes(emu: &github_emulator::Emulator, i: usize) -> u64 {
-    emu.secret_info(&repo(i), "API_TOKEN").map_or(0, |s| s.writes)
+    emu.secret_info(&repo(i), "API_TOKEN")
+        .map_or(0, |s| s.writes)
 }
 
 fn holds(emu: &github_emulator::Emulator, i: usize) -> Option<String> {
@@ -113,16 +114,22 @@ async fn the_canary_is_verified_then_the_fleet_and_the_rotation_commits() {
 
     let plan = ws.run(&["plan"]).await.expect_code(0);
     assert!(
-        plan.stdout.contains("wave canary: 1 target(s): acme/svc-0001"),
+        plan.stdout
+            .contains("wave canary: 1 target(s): acme/svc-0001"),
         "{}",
         plan.stdout
     );
     assert!(
-        plan.stdout.contains(&format!("then {WORKFLOW} in 3 repositories")),
+        plan.stdout
+            .contains(&format!("then {WORKFLOW} in 3 repositories")),
         "{}",
         plan.stdout
     );
-    assert!(plan.stdout.contains("4 verification run(s)"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("4 verification run(s)"),
+        "{}",
+        plan.stdout
+    );
 
     let run = ws.run(&["apply", "--output", "json"]).await.expect_code(0);
     let report = json_of(&run);
@@ -150,7 +157,11 @@ async fn the_canary_is_verified_then_the_fleet_and_the_rotation_commits() {
 
     // Converged: nothing more to do, no run dispatched.
     let again = ws.run(&["apply"]).await.expect_code(0);
-    assert!(again.stdout.contains("0 rotated, 0 pushed"), "{}", again.stdout);
+    assert!(
+        again.stdout.contains("0 rotated, 0 pushed"),
+        "{}",
+        again.stdout
+    );
     assert_eq!(runs(&emu, 1), 1);
 }
 
@@ -214,7 +225,11 @@ async fn a_failed_canary_rolls_back_and_the_rest_of_the_fleet_is_never_written()
     for i in 1..=REPOS {
         assert_eq!(holds(&emu, i).as_deref(), Some(v1.as_str()), "svc-{i}");
     }
-    assert_eq!(writes(&emu, 1), before[0] + 2, "the canary: new value, then the old one");
+    assert_eq!(
+        writes(&emu, 1),
+        before[0] + 2,
+        "the canary: new value, then the old one"
+    );
     for i in 2..=REPOS {
         assert_eq!(writes(&emu, i), before[i - 1], "svc-{i} was never written");
         assert_eq!(runs(&emu, i), 1, "no fleet run in svc-{i}");
@@ -222,7 +237,11 @@ async fn a_failed_canary_rolls_back_and_the_rest_of_the_fleet_is_never_written()
 
     // The next apply has nothing to do, and never pushes the failed version.
     let next = ws.run(&["apply"]).await.expect_code(0);
-    assert!(next.stdout.contains("0 rotated, 0 pushed"), "{}", next.stdout);
+    assert!(
+        next.stdout.contains("0 rotated, 0 pushed"),
+        "{}",
+        next.stdout
+    );
     let audit = std::fs::read_to_string(ws.state().join("audit.jsonl")).unwrap();
     assert!(audit.contains(r#""event":"verification""#), "{audit}");
     assert!(audit.contains(r#""result":"rolled_back""#), "{audit}");
@@ -353,10 +372,18 @@ async fn killed_in_every_state_a_transaction_resumes_with_exactly_one_new_versio
             );
         }
         for i in 1..=REPOS {
-            assert_eq!(holds(&emu, i).as_deref(), Some(value.as_str()), "{state}: svc-{i}");
+            assert_eq!(
+                holds(&emu, i).as_deref(),
+                Some(value.as_str()),
+                "{state}: svc-{i}"
+            );
         }
         let again = ws.run(&["apply"]).await.expect_code(0);
-        assert!(again.stdout.contains("0 rotated, 0 pushed"), "{state}: {}", again.stdout);
+        assert!(
+            again.stdout.contains("0 rotated, 0 pushed"),
+            "{state}: {}",
+            again.stdout
+        );
     }
 }
 
@@ -373,12 +400,20 @@ async fn killed_after_a_failure_the_rollback_resumes_and_writes_back_once() {
     ws.extra_env
         .push(("ROTOR_CRASH_AT".into(), "txn:failed".into()));
     let crashed = ws.run(&["rotate", "api"]).await;
-    assert!(crashed.stderr.contains("ROTOR_CRASH_AT"), "{}", crashed.stderr);
+    assert!(
+        crashed.stderr.contains("ROTOR_CRASH_AT"),
+        "{}",
+        crashed.stderr
+    );
     ws.extra_env.pop();
     let resumed = ws.run(&["apply", "--output", "json"]).await.expect_code(1);
     assert_eq!(txn(&json_of(&resumed))["state"], "rolled_back");
     let (version, value) = vault_value(&bao, "ci/api").await;
-    assert_eq!((version, value.as_str()), (3, v1.as_str()), "one write-back");
+    assert_eq!(
+        (version, value.as_str()),
+        (3, v1.as_str()),
+        "one write-back"
+    );
     for i in 1..=REPOS {
         assert_eq!(holds(&emu, i).as_deref(), Some(v1.as_str()), "svc-{i}");
     }
@@ -400,9 +435,18 @@ async fn rotor_rollback_pushes_an_older_version_again_and_refuses_values_stored_
         .run(&["rollback", "api", "--to", "1", "--output", "json"])
         .await
         .expect_code(0);
-    assert!(run.stderr.contains("written back at the source as version 4"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("written back at the source as version 4"),
+        "{}",
+        run.stderr
+    );
     let report = json_of(&run);
-    assert_eq!(txn(&report)["state"], "committed", "verified like any new version");
+    assert_eq!(
+        txn(&report)["state"],
+        "committed",
+        "verified like any new version"
+    );
     let (version, value) = vault_value(&bao, "ci/api").await;
     assert_eq!((version, value.as_str()), (4, v1.as_str()));
     for i in 1..=REPOS {
@@ -411,7 +455,10 @@ async fn rotor_rollback_pushes_an_older_version_again_and_refuses_values_stored_
     let audit = std::fs::read_to_string(ws.state().join("audit.jsonl")).unwrap();
     assert!(audit.contains(r#""event":"rollback""#), "{audit}");
 
-    let refused = ws.run(&["rollback", "api", "--to", "9"]).await.expect_code(2);
+    let refused = ws
+        .run(&["rollback", "api", "--to", "9"])
+        .await
+        .expect_code(2);
     assert!(refused.stderr.contains("--to 9"), "{}", refused.stderr);
 
     ws.write_policy(

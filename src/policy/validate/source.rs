@@ -5,7 +5,9 @@ use serde_saphyr::Spanned;
 use super::common::{pos, Sink};
 use crate::policy::model::{Charset, KvRef, SourceSpec};
 use crate::policy::names;
-use crate::policy::raw::{RawGenerate, RawKv, RawRead, RawSource};
+use std::collections::BTreeMap;
+
+use crate::policy::raw::{RawGenerate, RawKv, RawRead, RawSource, RawValue};
 use crate::policy::yaml::Pos;
 
 pub(super) fn check_source(s: &mut Sink, src: Spanned<RawSource>) -> Option<SourceSpec> {
@@ -234,7 +236,50 @@ fn check_read(s: &mut Sink, r: Spanned<RawRead>) -> Option<SourceSpec> {
                 s.err(pos(&p), "E0205", m);
                 None
             }
-            Ok(()) => Some(SourceSpec::VaultRead { path: p.value }),
+            Ok(()) => {
+                let params = match r.value.params {
+                    Some(v) => check_params(s, v)?,
+                    None => BTreeMap::new(),
+                };
+                Some(SourceSpec::VaultRead {
+                    path: p.value,
+                    params,
+                })
+            }
         },
     }
+}
+
+/// `vault_read.params`: a mapping of names to scalars, sent as the body of a write.
+fn check_params(s: &mut Sink, v: Spanned<RawValue>) -> Option<BTreeMap<String, String>> {
+    let at = pos(&v);
+    let RawValue::Map(entries) = v.value else {
+        s.err(
+            at,
+            "E0205",
+            format!(
+                "params is {}: write a mapping of parameter names to values, e.g. {{ common_name: ci.example.com }}",
+                v.value.kind()
+            ),
+        );
+        return None;
+    };
+    let mut out = BTreeMap::new();
+    let mut ok = true;
+    for (name, value) in entries {
+        match value.value.scalar_text() {
+            Some(t) if !name.value.is_empty() => {
+                out.insert(name.value.clone(), t.to_string());
+            }
+            _ => {
+                s.err(
+                    pos(&value),
+                    "E0205",
+                    format!("params.{} must be a string, number or boolean", name.value),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
 }

@@ -16,22 +16,31 @@ impl Vault {
     /// Reads an arbitrary path (`GET /v1/{path}`), as dynamic secrets engines serve fresh
     /// credentials (`database/creds/app`, `aws/creds/deploy`). Returns the fields of `data`
     /// and the lease id, if the answer carries one.
+    ///
+    /// With `params`, the credential is issued by a write instead (`POST /v1/{path}` with
+    /// the parameters as its JSON body), as engines that take arguments do
+    /// (`pki/issue/{role}` with `common_name`, `ssh/creds/{role}`).
     pub async fn read_dynamic(
         &self,
         path: &str,
+        params: &BTreeMap<String, String>,
     ) -> Result<(BTreeMap<String, SecretString>, Option<Lease>), SourceError> {
-        self.with_login(|| self.read_dynamic_once(path)).await
+        self.with_login(|| self.read_dynamic_once(path, params))
+            .await
     }
 
     async fn read_dynamic_once(
         &self,
         path: &str,
+        params: &BTreeMap<String, String>,
     ) -> Result<(BTreeMap<String, SecretString>, Option<Lease>), SourceError> {
         let path = trim(path);
-        let response = self
-            .get(path)
-            .await
-            .map_err(|e| request_error("read", path, &e))?;
+        let sent = if params.is_empty() {
+            self.get(path).await
+        } else {
+            self.post_json(path, params).await
+        };
+        let response = sent.map_err(|e| request_error("read", path, &e))?;
         let status = response.status();
         let body = Zeroizing::new(
             response

@@ -254,6 +254,27 @@ impl Vault {
         request.send().await
     }
 
+    /// `POST /v1/{path}` with a JSON body, after making sure of a token.
+    async fn post_json<B: serde::Serialize + ?Sized>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        if let Err(e) = self.ensure_token().await {
+            tracing::warn!(error = %e, "Vault login failed");
+        }
+        let mut request = self
+            .http
+            .post(self.url(path))
+            .header("X-Vault-Request", "true")
+            .header("X-Vault-Token", self.token().expose_secret())
+            .json(body);
+        if let Some(ns) = self.namespace.as_ref() {
+            request = request.header("X-Vault-Namespace", ns);
+        }
+        request.send().await
+    }
+
     fn url(&self, path: &str) -> Url {
         let mut url = self.base.clone();
         url.path_segments_mut()
