@@ -230,9 +230,12 @@ fn point(text: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     Some((t, t))
 }
 
+/// Inclusive lower and upper bounds; `None`: open.
+pub(crate) type Bounds = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// `created` in search syntax: `>=X`, `>X`, `<=X`, `<X`, `A..B` (either side `*`), `X`.
 /// Inclusive bounds at second precision.
-pub(crate) fn created_range(text: &str) -> Option<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
+pub(crate) fn created_range(text: &str) -> Option<Bounds> {
     let sec = chrono::Duration::seconds(1);
     let text = text.trim();
     if let Some(x) = text.strip_prefix(">=") {
