@@ -139,6 +139,7 @@ pub fn default_permissions() -> BTreeMap<String, String> {
         "organization_secrets",
         "dependabot_secrets",
         "codespaces_secrets",
+        "actions",
     ]
     .iter()
     .map(|p| (p.to_string(), "write".to_string()))

@@ -44,30 +44,7 @@ pub struct EmulateArgs {
     pub expose_values: bool,
 }
 
-/// Reads `250ms`, `2s`, `1m`, `1h` (or a bare number of milliseconds).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 50ms or 2s"))?;
-    let ms = match unit.trim() {
-        "" | "ms" => Some(n),
-        "s" => n.checked_mul(1_000),
-        "m" => n.checked_mul(60_000),
-        "h" => n.checked_mul(3_600_000),
-        other => {
-            return Err(format!(
-                "unknown unit {other:?} in {text:?}; use ms, s, m or h"
-            ))
-        }
-    };
-    ms.map(Duration::from_millis)
-        .ok_or_else(|| format!("{text:?} is too long"))
-}
+pub use super::workflow_spec::parse_duration;
 
 /// The fleet the arguments describe: the file, or a generated fleet (`acme` with the
 /// requested repositories when no organization is named), plus `--token`s.

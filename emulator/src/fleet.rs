@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::apps::AppSpec;
 use super::errors::FleetError;
+use super::workflow_spec::WorkflowSpec;
 
 /// The token a fleet gets when it names none; it sees everything.
 pub const DEFAULT_TOKEN: &str = "emulator-token";
@@ -68,6 +69,16 @@ pub struct RepoSpec {
     /// Deployment environments, e.g. `[staging, production]`.
     #[serde(default)]
     pub environments: Vec<String>,
+    /// Branches (refs a dispatch may name); the first is the default branch.
+    #[serde(default = "default_branches")]
+    pub branches: Vec<String>,
+    /// Workflows in `.github/workflows` (see `docs/emulator.md`, "Workflows").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workflows: Vec<WorkflowSpec>,
+}
+
+fn default_branches() -> Vec<String> {
+    vec!["main".to_string()]
 }
 
 impl RepoSpec {
@@ -81,6 +92,8 @@ impl RepoSpec {
             disabled: false,
             visibility: RepoVisibility::Public,
             environments: Vec::new(),
+            branches: default_branches(),
+            workflows: Vec::new(),
         }
     }
 
@@ -107,6 +120,23 @@ impl RepoSpec {
     pub fn environments(mut self, environments: &[&str]) -> Self {
         self.environments = environments.iter().map(|e| e.to_string()).collect();
         self
+    }
+
+    /// The branches; the first is the default branch.
+    pub fn branches(mut self, branches: &[&str]) -> Self {
+        self.branches = branches.iter().map(|b| b.to_string()).collect();
+        self
+    }
+
+    /// Adds a workflow.
+    pub fn workflow(mut self, workflow: WorkflowSpec) -> Self {
+        self.workflows.push(workflow);
+        self
+    }
+
+    /// The default branch: the first listed (`main` when none is).
+    pub fn default_branch(&self) -> &str {
+        self.branches.first().map(String::as_str).unwrap_or("main")
     }
 }
 
@@ -179,6 +209,15 @@ pub struct LimitsSpec {
     /// (benchmarks); 1 (the default) is GitHub's own time.
     #[serde(default = "default_time_scale")]
     pub time_scale: u32,
+    /// Whether workflow dispatches can answer with the run's id (`return_run_details`, API
+    /// version 2026-03-10). `false`: every dispatch answers 204 and clients must find their
+    /// run by `created`/`event`, as against a GitHub that predates the feature.
+    #[serde(default = "default_run_details")]
+    pub run_details: bool,
+}
+
+fn default_run_details() -> bool {
+    true
 }
 
 fn default_time_scale() -> u32 {
@@ -194,6 +233,7 @@ impl LimitsSpec {
             max_concurrent: None,
             points_per_minute: None,
             time_scale: 1,
+            run_details: true,
         }
     }
 
@@ -228,6 +268,7 @@ impl Default for LimitsSpec {
             max_concurrent: default_max_concurrent(),
             points_per_minute: None,
             time_scale: default_time_scale(),
+            run_details: default_run_details(),
         }
     }
 }
@@ -384,6 +425,8 @@ fn generated_repo(i: usize) -> RepoSpec {
             RepoVisibility::Public
         },
         environments,
+        branches: default_branches(),
+        workflows: Vec::new(),
     }
 }
 
@@ -432,6 +475,7 @@ pub(crate) fn check_repo(repo: &RepoSpec) -> Result<(), FleetError> {
             )));
         }
     }
+    check_branches_and_workflows(repo)?;
     let mut envs = HashSet::new();
     for env in &repo.environments {
         if env.is_empty() || env.len() > 255 || env.chars().any(|c| c.is_control()) {
@@ -443,6 +487,50 @@ pub(crate) fn check_repo(repo: &RepoSpec) -> Result<(), FleetError> {
             return Err(FleetError::Invalid(format!(
                 "environment {env} is listed twice in {name}"
             )));
+        }
+    }
+    Ok(())
+}
+
+/// Branch names: not empty, no spaces or control characters, not starting with `-`;
+/// workflows: valid, with distinct file names and ids.
+fn check_branches_and_workflows(repo: &RepoSpec) -> Result<(), FleetError> {
+    let name = &repo.name;
+    if repo.branches.is_empty() {
+        return Err(FleetError::Invalid(format!("{name} has no branches")));
+    }
+    let mut branches = HashSet::new();
+    for b in &repo.branches {
+        if b.is_empty()
+            || b.starts_with('-')
+            || b.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(FleetError::Invalid(format!(
+                "{b:?} (in {name}) is not a valid branch name"
+            )));
+        }
+        if !branches.insert(b.as_str()) {
+            return Err(FleetError::Invalid(format!(
+                "branch {b} is listed twice in {name}"
+            )));
+        }
+    }
+    let mut files = HashSet::new();
+    let mut ids = HashSet::new();
+    for w in &repo.workflows {
+        w.validate(name, &repo.environments)?;
+        if !files.insert(w.file.as_str()) {
+            return Err(FleetError::Invalid(format!(
+                "workflow {} is listed twice in {name}",
+                w.file
+            )));
+        }
+        if let Some(id) = w.id {
+            if !ids.insert(id) {
+                return Err(FleetError::Invalid(format!(
+                    "workflow id {id} is used twice in {name}"
+                )));
+            }
         }
     }
     Ok(())
@@ -490,6 +578,26 @@ mod tests {
         assert_eq!(spec.limits, LimitsSpec::default());
         assert_eq!(spec.tokens[0].repos, vec!["acme/api"]);
         assert!(FleetSpec::from_yaml_str("orgs: []\ncolour: blue\n").is_err());
+        assert_eq!(spec.orgs[0].repos[0].branches, vec!["main"]);
+        assert!(spec.limits.run_details);
+    }
+
+    #[test]
+    fn repositories_read_branches_and_workflows() {
+        let yaml = "orgs:\n  - name: acme\n    repos:\n      - name: api\n        branches: [develop, main]\n        workflows: [verify.yml, {file: ci.yml, fail: true}]\nlimits:\n  run_details: false\n";
+        let spec = FleetSpec::from_yaml_str(yaml).expect("valid fleet");
+        let repo = &spec.orgs[0].repos[0];
+        assert_eq!(repo.default_branch(), "develop");
+        assert_eq!(repo.workflows.len(), 2);
+        assert!(repo.workflows[1].fail && !repo.workflows[0].fail);
+        assert!(!spec.limits.run_details);
+        assert!(spec.validate().is_ok());
+        let twice = "orgs:\n  - name: acme\n    repos:\n      - name: api\n        workflows: [v.yml, v.yml]\n";
+        let spec = FleetSpec::from_yaml_str(twice).expect("parses");
+        assert!(spec.validate().is_err());
+        let bad_re = "orgs:\n  - name: acme\n    repos:\n      - name: api\n        workflows: [{file: v.yml, require: [{secret: A, matches: '(['}]}]\n";
+        let spec = FleetSpec::from_yaml_str(bad_re).expect("parses");
+        assert!(spec.validate().is_err());
     }
 
     #[test]

@@ -102,6 +102,46 @@ pub(crate) fn readable_repo<'a>(
     }
 }
 
+/// May the caller read (or, `write`, dispatch to) this repository's Actions: reading needs
+/// only to see the repository; dispatching a token that manages it; installations need
+/// `actions` at `read`/`write`. Disabled repositories: 403; archived ones refuse dispatches.
+pub(crate) fn check_actions<'a>(
+    st: &'a State,
+    access: &Access,
+    owner: &str,
+    repo: &str,
+    write: bool,
+) -> Result<(&'a OrgState, &'a RepoState), ApiError> {
+    let (org, r) = readable_repo(st, access, owner, repo)?;
+    if matches!(access, Access::App { .. }) {
+        return Err(not_accessible(access));
+    }
+    if write && !access.is_authenticated() {
+        return Err(ApiError::unauthorized("Requires authentication"));
+    }
+    if write && !access.manages_repo(&org.login, &r.name) {
+        return Err(not_accessible(access));
+    }
+    if let Access::Installation(g) = access {
+        let level = if write { "write" } else { "read" };
+        if !g.has("actions", level) {
+            return Err(not_accessible(access).with_header(
+                HeaderName::from_static("x-accepted-github-permissions"),
+                format!("actions={level}"),
+            ));
+        }
+    }
+    if r.disabled {
+        return Err(ApiError::forbidden("Repository access blocked"));
+    }
+    if write && r.archived {
+        return Err(ApiError::forbidden(
+            "Repository was archived so is read-only.",
+        ));
+    }
+    Ok((org, r))
+}
+
 /// May the caller use this secret scope? `write` for PUT and DELETE.
 ///
 /// - repository or environment it cannot see: 404; public repository it does not manage: 403;

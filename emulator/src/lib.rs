@@ -3,6 +3,7 @@
 //! of every pushed value, GitHub's status codes, error bodies, pagination and rate limits,
 //! and inspection routes to see what it holds. See `docs/emulator.md`.
 
+mod actions_api;
 mod apps;
 mod auth;
 pub mod cli;
@@ -14,18 +15,23 @@ pub mod fleet;
 mod guard;
 mod inspect;
 mod keys;
+mod logs;
 mod middleware;
 mod pagination;
 mod ratelimit;
+mod routes_actions;
 mod routes_apps;
 mod routes_org_secrets;
 mod routes_repos;
 mod routes_secrets;
+mod runs;
 pub mod scope;
 mod server;
 mod state;
 mod validate;
 mod views;
+mod views_actions;
+pub mod workflow_spec;
 
 pub use apps::{
     default_permissions, AppKeyPair, AppSpec, InstallationSpec, RepositorySelection,
@@ -39,5 +45,7 @@ pub use fleet::{
     FleetSpec, LimitsSpec, OrgSpec, RepoSpec, RepoVisibility, TokenSpec, DEFAULT_TOKEN,
 };
 pub use inspect::{SecretInfo, SecretRecord};
+pub use runs::RunView;
 pub use scope::{App, PublicKey, Scope, Visibility};
 pub use server::{Emulator, ServerHandle};
+pub use workflow_spec::{SecretRule, WorkflowSpec, DEFAULT_DURATION, DEFAULT_QUEUE_DELAY};

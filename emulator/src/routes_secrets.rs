@@ -337,20 +337,7 @@ async fn repo_org_secrets(
     let usable: Vec<&SecretEntry> = org.apps[0]
         .secrets
         .values()
-        .filter(|e| {
-            match e
-                .access
-                .as_ref()
-                .map(|a| (a.visibility, a.selected.contains(&r.id)))
-            {
-                Some((Visibility::All, _)) => true,
-                Some((Visibility::Private, _)) => {
-                    r.visibility != super::fleet::RepoVisibility::Public
-                }
-                Some((Visibility::Selected, listed)) => listed,
-                None => false,
-            }
-        })
+        .filter(|e| e.access.as_ref().is_some_and(|a| a.admits(r)))
         .collect();
     let plain = Scope::Repo {
         owner: owner.clone(),

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use axum::middleware::from_fn_with_state;
@@ -19,8 +19,11 @@ use super::faults::Faults;
 use super::fleet::FleetSpec;
 use super::middleware::{gate, method_not_allowed, not_found, track};
 use super::ratelimit::RateLimiter;
+use super::runs::RunStore;
 use super::state::State;
-use super::{inspect, routes_apps, routes_org_secrets, routes_repos, routes_secrets};
+use super::{
+    inspect, routes_actions, routes_apps, routes_org_secrets, routes_repos, routes_secrets,
+};
 
 /// What every handler shares.
 pub(crate) struct Shared {
@@ -38,6 +41,12 @@ pub(crate) struct Shared {
     started: u64,
     /// Whether `GET /_emulator/secrets` answers (see [`Emulator::expose_values`]).
     pub expose_values: AtomicBool,
+    /// Workflow runs (locked after `state`, never before).
+    pub runs: Mutex<RunStore>,
+    /// Whether dispatches may answer 200 with the run (`limits.run_details`).
+    pub run_details: bool,
+    /// Log downloads refused because they carried an `Authorization` header.
+    pub authorization_sent_to_log_host: AtomicU64,
 }
 
 impl Shared {
@@ -50,6 +59,22 @@ impl Shared {
     /// (a page of 100 repositories is milliseconds of JSON that must not hold up others).
     pub fn state_read(&self) -> RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The state to read and the runs, with every started run's environment secrets
+    /// copied, and the time it was done at (millisecond precision).
+    pub fn actions(
+        &self,
+    ) -> (
+        RwLockReadGuard<'_, State>,
+        MutexGuard<'_, RunStore>,
+        chrono::DateTime<chrono::Utc>,
+    ) {
+        let st = self.state_read();
+        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        let now = chrono::Utc::now();
+        runs.advance(&st, now);
+        (st, runs, now)
     }
 
     pub fn latency(&self) -> Duration {
@@ -114,6 +139,9 @@ impl Emulator {
             request_seq: AtomicU64::new(1),
             started,
             expose_values: AtomicBool::new(false),
+            runs: Mutex::new(RunStore::default()),
+            run_details: spec.limits.run_details,
+            authorization_sent_to_log_host: AtomicU64::new(0),
         };
         Ok(Emulator {
             shared: Arc::new(shared),
@@ -147,12 +175,14 @@ impl Emulator {
             .merge(routes_secrets::routes())
             .merge(routes_org_secrets::routes())
             .merge(routes_apps::routes())
+            .merge(routes_actions::routes())
             .method_not_allowed_fallback(method_not_allowed)
             .route_layer(from_fn_with_state(Arc::clone(&shared), gate));
         Router::new()
             .merge(api.clone())
             .nest(API_V3, api)
             .merge(inspect::routes())
+            .merge(routes_actions::log_routes())
             .fallback(not_found)
             .layer(from_fn_with_state(Arc::clone(&shared), track))
             .with_state(shared)

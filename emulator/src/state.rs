@@ -12,6 +12,7 @@ use crate::scope::{App, Visibility};
 use super::errors::FleetError;
 use super::fleet::{check_org_name, check_repo, FleetSpec, RepoSpec, RepoVisibility};
 use super::keys::ScopeKey;
+use super::workflow_spec::WorkflowSpec;
 
 /// "You can store up to 1,000 organization secrets, 100 repository secrets, and 100
 /// environment secrets." The emulator applies the same numbers to Dependabot and Codespaces.
@@ -22,6 +23,7 @@ pub(crate) const ORG_SECRET_LIMIT: usize = 1_000;
 const FIRST_REPO_ID: u64 = 100_000_001;
 const FIRST_ORG_ID: u64 = 9_000_001;
 const FIRST_ENV_ID: u64 = 500_000_001;
+const FIRST_WORKFLOW_ID: u64 = 160_000_001;
 
 /// The three apps, in the order `ScopeData` arrays use.
 pub(crate) const APPS: [App; 3] = [App::Actions, App::Dependabot, App::Codespaces];
@@ -88,6 +90,18 @@ pub(crate) struct OrgAccessState {
     pub selected: BTreeSet<u64>,
 }
 
+impl OrgAccessState {
+    /// May a repository use the secret: visibility `all`; `private` for private and
+    /// internal repositories; `selected` when listed.
+    pub fn admits(&self, repo: &RepoState) -> bool {
+        match self.visibility {
+            Visibility::All => true,
+            Visibility::Private => repo.visibility != RepoVisibility::Public,
+            Visibility::Selected => self.selected.contains(&repo.id),
+        }
+    }
+}
+
 pub(crate) struct EnvState {
     pub id: u64,
     pub name: String,
@@ -105,6 +119,24 @@ pub(crate) struct RepoState {
     pub created_at: DateTime<Utc>,
     pub environments: BTreeMap<String, EnvState>,
     pub apps: [ScopeData; 3],
+    /// Refs a dispatch may name; the first is the default branch.
+    pub branches: Vec<String>,
+    /// Its workflows, each with its id set.
+    pub workflows: Vec<WorkflowSpec>,
+}
+
+impl RepoState {
+    pub fn default_branch(&self) -> &str {
+        self.branches.first().map(String::as_str).unwrap_or("main")
+    }
+
+    /// A workflow by numeric id or by file name.
+    pub fn workflow(&self, id_or_file: &str) -> Option<&WorkflowSpec> {
+        let id = id_or_file.parse::<u64>().ok();
+        self.workflows
+            .iter()
+            .find(|w| w.file == id_or_file || (id.is_some() && w.id == id))
+    }
 }
 
 pub(crate) struct OrgState {
@@ -122,6 +154,7 @@ pub(crate) struct State {
     next_repo_id: u64,
     next_org_id: u64,
     next_env_id: u64,
+    next_workflow_id: u64,
 }
 
 fn lower(s: &str) -> String {
@@ -149,6 +182,7 @@ impl State {
             next_repo_id: FIRST_REPO_ID,
             next_org_id: FIRST_ORG_ID,
             next_env_id: FIRST_ENV_ID,
+            next_workflow_id: FIRST_WORKFLOW_ID,
         };
         let epoch =
             DateTime::from_timestamp(1_577_836_800, 0).expect("2020-01-01 is representable");
@@ -217,6 +251,14 @@ impl State {
         }
         let mut topics: Vec<String> = spec.topics.iter().map(|t| t.to_ascii_lowercase()).collect();
         topics.dedup();
+        let mut workflows = Vec::new();
+        for w in &spec.workflows {
+            let mut w = w.clone();
+            if w.id.is_none() {
+                w.id = Some(self.fresh_workflow_id(&spec.workflows));
+            }
+            workflows.push(w);
+        }
         let repo = RepoState {
             id,
             name: spec.name.clone(),
@@ -227,11 +269,69 @@ impl State {
             created_at,
             environments,
             apps: Default::default(),
+            branches: spec.branches.clone(),
+            workflows,
         };
         self.by_id.insert(id, (lower(org), lower(&spec.name)));
         if let Some(o) = self.orgs.get_mut(&lower(org)) {
             o.repos.insert(lower(&spec.name), repo);
         }
+    }
+
+    /// A workflow id no workflow of `taken` uses.
+    fn fresh_workflow_id(&mut self, taken: &[WorkflowSpec]) -> u64 {
+        while taken.iter().any(|w| w.id == Some(self.next_workflow_id)) {
+            self.next_workflow_id += 1;
+        }
+        let id = self.next_workflow_id;
+        self.next_workflow_id += 1;
+        id
+    }
+
+    /// Adds or replaces (by file name) a workflow of a repository; a replaced workflow keeps
+    /// its id unless `spec` names one. Returns the workflow's id.
+    pub fn set_workflow(
+        &mut self,
+        owner: &str,
+        repo: &str,
+        mut spec: WorkflowSpec,
+    ) -> Result<u64, FleetError> {
+        let r = self.repo(owner, repo).ok_or_else(|| {
+            FleetError::Invalid(format!("repository {owner}/{repo} does not exist"))
+        })?;
+        let envs: Vec<String> = r.environments.values().map(|e| e.name.clone()).collect();
+        spec.validate(&r.name, &envs)?;
+        let others: Vec<WorkflowSpec> = r
+            .workflows
+            .iter()
+            .filter(|w| w.file != spec.file)
+            .cloned()
+            .collect();
+        let old_id = r
+            .workflows
+            .iter()
+            .find(|w| w.file == spec.file)
+            .and_then(|w| w.id);
+        if let Some(id) = spec.id {
+            if others.iter().any(|w| w.id == Some(id)) {
+                return Err(FleetError::Invalid(format!(
+                    "workflow id {id} is used twice in {owner}/{repo}"
+                )));
+            }
+        }
+        let id = match spec.id.or(old_id) {
+            Some(id) => id,
+            None => self.fresh_workflow_id(&others),
+        };
+        spec.id = Some(id);
+        let r = self.repo_mut(owner, repo).ok_or_else(|| {
+            FleetError::Invalid(format!("repository {owner}/{repo} does not exist"))
+        })?;
+        match r.workflows.iter_mut().find(|w| w.file == spec.file) {
+            Some(w) => *w = spec,
+            None => r.workflows.push(spec),
+        }
+        Ok(id)
     }
 
     /// Adds a repository now (creating its organization if needed); returns its id.

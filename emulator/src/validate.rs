@@ -58,15 +58,66 @@ fn describe(v: &Value) -> &'static str {
     }
 }
 
-fn not_supplied(field: &str) -> ApiError {
+pub(crate) fn not_supplied(field: &str) -> ApiError {
     ApiError::invalid_request(format!("\"{field}\" wasn't supplied."))
 }
 
-fn wrong_type(field: &str, v: &Value, expected: &str) -> ApiError {
+pub(crate) fn wrong_type(field: &str, v: &Value, expected: &str) -> ApiError {
     ApiError::invalid_request(format!(
         "For 'properties/{field}', {} is not {expected}.",
         describe(v)
     ))
+}
+
+/// The body of a workflow dispatch: `ref` (required), `inputs` (at most 25, text values),
+/// `return_run_details`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DispatchBody {
+    pub git_ref: String,
+    pub inputs: std::collections::BTreeMap<String, String>,
+    pub return_run_details: bool,
+}
+
+/// The most `inputs` a dispatch may carry.
+pub(crate) const MAX_DISPATCH_INPUTS: usize = 25;
+
+pub(crate) fn dispatch_body(body: &Map<String, Value>) -> Result<DispatchBody, ApiError> {
+    let git_ref = match body.get("ref") {
+        None | Some(Value::Null) => return Err(not_supplied("ref")),
+        Some(Value::String(r)) => r.clone(),
+        Some(other) => return Err(wrong_type("ref", other, "a string")),
+    };
+    let mut inputs = std::collections::BTreeMap::new();
+    match body.get("inputs") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(map)) => {
+            if map.len() > MAX_DISPATCH_INPUTS {
+                return Err(ApiError::invalid_request(format!(
+                    "For 'properties/inputs', {} properties is more than the maximum of {MAX_DISPATCH_INPUTS}.",
+                    map.len()
+                )));
+            }
+            for (k, v) in map {
+                match v {
+                    Value::String(s) => {
+                        inputs.insert(k.clone(), s.clone());
+                    }
+                    other => return Err(wrong_type(&format!("inputs/{k}"), other, "a string")),
+                }
+            }
+        }
+        Some(other) => return Err(wrong_type("inputs", other, "an object")),
+    }
+    let return_run_details = match body.get("return_run_details") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => return Err(wrong_type("return_run_details", other, "a boolean")),
+    };
+    Ok(DispatchBody {
+        git_ref,
+        inputs,
+        return_run_details,
+    })
 }
 
 /// `^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$`

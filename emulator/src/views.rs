@@ -10,7 +10,7 @@ use super::auth::{ApiVersion, BaseUrl};
 use super::fleet::RepoVisibility;
 use super::state::{rfc3339, EnvState, OrgState, RepoState, SecretEntry};
 
-fn node_id(kind: &str, id: u64) -> String {
+pub(crate) fn node_id(kind: &str, id: u64) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("0{}:{kind}{id}", kind.len()))
 }
 
@@ -175,7 +175,7 @@ pub(crate) fn repo_json(
         "stargazers_count": 0,
         "watchers_count": 0,
         "size": 0,
-        "default_branch": "main",
+        "default_branch": repo.default_branch(),
         "open_issues_count": 0,
         "is_template": false,
         "topics": repo.topics,
