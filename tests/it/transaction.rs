@@ -147,14 +147,20 @@ async fn the_canary_is_verified_then_the_fleet_and_the_rotation_commits() {
         assert_eq!(r.event, "workflow_dispatch");
         assert_eq!(r.inputs.get("reason").map(String::as_str), Some("rotation"));
     }
-    // The canary's run was queued after its push, the fleet's after theirs.
-    let canary_run = &emu.runs("acme", "svc-0001")[0];
-    let fleet_put = emu.secret_info(&repo(2), "API_TOKEN").unwrap().created_at;
-    assert!(
-        canary_run.created_at <= fleet_put,
-        "the rest of the fleet is written after the canary's run was queued"
+    // The canary's run was dispatched after its push, and the rest written only after it.
+    let log = emu.requests();
+    let at = |method: &str, path: &str| {
+        log.iter()
+            .position(|r| r.method == method && r.path == path)
+            .unwrap_or_else(|| panic!("no {method} {path}"))
+    };
+    let canary_put = at("PUT", "/repos/acme/svc-0001/actions/secrets/API_TOKEN");
+    let canary_dispatch = at(
+        "POST",
+        &format!("/repos/acme/svc-0001/actions/workflows/{WORKFLOW}/dispatches"),
     );
-
+    let fleet_put = at("PUT", "/repos/acme/svc-0002/actions/secrets/API_TOKEN");
+    assert!(canary_put < canary_dispatch && canary_dispatch < fleet_put);
     // Converged: nothing more to do, no run dispatched.
     let again = ws.run(&["apply"]).await.expect_code(0);
     assert!(
@@ -268,7 +274,8 @@ async fn halt_leaves_the_canary_on_the_new_value_and_writes_nothing_else() {
     for i in 2..=REPOS {
         assert_eq!(holds(&emu, i).as_deref(), Some(v1.as_str()), "svc-{i}");
     }
-    let failed = &txn(&json_of(&run))["verifications"][0];
+    let report = json_of(&run);
+    let failed = &txn(&report)["verifications"][0];
     assert_eq!(failed["step"], "Run tests");
     // Every later run refuses to push the failed version, and says what to do.
     let next = ws.run(&["apply"]).await.expect_code(1);

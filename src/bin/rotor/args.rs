@@ -89,7 +89,7 @@ pub struct CommonArgs {
     #[arg(long, env = "ROTOR_AUDIT_LOG")]
     pub audit_log: Option<PathBuf>,
     /// First wait between two polls of a verification run (doubling, at most 30s or this).
-    #[arg(long, env = "ROTOR_VERIFY_POLL", default_value = "5s", value_parser = rotor::policy::duration::parse_duration)]
+    #[arg(long, env = "ROTOR_VERIFY_POLL", default_value = "5s", value_parser = rotor::github::governor::parse_gap)]
     pub verify_poll: Duration,
 }
 
