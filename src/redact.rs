@@ -8,6 +8,7 @@
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
 
 /// What a redacted value becomes.
 pub const MASK: &str = "***";
@@ -16,21 +17,22 @@ pub const MASK: &str = "***";
 /// base64 with and without padding — replaced by `***`. Longer needles go first, so a
 /// value that contains another is masked whole. Empty values are skipped.
 pub fn redact(text: &str, secrets: &[&SecretString]) -> String {
-    let mut needles: Vec<String> = Vec::new();
+    // Plaintext copies: wiped when dropped.
+    let mut needles: Vec<Zeroizing<String>> = Vec::new();
     for s in secrets {
         let v = s.expose_secret();
         if v.is_empty() {
             continue;
         }
-        needles.push(v.to_string());
+        needles.push(Zeroizing::new(v.to_string()));
         for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
-            needles.push(engine.encode(v.as_bytes()));
+            needles.push(Zeroizing::new(engine.encode(v.as_bytes())));
         }
     }
     needles.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
     needles.dedup();
     let mut out = text.to_string();
-    for n in &needles {
+    for n in needles.iter() {
         if out.contains(n.as_str()) {
             out = out.replace(n.as_str(), MASK);
         }

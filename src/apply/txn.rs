@@ -130,11 +130,10 @@ impl Applier<'_> {
                     }
                 }
                 TxnState::CanaryPushed => {
-                    let runs = self
-                        .verify_wave(policy, &tp.waves.verify_canary, "canary", &secrets)
+                    let runs = &tp.waves.verify_canary;
+                    let ok = self
+                        .verify_into(policy, runs, "canary", &secrets, &mut report)
                         .await;
-                    let ok = runs.iter().all(Verification::succeeded);
-                    report.verifications.extend(runs);
                     if ok {
                         TxnState::CanaryVerified
                     } else {
@@ -151,11 +150,10 @@ impl Applier<'_> {
                     TxnState::FleetPushed
                 }
                 TxnState::FleetPushed => {
-                    let runs = self
-                        .verify_wave(policy, &tp.waves.verify_rest, "fleet", &secrets)
+                    let runs = &tp.waves.verify_rest;
+                    let ok = self
+                        .verify_into(policy, runs, "fleet", &secrets, &mut report)
                         .await;
-                    let ok = runs.iter().all(Verification::succeeded);
-                    report.verifications.extend(runs);
                     if ok {
                         TxnState::Verified
                     } else {
@@ -247,6 +245,21 @@ impl Applier<'_> {
         }
         pr.transaction = Some(report);
         pr
+    }
+
+    /// Runs one wave's verifications into `report`; true when every run succeeded.
+    async fn verify_into(
+        &self,
+        policy: &Policy,
+        repos: &[String],
+        wave: &str,
+        secrets: &[&SecretString],
+        report: &mut TxnReport,
+    ) -> bool {
+        let runs = self.verify_wave(policy, repos, wave, secrets).await;
+        let ok = runs.iter().all(Verification::succeeded);
+        report.verifications.extend(runs);
+        ok
     }
 
     /// Pushes `value` to the targets of `wave` that do not hold it yet. True when every one
