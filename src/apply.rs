@@ -9,6 +9,7 @@
 //! The report types are in `report`; a target's seal-and-PUT, and the sealer thread that
 //! runs ahead of it, in `push`.
 
+mod lease;
 mod prefetch;
 mod push;
 mod report;
@@ -17,7 +18,7 @@ mod verify;
 
 pub use prefetch::KeyPrefetch;
 pub use report::{
-    Failure, NoProgress, PolicyReport, Progress, Report, Summary, TxnReport, Verification,
+    Failure, Leases, NoProgress, PolicyReport, Progress, Report, Summary, TxnReport, Verification,
 };
 pub use verify::{PollSettings, EXCERPT_LINES};
 
@@ -208,6 +209,8 @@ impl<'a> Applier<'a> {
             version: pp.version,
             ..Default::default()
         };
+        // Credentials some target still relies on stay valid, whatever else this pass does.
+        self.renew_due(policy, &mut pr.leases).await;
         if let Some(problem) = &pp.problem {
             pr.error = Some(problem.clone());
             return pr;
@@ -272,10 +275,18 @@ impl<'a> Applier<'a> {
             }
         };
         pr.version = Some(value.version);
+        if pp.rotate.is_some() {
+            self.record_issued(policy, &value);
+        }
 
         // 3. Seal and push, target by target.
         self.push_wave(policy, &deliverable, &value, &mut pr, progress)
             .await;
+        // 4. Every target holds the new credential: the ones it replaces may go.
+        if value.lease.is_some() && pr.failures.is_empty() && !self.stopping() {
+            self.revoke_superseded(policy, value.version, &mut pr.leases)
+                .await;
+        }
         pr
     }
 

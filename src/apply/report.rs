@@ -56,6 +56,30 @@ pub struct PolicyReport {
     /// A transactional rotation (verify/rollout): where it ended and what verified it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transaction: Option<TxnReport>,
+    /// Dynamic credentials: the leases rotor revoked, renewed, or failed to renew or revoke.
+    #[serde(skip_serializing_if = "Leases::is_empty")]
+    pub leases: Leases,
+}
+
+/// What happened to the leases of a policy's dynamic credentials in this apply.
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+pub struct Leases {
+    /// Superseded leases revoked after every target got the new credential (a transaction's
+    /// after it was verified), and a lost transaction's that no target held.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub revoked: Vec<String>,
+    /// Renewable leases renewed because a target still relies on them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub renewed: Vec<String>,
+    /// Lease calls Vault refused, with its message: `lease_id: message`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<String>,
+}
+
+impl Leases {
+    pub fn is_empty(&self) -> bool {
+        self.revoked.is_empty() && self.renewed.is_empty() && self.failed.is_empty()
+    }
 }
 
 /// Where a transaction stands after this apply, and its verification runs.
@@ -77,9 +101,6 @@ pub struct TxnReport {
     #[serde(skip_serializing_if = "is_zero")]
     pub rolled_back: usize,
     pub verifications: Vec<Verification>,
-    /// Leases revoked: the previous credential's after success, the new one's on rollback.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub revoked_leases: Vec<String>,
 }
 
 /// One verification run, as it concluded.

@@ -14,9 +14,7 @@ use secrecy::SecretString;
 
 use super::{Applier, PolicyReport, Progress, TxnReport, Verification};
 use crate::audit::{AuditEvent, AuditRecord};
-use crate::ledger::{
-    Entry, LeaseInfo, LeaseRecord, PushRecord, RotationRecord, TxnRecord, TxnState,
-};
+use crate::ledger::{Entry, LeaseInfo, PushRecord, RotationRecord, TxnRecord, TxnState};
 use crate::model::plan::{Action, PolicyPlan, TargetPlan, TxnPlan};
 use crate::model::policy::OnFailure;
 use crate::model::PublicKey;
@@ -36,8 +34,7 @@ impl Applier<'_> {
         progress: &dyn Progress,
     ) -> PolicyReport {
         if let Some(lost) = tp.abandon {
-            let msg = "its value was stored nowhere and was lost when the run that minted it stopped; a new version is minted";
-            self.txn_state(policy, lost, None, TxnState::Halted, Some(msg), None, None);
+            self.abandon(policy, lost, &mut pr).await;
         }
         let keyed: HashMap<String, (&TargetPlan, PublicKey)> = keyed
             .into_iter()
@@ -66,12 +63,7 @@ impl Applier<'_> {
         pr.version = Some(version);
         let previous = tp.previous.filter(|p| *p != version);
         if resumed.is_none() {
-            let lease = value.lease.as_ref().map(|l| LeaseInfo {
-                lease_id: l.id.clone(),
-                duration_secs: l.duration_secs,
-                renewable: l.renewable,
-                issued_at: Utc::now(),
-            });
+            let lease = Self::lease_info(&value);
             self.txn_state(
                 policy,
                 version,
@@ -161,7 +153,8 @@ impl Applier<'_> {
                     }
                 }
                 TxnState::Verified => {
-                    report.revoked_leases = self.revoke_previous_lease(policy, version).await;
+                    self.revoke_superseded(policy, version, &mut pr.leases)
+                        .await;
                     TxnState::Committed
                 }
                 TxnState::Failed => match tp.waves.on_failure {
@@ -450,55 +443,20 @@ impl Applier<'_> {
             .flatten()
     }
 
-    /// After success: revokes the lease of the credential the targets relied on before
-    /// (dynamic sources), unless it is the new one's or already revoked.
-    async fn revoke_previous_lease(&self, policy: &Policy, version: u64) -> Vec<String> {
-        let (old, new) = match self.ctx.ledger.lock() {
-            Ok(l) => match l.state().policies.get(&policy.name) {
-                Some(p) => {
-                    let new = p
-                        .txn
-                        .last
-                        .as_ref()
-                        .filter(|t| t.version == version)
-                        .and_then(|t| t.lease.clone());
-                    let old = p
-                        .txn
-                        .lease
-                        .clone()
-                        .filter(|o| !p.txn.revoked.contains(&o.lease_id));
-                    (old, new)
-                }
-                None => (None, None),
-            },
-            Err(_) => (None, None),
-        };
-        let Some(old) = old else {
-            return Vec::new();
-        };
-        if new.as_ref().is_some_and(|n| n.lease_id == old.lease_id) {
-            return Vec::new();
-        }
-        match self.ctx.sources.revoke_lease(&old.lease_id).await {
-            Ok(()) => {
-                tracing::info!(policy = %policy.name, lease_id = %old.lease_id, "previous lease revoked");
-                let _ = self.record(Entry::Lease(LeaseRecord {
-                    policy: policy.name.clone(),
-                    lease_id: old.lease_id.clone(),
-                    action: "revoked".into(),
-                    at: Utc::now(),
-                    duration_secs: None,
-                }));
-                let mut r = AuditRecord::new(AuditEvent::Lease, &policy.name, "revoked");
-                r.owner = policy.owner.clone();
-                r.source_version = Some(version);
-                r.message = Some(format!("lease {} revoked", old.lease_id));
-                let _ = self.audit(r);
-                vec![old.lease_id]
-            }
-            Err(e) => {
-                tracing::warn!(policy = %policy.name, lease_id = %old.lease_id, error = %e, "revoking the previous lease failed; it expires with its TTL");
-                Vec::new()
+    /// Ends an open transaction whose value was stored nowhere (it lived only in the run
+    /// that was stopped): recorded as halted, and its credential's lease revoked when no
+    /// target got it. One some target got is revoked by the next commit.
+    async fn abandon(&self, policy: &Policy, lost: u64, pr: &mut PolicyReport) {
+        let open = self.ctx.ledger.lock().ok().and_then(|l| {
+            let last = l.state().policies.get(&policy.name)?.txn.last.clone()?;
+            (last.version == lost).then_some(last)
+        });
+        let msg = "its value was stored nowhere and was lost when the run that minted it stopped; a new version is minted";
+        self.txn_state(policy, lost, None, TxnState::Halted, Some(msg), None, None);
+        if let Some(open) = open.filter(|o| o.state == TxnState::Pending) {
+            if let Some(lease) = open.lease {
+                self.revoke(policy, &lease.lease_id, lost, &mut pr.leases)
+                    .await;
             }
         }
     }

@@ -293,7 +293,9 @@ impl Loop {
 
     fn finish_pass(&mut self, done: PassDone) {
         let now = Utc::now();
-        let recorded: HashMap<String, Option<chrono::DateTime<Utc>>> = {
+        type Times = (Option<chrono::DateTime<Utc>>, Option<chrono::DateTime<Utc>>);
+        // Per policy: its last rotation, and when a lease it holds is next due for renewal.
+        let recorded: HashMap<String, Times> = {
             let mut ledger = self
                 .shared
                 .ctx
@@ -310,9 +312,13 @@ impl Loop {
             done.policies
                 .iter()
                 .map(|n| {
+                    let p = ledger.state().policies.get(n);
                     (
                         n.clone(),
-                        ledger.state().policies.get(n).and_then(|p| p.rotated_at),
+                        (
+                            p.and_then(|p| p.rotated_at),
+                            p.and_then(|p| p.txn.next_renewal(now)),
+                        ),
                     )
                 })
                 .collect()
@@ -321,15 +327,16 @@ impl Loop {
             let pp = done.plan.policies.iter().find(|p| &p.policy == name);
             let pr = done.report.policies.iter().find(|p| &p.policy == name);
             let mut outcome = PolicyOutcome::from_pass(pp, pr);
-            let last = recorded
-                .get(name)
-                .copied()
-                .flatten()
-                .max(pp.and_then(|p| p.last_rotated_at));
+            let (rotated_at, renew_at) = recorded.get(name).copied().unwrap_or_default();
+            let last = rotated_at.max(pp.and_then(|p| p.last_rotated_at));
             let Some(slot) = self.slots.slots.get_mut(name) else {
                 continue; // removed by a reload while its pass ran
             };
             let alert = slot.finish(&mut outcome, last, now, self.config.retry_backoff);
+            // A renewable lease a target relies on is renewed by a pass at half its term.
+            if let Some(at) = renew_at {
+                slot.next_run = Some(slot.next_run.map_or(at, |t| t.min(at)));
+            }
             let (next_run, unconverged) = (slot.next_run, slot.unconverged);
             let owner = slot.policy.owner.clone();
             if let Some(p) = self.shared.status().policies.get_mut(name) {

@@ -7,4 +7,4 @@ pub mod txn;
 
 pub use journal::Ledger;
 pub use record::*;
-pub use txn::{LeaseInfo, LeaseRecord, TxnBook, TxnRecord, TxnState, TxnStatus};
+pub use txn::{HeldLease, LeaseInfo, LeaseRecord, TxnBook, TxnRecord, TxnState, TxnStatus};

@@ -9,7 +9,7 @@
 //! A transaction is named by its policy and its new version. Each state is appended to the
 //! journal when it is reached, so a run that was killed resumes from the last one written.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -108,17 +108,63 @@ pub struct TxnRecord {
     pub lease: Option<LeaseInfo>,
 }
 
-/// A lease revoked or renewed by rotor.
+/// A lease issued (outside a transaction), renewed or revoked by rotor.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LeaseRecord {
     pub policy: String,
     pub lease_id: String,
-    /// `revoked` or `renewed`.
+    /// `issued`, `renewed` or `revoked`.
     pub action: String,
     pub at: DateTime<Utc>,
     /// With `renewed`: the TTL Vault granted, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_secs: Option<u64>,
+    /// With `issued`: the version whose credential the lease is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    /// With `issued`: the lease as Vault described it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<LeaseInfo>,
+    /// With `issued` and `renewed`: when the lease runs out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl LeaseRecord {
+    /// A record of `action` on `lease_id`, with the optional fields empty.
+    pub fn new(policy: &str, lease_id: &str, action: &str) -> LeaseRecord {
+        LeaseRecord {
+            policy: policy.to_string(),
+            lease_id: lease_id.to_string(),
+            action: action.to_string(),
+            at: Utc::now(),
+            duration_secs: None,
+            version: None,
+            lease: None,
+            expires_at: None,
+        }
+    }
+}
+
+/// A lease rotor issued and has not revoked: some target may rely on its credential.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct HeldLease {
+    pub info: LeaseInfo,
+    /// The version whose credential it is.
+    pub version: u64,
+    /// When it runs out (issue time plus its TTL, or the last renewal's grant).
+    pub expires_at: DateTime<Utc>,
+}
+
+impl HeldLease {
+    /// When rotor renews it: once half of its last term has passed (renewable leases only).
+    pub fn renew_at(&self) -> Option<DateTime<Utc>> {
+        if !self.info.renewable {
+            return None;
+        }
+        let half = chrono::Duration::seconds((self.info.duration_secs / 2) as i64);
+        Some(self.expires_at - half)
+    }
 }
 
 /// The last transaction of a policy, as the ledger folds it.
@@ -141,8 +187,9 @@ pub struct TxnBook {
     pub last: Option<TxnStatus>,
     /// Versions that failed verification: never pushed again.
     pub failed_versions: BTreeSet<u64>,
-    /// The lease of the credential the targets rely on now (a committed dynamic value).
-    pub lease: Option<LeaseInfo>,
+    /// Leases rotor issued and has not revoked, by lease id: the credentials some target
+    /// may still rely on (the committed one, a halted transaction's, a lost one's).
+    pub leases: BTreeMap<String, HeldLease>,
     /// Leases rotor revoked (kept so a resumed run does not revoke twice).
     #[serde(skip)]
     pub revoked: BTreeSet<String>,
@@ -180,31 +227,81 @@ impl TxnBook {
                 l.lease = r.lease.clone();
             }
         }
-        match r.state {
-            TxnState::Failed | TxnState::RolledBack | TxnState::Halted => {
-                self.failed_versions.insert(r.version);
-            }
-            TxnState::Committed => {
-                if let Some(lease) = self.last.as_ref().and_then(|l| l.lease.clone()) {
-                    self.lease = Some(lease);
-                }
-            }
-            _ => {}
+        if let Some(lease) = &r.lease {
+            self.hold(lease, r.version, None);
+        }
+        if matches!(
+            r.state,
+            TxnState::Failed | TxnState::RolledBack | TxnState::Halted
+        ) {
+            self.failed_versions.insert(r.version);
         }
     }
 
     /// Folds one lease record.
     pub fn apply_lease(&mut self, r: &LeaseRecord) {
-        if r.action == "revoked" {
-            self.revoked.insert(r.lease_id.clone());
-            if self
-                .lease
-                .as_ref()
-                .is_some_and(|l| l.lease_id == r.lease_id)
-            {
-                self.lease = None;
+        match r.action.as_str() {
+            "issued" => {
+                if let (Some(lease), Some(version)) = (&r.lease, r.version) {
+                    self.hold(lease, version, r.expires_at);
+                }
             }
+            "renewed" => {
+                if let Some(held) = self.leases.get_mut(&r.lease_id) {
+                    held.expires_at = r.expires_at.unwrap_or_else(|| {
+                        r.at + chrono::Duration::seconds(r.duration_secs.unwrap_or(0) as i64)
+                    });
+                }
+            }
+            "revoked" => {
+                self.revoked.insert(r.lease_id.clone());
+                self.leases.remove(&r.lease_id);
+            }
+            _ => {}
         }
+    }
+
+    fn hold(&mut self, lease: &LeaseInfo, version: u64, expires_at: Option<DateTime<Utc>>) {
+        if self.revoked.contains(&lease.lease_id) {
+            return;
+        }
+        let expires_at = expires_at.unwrap_or_else(|| {
+            lease.issued_at + chrono::Duration::seconds(lease.duration_secs as i64)
+        });
+        self.leases
+            .entry(lease.lease_id.clone())
+            .and_modify(|h| h.expires_at = h.expires_at.max(expires_at))
+            .or_insert_with(|| HeldLease {
+                info: lease.clone(),
+                version,
+                expires_at,
+            });
+    }
+
+    /// The leases of versions other than `version` that have not run out by `now`: what a
+    /// commit of `version` revokes.
+    pub fn superseded(&self, version: u64, now: DateTime<Utc>) -> Vec<&HeldLease> {
+        self.leases
+            .values()
+            .filter(|h| h.version != version && h.expires_at > now)
+            .collect()
+    }
+
+    /// The renewable leases due for renewal at `now` (half their term gone, not run out).
+    pub fn due_for_renewal(&self, now: DateTime<Utc>) -> Vec<&HeldLease> {
+        self.leases
+            .values()
+            .filter(|h| h.expires_at > now && h.renew_at().is_some_and(|t| t <= now))
+            .collect()
+    }
+
+    /// When the next renewal is due, if any lease is renewable.
+    pub fn next_renewal(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.leases
+            .values()
+            .filter(|h| h.expires_at > now)
+            .filter_map(HeldLease::renew_at)
+            .min()
     }
 
     /// The open (not final) transaction, if any.
@@ -231,26 +328,6 @@ impl TxnBook {
                 });
             }
         }
-        // The committed lease, as a committed transaction record of its own when the last
-        // transaction is not the one that holds it.
-        if let Some(lease) = &self.lease {
-            let held_by_last = self
-                .last
-                .as_ref()
-                .is_some_and(|l| l.lease.as_ref() == Some(lease) && l.state == TxnState::Committed);
-            if !held_by_last {
-                txns.push(TxnRecord {
-                    policy: policy.to_string(),
-                    version: 0,
-                    previous: None,
-                    state: TxnState::Committed,
-                    at: lease.issued_at,
-                    message: None,
-                    restored_as: None,
-                    lease: Some(lease.clone()),
-                });
-            }
-        }
         if let Some(l) = &self.last {
             txns.push(TxnRecord {
                 policy: policy.to_string(),
@@ -263,17 +340,21 @@ impl TxnBook {
                 lease: l.lease.clone(),
             });
         }
-        let leases = self
-            .revoked
-            .iter()
-            .map(|id| LeaseRecord {
-                policy: policy.to_string(),
-                lease_id: id.clone(),
-                action: "revoked".into(),
-                at: Utc::now(),
-                duration_secs: None,
+        let mut leases: Vec<LeaseRecord> = self
+            .leases
+            .values()
+            .map(|h| LeaseRecord {
+                version: Some(h.version),
+                lease: Some(h.info.clone()),
+                expires_at: Some(h.expires_at),
+                ..LeaseRecord::new(policy, &h.info.lease_id, "issued")
             })
             .collect();
+        leases.extend(
+            self.revoked
+                .iter()
+                .map(|id| LeaseRecord::new(policy, id, "revoked")),
+        );
         (txns, leases)
     }
 }
@@ -317,30 +398,75 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_committed_lease_becomes_the_policys_until_revoked() {
-        let lease = LeaseInfo {
-            lease_id: "pki/issue/x/abc".into(),
-            duration_secs: 600,
-            renewable: false,
+    fn lease(id: &str, secs: u64, renewable: bool) -> LeaseInfo {
+        LeaseInfo {
+            lease_id: id.into(),
+            duration_secs: secs,
+            renewable,
             issued_at: Utc::now(),
-        };
+        }
+    }
+
+    #[test]
+    fn a_lease_is_held_until_revoked_and_a_commit_supersedes_the_others() {
         let mut b = TxnBook::default();
-        let mut p = rec(1, TxnState::Pending);
-        p.lease = Some(lease.clone());
-        b.apply(&p);
-        assert_eq!(b.lease, None, "not the policy's before it commits");
+        let mut p1 = rec(1, TxnState::Pending);
+        p1.lease = Some(lease("pki/issue/x/one", 600, false));
+        b.apply(&p1);
         b.apply(&rec(1, TxnState::Committed));
-        assert_eq!(b.lease.as_ref(), Some(&lease));
+        let mut p2 = rec(2, TxnState::Pending);
+        p2.lease = Some(lease("pki/issue/x/two", 600, false));
+        b.apply(&p2);
+        let now = Utc::now();
+        let ids = |v: Vec<&HeldLease>| -> Vec<String> {
+            v.into_iter().map(|h| h.info.lease_id.clone()).collect()
+        };
+        assert_eq!(ids(b.superseded(2, now)), vec!["pki/issue/x/one"]);
+        assert_eq!(ids(b.superseded(1, now)), vec!["pki/issue/x/two"]);
+        b.apply_lease(&LeaseRecord::new("p", "pki/issue/x/one", "revoked"));
+        assert!(b.superseded(2, now).is_empty());
+        assert!(b.revoked.contains("pki/issue/x/one"));
+        // A stray later record of a revoked lease does not bring it back.
+        b.apply(&p1);
+        assert!(!b.leases.contains_key("pki/issue/x/one"));
+        // One that ran out is nobody's to revoke.
+        assert!(b
+            .superseded(3, now + chrono::Duration::seconds(601))
+            .is_empty());
+    }
+
+    #[test]
+    fn a_renewable_lease_is_due_at_half_its_term_and_a_renewal_moves_it() {
+        let mut b = TxnBook::default();
+        let info = lease("database/creds/ci/a", 3600, true);
+        let t0 = info.issued_at;
         b.apply_lease(&LeaseRecord {
-            policy: "p".into(),
-            lease_id: lease.lease_id.clone(),
-            action: "revoked".into(),
-            at: Utc::now(),
-            duration_secs: None,
+            version: Some(4),
+            lease: Some(info.clone()),
+            ..LeaseRecord::new("p", &info.lease_id, "issued")
         });
-        assert_eq!(b.lease, None);
-        assert!(b.revoked.contains(&lease.lease_id));
+        b.apply(&{
+            let mut p = rec(5, TxnState::Pending);
+            p.lease = Some(lease("pki/issue/x/fixed", 3600, false));
+            p
+        });
+        let at = |s: i64| t0 + chrono::Duration::seconds(s);
+        assert!(b.due_for_renewal(at(1700)).is_empty());
+        assert_eq!(b.next_renewal(at(0)), Some(at(1800)));
+        let due = b.due_for_renewal(at(1800));
+        assert_eq!(due.len(), 1, "only the renewable one");
+        assert_eq!(due[0].info.lease_id, "database/creds/ci/a");
+        b.apply_lease(&LeaseRecord {
+            duration_secs: Some(3600),
+            expires_at: Some(at(1800 + 3600)),
+            ..LeaseRecord::new("p", &info.lease_id, "renewed")
+        });
+        assert!(b.due_for_renewal(at(1900)).is_empty());
+        assert_eq!(b.next_renewal(at(1900)), Some(at(3600)));
+        assert!(
+            b.due_for_renewal(at(10_000)).is_empty(),
+            "a lease that ran out is not renewed"
+        );
     }
 
     #[test]
@@ -358,6 +484,13 @@ mod tests {
         });
         b.apply(&p);
         b.apply(&rec(5, TxnState::CanaryPushed));
+        let renewed_until = Utc::now() + chrono::Duration::seconds(90);
+        b.apply_lease(&LeaseRecord {
+            duration_secs: Some(90),
+            expires_at: Some(renewed_until),
+            ..LeaseRecord::new("p", "l5", "renewed")
+        });
+        b.apply_lease(&LeaseRecord::new("p", "old", "revoked"));
         let (txns, leases) = b.to_records("p");
         let mut again = TxnBook::default();
         for t in &txns {
@@ -375,5 +508,8 @@ mod tests {
             again.last.as_ref().unwrap().lease,
             b.last.as_ref().unwrap().lease
         );
+        assert_eq!(again.leases, b.leases);
+        assert_eq!(again.leases["l5"].expires_at, renewed_until);
+        assert_eq!(again.revoked, b.revoked);
     }
 }

@@ -136,6 +136,7 @@ pub fn plan(
         warnings: Vec::new(),
     };
     plan.warnings = super::preflight::check(&mut plan, set, observed);
+    plan.warnings.extend(super::leases::warnings(set, ledger));
     plan
 }
 

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod build;
 pub mod estimate;
+pub mod leases;
 pub use crate::model::plan as model;
 pub mod preflight;
 pub mod render;

@@ -116,9 +116,13 @@ impl Plan {
         for w in &self.warnings {
             let _ = writeln!(
                 out,
-                "warning: policy {} target {}{}: {}",
+                "warning: policy {}{}{}: {}",
                 w.policy,
-                w.target,
+                if w.target.is_empty() {
+                    String::new()
+                } else {
+                    format!(" target {}", w.target)
+                },
                 w.secret
                     .as_deref()
                     .map(|s| format!(" secret {s}"))

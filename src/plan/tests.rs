@@ -688,3 +688,70 @@ fn an_open_transaction_of_a_value_stored_nowhere_is_abandoned_for_a_new_one() {
     let txn = plan.policies[0].txn.as_ref().expect("a new transaction");
     assert_eq!((txn.version, txn.abandon), (None, Some(2)));
 }
+
+// Dynamic credentials' leases.
+
+fn dynamic() -> SourceSpec {
+    SourceSpec::VaultRead {
+        path: "database/creds/ci".into(),
+        params: BTreeMap::new(),
+    }
+}
+
+fn issued(version: u64, secs: u64, renewable: bool) -> Entry {
+    Entry::Lease(crate::ledger::LeaseRecord {
+        version: Some(version),
+        lease: Some(crate::ledger::LeaseInfo {
+            lease_id: format!("database/creds/ci/l{version}"),
+            duration_secs: secs,
+            renewable,
+            issued_at: now() - chrono::Duration::hours(1),
+        }),
+        ..crate::ledger::LeaseRecord::new("p", &format!("database/creds/ci/l{version}"), "issued")
+    })
+}
+
+fn lease_warnings(ledger: &LedgerState, schedule: Schedule) -> Vec<String> {
+    let o = observed(repos(&["svc-a"]), None, &[]);
+    let p = policy(dynamic(), Some(schedule));
+    plan(&set(p), &o, ledger, now(), &PlanOptions::default())
+        .warnings
+        .into_iter()
+        .map(|w| w.message)
+        .collect()
+}
+
+#[test]
+fn a_lease_shorter_than_the_cadence_is_a_plan_warning_that_says_whether_rotor_renews_it() {
+    let mut ledger = LedgerState::default();
+    // No lease known yet (nothing issued): nothing to say.
+    assert!(lease_warnings(&ledger, every_30d()).is_empty());
+    ledger.apply(&issued(1, 3600, false));
+    let w = lease_warnings(&ledger, every_30d());
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("lasts 1h00m and cannot be renewed"),
+        "{}",
+        w[0]
+    );
+    assert!(
+        w[0].contains("expired credential from 2026-11-25 12:00:00Z"),
+        "{}",
+        w[0]
+    );
+    // The newest lease counts, and a renewable one says rotor renews it.
+    ledger.apply(&issued(2, 86400, true));
+    let w = lease_warnings(&ledger, every_30d());
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("rotor renews it at half its term"),
+        "{}",
+        w[0]
+    );
+    // A lease that outlives the cadence is fine.
+    let hourly = Schedule {
+        cadence: Some(Cadence::Every(Duration::from_secs(3600))),
+        ..every_30d()
+    };
+    assert!(lease_warnings(&ledger, hourly).is_empty());
+}

@@ -735,41 +735,10 @@ async fn refreshing_a_short_approle_token_renews_it_then_logs_in_again_near_its_
 
 /// A PKI role with `generate_lease: true`: each issue is a dynamic credential with a lease,
 /// on a dev server without outside services.
-async fn pki_with_leases(bao: &Bao) {
-    bao.enable_engine("pki", "pki", json!({})).await;
-    let (status, body) = bao
-        .api(
-            Method::POST,
-            "sys/mounts/pki/tune",
-            Some(json!({ "max_lease_ttl": "24h" })),
-        )
-        .await;
-    assert!(status == 204 || status == 200, "{status} {body}");
-    let (status, body) = bao
-        .api(
-            Method::POST,
-            "pki/root/generate/internal",
-            Some(json!({ "common_name": "rotor.test", "ttl": "24h" })),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let (status, body) = bao
-        .api(
-            Method::POST,
-            "pki/roles/ci",
-            Some(
-                json!({ "allowed_domains": ["rotor.test"], "allow_subdomains": true,
-                "generate_lease": true, "ttl": "1h", "max_ttl": "2h" }),
-            ),
-        )
-        .await;
-    assert!(status == 204 || status == 200, "{status} {body}");
-}
-
 #[tokio::test]
 async fn a_pki_lease_is_looked_up_refused_renewal_and_revoked_in_openbao() {
     let bao = Bao::start();
-    pki_with_leases(&bao).await;
+    bao.pki_with_leases().await;
     let sources = sources(&bao);
     // PKI issues on a write (`vault_read` reads with GET), so the certificate is issued
     // with the API helper; the lease calls under test are rotor's.

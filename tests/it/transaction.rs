@@ -11,10 +11,10 @@ use crate::util::bao::Bao;
 use crate::util::emu;
 use crate::util::rotor::{Run, Workspace};
 
-const REPOS: usize = 4;
-const WORKFLOW: &str = "verify-secrets.yml";
+pub(crate) const REPOS: usize = 4;
+pub(crate) const WORKFLOW: &str = "verify-secrets.yml";
 
-fn repo(i: usize) -> Scope {
+pub(crate) fn repo(i: usize) -> Scope {
     Scope::Repo {
         owner: "acme".into(),
         repo: format!("svc-{i:04}"),
@@ -51,14 +51,14 @@ const CANARY_ROLLBACK: &str = "rollout:\n  canary: 1\n  on_failure: rollback";
 const CANARY_HALT: &str = "rollout:\n  canary: 1\n  on_failure: halt";
 
 /// A workflow that needs API_TOKEN, finishing quickly.
-fn quick() -> WorkflowSpec {
+pub(crate) fn quick() -> WorkflowSpec {
     WorkflowSpec::new(WORKFLOW)
         .queue_delay(Duration::from_millis(20))
         .duration(Duration::from_millis(60))
         .require_set("API_TOKEN")
 }
 
-async fn fleet() -> (github_emulator::Emulator, github_emulator::ServerHandle) {
+pub(crate) async fn fleet() -> (github_emulator::Emulator, github_emulator::ServerHandle) {
     let (emu, handle) = emu::start(FleetSpec::generate(&["acme"], REPOS)).await;
     for i in 1..=REPOS {
         emu.set_workflow("acme", &format!("svc-{i:04}"), quick())
@@ -67,7 +67,7 @@ async fn fleet() -> (github_emulator::Emulator, github_emulator::ServerHandle) {
     (emu, handle)
 }
 
-fn workspace(handle: &github_emulator::ServerHandle, bao: &Bao) -> Workspace {
+pub(crate) fn workspace(handle: &github_emulator::ServerHandle, bao: &Bao) -> Workspace {
     let mut ws = Workspace::new(
         &handle.url,
         emu::DEFAULT_TOKEN,
@@ -78,7 +78,7 @@ fn workspace(handle: &github_emulator::ServerHandle, bao: &Bao) -> Workspace {
     ws
 }
 
-fn json_of(run: &Run) -> Value {
+pub(crate) fn json_of(run: &Run) -> Value {
     serde_json::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", run.stdout, run.stderr))
 }
@@ -97,11 +97,11 @@ fn writes(emu: &github_emulator::Emulator, i: usize) -> u64 {
         .map_or(0, |s| s.writes)
 }
 
-fn holds(emu: &github_emulator::Emulator, i: usize) -> Option<String> {
+pub(crate) fn holds(emu: &github_emulator::Emulator, i: usize) -> Option<String> {
     emu.decrypted(&repo(i), "API_TOKEN")
 }
 
-fn runs(emu: &github_emulator::Emulator, i: usize) -> usize {
+pub(crate) fn runs(emu: &github_emulator::Emulator, i: usize) -> usize {
     emu.runs("acme", &format!("svc-{i:04}")).len()
 }
 

@@ -347,9 +347,15 @@ fn render_report(r: &Report) -> String {
                     }
                 }
             }
-            for l in &t.revoked_leases {
-                let _ = writeln!(out, "  revoked the previous lease {l}");
-            }
+        }
+        for l in &p.leases.revoked {
+            let _ = writeln!(out, "lease: policy {} revoked {l}", p.policy);
+        }
+        for l in &p.leases.renewed {
+            let _ = writeln!(out, "lease: policy {} renewed {l}", p.policy);
+        }
+        for l in &p.leases.failed {
+            let _ = writeln!(out, "lease: policy {} {l}", p.policy);
         }
     }
     let s = &r.summary;

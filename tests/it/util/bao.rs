@@ -319,6 +319,62 @@ impl Bao {
         );
     }
 
+    /// Mounts PKI at `pki/` with a root CA and a role `ci` (`rotor.test` and its
+    /// subdomains) whose certificates carry leases (`generate_lease: true`) of 1 h, not
+    /// renewable (a certificate's expiry is fixed).
+    pub async fn pki_with_leases(&self) {
+        self.enable_engine("pki", "pki", json!({})).await;
+        let ok = |status: u16| status == 204 || status == 200;
+        let (status, body) = self
+            .api(
+                reqwest::Method::POST,
+                "sys/mounts/pki/tune",
+                Some(json!({ "max_lease_ttl": "24h" })),
+            )
+            .await;
+        assert!(ok(status), "{status} {body}");
+        let (status, body) = self
+            .api(
+                reqwest::Method::POST,
+                "pki/root/generate/internal",
+                Some(json!({ "common_name": "rotor.test", "ttl": "24h" })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = self
+            .api(
+                reqwest::Method::POST,
+                "pki/roles/ci",
+                Some(
+                    json!({ "allowed_domains": ["rotor.test"], "allow_subdomains": true,
+                    "generate_lease": true, "ttl": "1h", "max_ttl": "2h" }),
+                ),
+            )
+            .await;
+        assert!(ok(status), "{status} {body}");
+    }
+
+    /// The full ids of the leases OpenBao holds under `prefix` (e.g. `pki/issue/ci/`),
+    /// sorted: a revoked or expired lease is not among them.
+    pub async fn live_leases(&self, prefix: &str) -> Vec<String> {
+        let list = reqwest::Method::from_bytes(b"LIST").expect("a method");
+        let (status, body) = self
+            .api(list, &format!("sys/leases/lookup/{prefix}"), None)
+            .await;
+        if status == 404 {
+            return Vec::new();
+        }
+        assert_eq!(status, 200, "list leases under {prefix}: {body}");
+        let mut ids: Vec<String> = body["data"]["keys"]
+            .as_array()
+            .expect("lease keys")
+            .iter()
+            .map(|k| format!("{prefix}{}", k.as_str().expect("a key")))
+            .collect();
+        ids.sort();
+        ids
+    }
+
     /// Enables AppRole at `approle/`, writes the ACL policy `hcl` as `name`, and makes a role
     /// `name` whose tokens live `token_ttl` (renewable up to `token_max_ttl`). Returns the
     /// role id and a fresh secret id.
