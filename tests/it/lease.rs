@@ -2,12 +2,15 @@
 //! `generate_lease: true`): the previous credential's lease is revoked only after the new one
 //! is verified, a halted transaction revokes nothing, a credential lost with a killed run is
 //! revoked, a plain rotation revokes what it replaced, and `rotor plan` warns of a lease
-//! shorter than the cadence. What OpenBao holds is read from OpenBao, not from rotor.
+//! shorter than the cadence; against the database engine on a real PostgreSQL, a renewable
+//! lease is renewed at half its term (by `rotor apply` and by the daemon on its own). What
+//! OpenBao and PostgreSQL hold is read from them, not from rotor.
 
 use serde_json::Value;
 
 use super::transaction::{fleet, holds, json_of, quick, workspace, REPOS, WORKFLOW};
 use crate::util::bao::Bao;
+use crate::util::pg::Pg;
 
 const LEASES: &str = "pki/issue/ci/";
 
@@ -210,4 +213,148 @@ async fn a_credential_lost_with_a_killed_run_is_revoked_and_a_plain_rotation_rev
     for i in 2..=REPOS {
         assert_eq!(holds(&emu, i).as_ref(), Some(&key), "svc-{i}");
     }
+}
+
+const DB_LEASES: &str = "database/creds/ci/";
+
+fn database_policy() -> String {
+    r#"
+version: 1
+name: db
+source:
+  vault_read: { path: database/creds/ci }
+secrets:
+  DB_USER: username
+  API_TOKEN: password
+targets:
+  - org: acme
+    repos: ["svc-*"]
+schedule:
+  every: 30d
+"#
+    .to_string()
+}
+
+/// The login roles the database engine made (`v-...`), with their expiry, sorted.
+fn db_roles(pg: &Pg) -> Vec<String> {
+    let out = pg.sql(
+        "SELECT rolname || '|' || coalesce(rolvaliduntil::text, '') FROM pg_roles WHERE rolname LIKE 'v-%' ORDER BY 1",
+    );
+    out.lines().map(str::to_string).collect()
+}
+
+fn renewed(report: &Value) -> Vec<String> {
+    report["report"]["policies"][0]["leases"]["renewed"]
+        .as_array()
+        .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewable_database_lease_is_renewed_at_half_its_term_and_revoked_when_replaced() {
+    let pg = Pg::start();
+    let bao = Bao::start();
+    bao.database_on(&pg, "8s", "1h").await;
+    let (emu, handle) = fleet().await;
+    let ws = workspace(&handle, &bao);
+    ws.write_policy("db.yaml", &database_policy());
+
+    ws.run(&["apply"]).await.expect_code(0);
+    let leases = bao.live_leases(DB_LEASES).await;
+    assert_eq!(leases.len(), 1, "{leases:?}");
+    let lease = leases[0].clone();
+    let (_, renewable) = bao.lease_ttl(&lease).await.expect("a live lease");
+    assert!(renewable, "database credentials are renewable");
+    let roles = db_roles(&pg);
+    assert_eq!(roles.len(), 1, "one login role in PostgreSQL: {roles:?}");
+    let user = emu
+        .decrypted(&super::transaction::repo(1), "DB_USER")
+        .expect("the username pushed");
+    assert!(
+        roles[0].starts_with(&format!("{user}|")),
+        "{roles:?} {user}"
+    );
+
+    let plan = ws.run(&["plan"]).await.expect_code(0);
+    assert!(
+        plan.stdout.contains("rotor renews it at half its term"),
+        "{}",
+        plan.stdout
+    );
+    // Not yet half-way: nothing to renew.
+    let early = json_of(&ws.run(&["apply", "--output", "json"]).await.expect_code(0));
+    assert!(renewed(&early).is_empty(), "{early:#}");
+
+    // Past half its term: renewed for its full TTL again, in OpenBao and in PostgreSQL.
+    tokio::time::sleep(std::time::Duration::from_millis(4500)).await;
+    let (left, _) = bao.lease_ttl(&lease).await.expect("still live");
+    assert!(left <= 4, "{left}");
+    let later = json_of(&ws.run(&["apply", "--output", "json"]).await.expect_code(0));
+    assert_eq!(renewed(&later), vec![lease.clone()], "{later:#}");
+    let (ttl, _) = bao.lease_ttl(&lease).await.expect("still live");
+    assert!(ttl >= 6, "renewed to its TTL again: {ttl}");
+    let after = db_roles(&pg);
+    assert_eq!(after.len(), 1);
+    assert!(
+        after[0] > roles[0],
+        "VALID UNTIL moved later: {roles:?} -> {after:?}"
+    );
+
+    // Replaced: the new login reaches every target, then the old lease and role go.
+    let rotated = json_of(
+        &ws.run(&["rotate", "db", "--output", "json"])
+            .await
+            .expect_code(0),
+    );
+    assert_eq!(revoked(&rotated), vec![lease.clone()]);
+    assert!(bao.lease_ttl(&lease).await.is_none(), "revoked in OpenBao");
+    let now = db_roles(&pg);
+    assert_eq!(now.len(), 1, "the old login role was dropped: {now:?}");
+    assert!(!now[0].starts_with(&format!("{user}|")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_keeps_a_renewable_lease_alive_past_its_ttl() {
+    let pg = Pg::start();
+    let bao = Bao::start();
+    bao.database_on(&pg, "4s", "1h").await;
+    let (_emu, handle) = fleet().await;
+    let ws = workspace(&handle, &bao);
+    ws.write_policy("db.yaml", &database_policy());
+    let daemon = ws.spawn_daemon(&[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let lease = loop {
+        let live = bao.live_leases(DB_LEASES).await;
+        if let Some(l) = live.first() {
+            break l.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no credential issued; daemon log:\n{}",
+            daemon.logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    // Three times its TTL later, it is still alive: the daemon renewed it, on its own.
+    tokio::time::sleep(std::time::Duration::from_secs(12)).await;
+    let ttl = bao.lease_ttl(&lease).await;
+    assert!(
+        ttl.is_some_and(|(t, _)| t > 0),
+        "{ttl:?}; daemon log:\n{}",
+        daemon.logs()
+    );
+    let renewals = audit(&ws)
+        .iter()
+        .filter(|r| r["event"] == "lease" && r["result"] == "renewed")
+        .count();
+    assert!(
+        renewals >= 3,
+        "{renewals} renewals; daemon log:\n{}",
+        daemon.logs()
+    );
+    assert_eq!(
+        bao.live_leases(DB_LEASES).await,
+        vec![lease],
+        "no new credential"
+    );
 }

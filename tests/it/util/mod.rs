@@ -1,6 +1,8 @@
-//! Test harness: real OpenBao, the in-process GitHub emulator, and the rotor binary.
+//! Test harness: real OpenBao, real PostgreSQL, the in-process GitHub emulator, and the rotor
+//! binary.
 #![allow(dead_code)]
 pub mod bao;
 pub mod daemon;
 pub mod emu;
+pub mod pg;
 pub mod rotor;
