@@ -755,3 +755,49 @@ fn a_lease_shorter_than_the_cadence_is_a_plan_warning_that_says_whether_rotor_re
     };
     assert!(lease_warnings(&ledger, hourly).is_empty());
 }
+
+#[test]
+fn a_transaction_whose_first_wave_no_run_would_verify_is_a_problem_not_a_pass() {
+    let t = now() - chrono::Duration::days(1);
+    let ledger = ledger_with(3, t, &[("svc-a", 3, t), ("svc-b", 3, t)]);
+    let o = observed(
+        repos(&["svc-a", "svc-b"]),
+        Some(3),
+        &[("svc-a", t), ("svc-b", t)],
+    );
+    let with_verify = |repos: &[&str]| {
+        let mut p = transactional(stored());
+        p.verify = Some(crate::model::policy::Verify {
+            workflow: crate::model::policy::WorkflowRef::File("verify.yml".into()),
+            git_ref: None,
+            inputs: BTreeMap::new(),
+            timeout: Duration::from_secs(60),
+            repos: repos.iter().map(|r| r.to_string()).collect(),
+        });
+        p
+    };
+    let force = PlanOptions {
+        force: ["p".to_string()].into(),
+    };
+    // The canary is svc-a (name order); verify covers only svc-b.
+    let bad = plan(&set(with_verify(&["svc-b"])), &o, &ledger, now(), &force);
+    let problem = bad.policies[0].problem.as_deref().expect("a problem");
+    assert!(
+        problem.contains("verify covers none of the canary targets' repositories (acme/svc-a)"),
+        "{problem}"
+    );
+    assert_eq!(bad.policies[0].txn, None);
+    // Covered: a transaction, verified in svc-a first.
+    let good = plan(&set(with_verify(&["svc-*"])), &o, &ledger, now(), &force);
+    let txn = good.policies[0].txn.as_ref().expect("a transaction");
+    assert_eq!(txn.waves.verify_canary, vec!["acme/svc-a"]);
+    // Nothing to rotate: no transaction, so nothing to complain about.
+    let idle = plan(
+        &set(with_verify(&["svc-b"])),
+        &o,
+        &ledger,
+        now(),
+        &PlanOptions::default(),
+    );
+    assert_eq!(idle.policies[0].problem, None);
+}

@@ -3,7 +3,7 @@
 //! transaction resumes from the state the ledger last recorded; a version that failed
 //! verification is never pushed again.
 
-use super::rollout::waves;
+use super::rollout::{waves, Waves};
 use crate::ledger::LedgerState;
 use crate::model::plan::{Listings, PolicyPlan, TxnPlan};
 use crate::model::policy::Policy;
@@ -11,6 +11,41 @@ use crate::model::SecretScope;
 
 /// The transaction `pp` needs, if any; `Err` is a problem that stops the policy.
 pub fn transaction(
+    policy: &Policy,
+    ledger: &LedgerState,
+    pp: &PolicyPlan,
+    listings: &Listings,
+) -> Result<Option<TxnPlan>, String> {
+    let tp = decide(policy, ledger, pp, listings)?;
+    if let Some(why) = tp
+        .as_ref()
+        .filter(|t| t.resume.is_none())
+        .and_then(|t| unverified(policy, &t.waves))
+    {
+        return Err(why);
+    }
+    Ok(tp)
+}
+
+/// Why a new transaction would prove nothing: `verify` is set but covers none of the
+/// repositories of its first wave (the canaries, or every target without them), which is
+/// what must prove the value before it spreads.
+fn unverified(policy: &Policy, waves: &Waves) -> Option<String> {
+    policy.verify.as_ref()?;
+    let (first, verified, which) = if waves.canary.is_empty() {
+        (&waves.rest, &waves.verify_rest, "targets")
+    } else {
+        (&waves.canary, &waves.verify_canary, "canary targets")
+    };
+    (!first.is_empty() && verified.is_empty()).then(|| {
+        format!(
+            "verify covers none of the {which}' repositories ({}): no run would verify the new value before it spreads; widen verify.repos, or choose canaries it covers",
+            first.join(", ")
+        )
+    })
+}
+
+fn decide(
     policy: &Policy,
     ledger: &LedgerState,
     pp: &PolicyPlan,
@@ -26,6 +61,7 @@ pub fn transaction(
         .filter(|t| t.problem.is_none())
         .map(|t| (*t.scope).clone())
         .collect();
+    let waves = waves(policy, &scopes, listings);
     let plan = |version, previous, resume: Option<String>, abandon| TxnPlan {
         version,
         previous,
@@ -33,7 +69,7 @@ pub fn transaction(
         workflow: policy.verify.as_ref().map(|v| v.workflow.path_segment()),
         timeout_secs: policy.verify.as_ref().map(|v| v.timeout.as_secs()),
         abandon,
-        waves: waves(policy, &scopes, listings),
+        waves: waves.clone(),
     };
     let mut abandon = None;
     if let Some(open) = book.and_then(|b| b.open()) {
