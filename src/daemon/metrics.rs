@@ -87,7 +87,7 @@ pub fn render(status: &Status, extra: &Extra<'_>) -> String {
     m.family(
         "rotor_transaction_state",
         "gauge",
-        "1 for the state each policy's last transaction reached in this daemon's passes.",
+        "1 for the state each policy's last transaction reached (the ledger's record until this daemon's own passes).",
     );
     for (policy, p) in policies {
         if let Some(state) = &p.txn_state {

@@ -48,7 +48,24 @@ impl Shared {
                 .any(|p| !matches!(p.source, SourceSpec::Generate { store: None, .. })),
             Ordering::Relaxed,
         );
-        self.status()
-            .keep_policies(set.policies.iter().map(|p| &p.name));
+        // What the ledger knows of each policy's last transaction, so the gauge is right
+        // from the start (a restart) until this daemon's own passes say more.
+        let recorded: Vec<(String, String)> = {
+            let ledger = self.ctx.ledger.lock().unwrap_or_else(|p| p.into_inner());
+            set.policies
+                .iter()
+                .filter_map(|p| {
+                    let last = ledger.state().policies.get(&p.name)?.txn.last.as_ref()?;
+                    Some((p.name.clone(), last.state.as_str().to_string()))
+                })
+                .collect()
+        };
+        let mut status = self.status();
+        status.keep_policies(set.policies.iter().map(|p| &p.name));
+        for (name, state) in recorded {
+            if let Some(p) = status.policies.get_mut(&name) {
+                p.txn_state.get_or_insert(state);
+            }
+        }
     }
 }

@@ -3,7 +3,6 @@
 //! emulator, the ledger and the audit log.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use github_emulator::App;
@@ -835,25 +834,7 @@ async fn openbao_stopped_and_restarted_under_a_running_daemon_is_reported_and_re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_pass_and_targets_left_unconverged_are_posted_to_the_alert_webhook() {
     // The operator's webhook: records every JSON body it receives.
-    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let app = axum::Router::new()
-        .route(
-            "/hook",
-            axum::routing::post(
-                |axum::extract::State(r): axum::extract::State<Arc<Mutex<Vec<Value>>>>,
-                 axum::Json(v): axum::Json<Value>| async move {
-                    r.lock().unwrap().push(v);
-                    axum::http::StatusCode::NO_CONTENT
-                },
-            ),
-        )
-        .with_state(Arc::clone(&received));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let hook = format!("http://{}/hook", listener.local_addr().expect("address"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-
+    let (hook, received) = crate::util::daemon::alert_sink().await;
     let (emu, handle) = emu::start(FleetSpec::generate(&["acme"], 2)).await;
     emu.add_fault(
         FaultRule::new("/repos/acme/svc-0002/actions/secrets/WEBHOOK_SECRET", 403)

@@ -488,3 +488,109 @@ targets:
         refused.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_counts_runs_alerts_a_failed_transaction_and_knows_the_last_state_after_a_restart(
+) {
+    use crate::util::daemon::{alert_sink, value};
+    let bao = Bao::start();
+    let (emu, handle) = fleet().await;
+    let ws = workspace(&handle, &bao);
+    // A rotation that halts, by the CLI: the ledger knows the transaction ended `halted`.
+    ws.write_policy(
+        "p.yaml",
+        &policy("api", CANARY_HALT, "").replace("verify:", "schedule:\n  every: 1h\nverify:"),
+    );
+    ws.run(&["apply"]).await.expect_code(0);
+    emu.set_workflow("acme", "svc-0001", quick().fail(true))
+        .unwrap();
+    ws.run(&["rotate", "api"]).await.expect_code(1);
+
+    // A daemon started afterwards shows that state before any pass of its own says more
+    // (its first pass finds the failed version and refuses it: no transaction).
+    let (hook, received) = alert_sink().await;
+    let mut d = ws.spawn_daemon(&["--alert-webhook", &hook, "--retry-backoff", "1h"]);
+    let state = |s: &prometheus_parse::Scrape, state: &str| {
+        value(
+            s,
+            "rotor_transaction_state",
+            &[("policy", "api"), ("state", state)],
+        )
+    };
+    let s = d
+        .wait_for("the first pass", Duration::from_secs(20), |s| {
+            value(
+                s,
+                "rotor_passes_total",
+                &[("policy", "api"), ("result", "unconverged")],
+            ) >= 1.0
+        })
+        .await;
+    assert_eq!(state(&s, "halted"), 1.0, "the ledger's last state");
+    sigterm(&mut d).await;
+
+    // Rotating every 2 s under the daemon: the canary still fails (an alert, counted), then
+    // passes (the fleet's runs counted, committed).
+    ws.write_policy(
+        "p.yaml",
+        &policy("api", CANARY_HALT, "").replace("verify:", "schedule:\n  every: 2s\nverify:"),
+    );
+    let mut d = ws.spawn_daemon(&["--alert-webhook", &hook, "--retry-backoff", "1s"]);
+    let s = d
+        .wait_for("a failed transaction", Duration::from_secs(30), |s| {
+            value(
+                s,
+                "rotor_alerts_total",
+                &[("kind", "transaction_failed"), ("result", "sent")],
+            ) >= 1.0
+        })
+        .await;
+    assert!(
+        value(
+            &s,
+            "rotor_transactions_failed_total",
+            &[("policy", "api"), ("outcome", "halted")]
+        ) >= 1.0
+    );
+    assert!(
+        value(
+            &s,
+            "rotor_verification_runs_total",
+            &[("policy", "api"), ("result", "failure")]
+        ) >= 1.0
+    );
+    emu.set_workflow("acme", "svc-0001", quick()).unwrap();
+    let s = d
+        .wait_for("a committed transaction", Duration::from_secs(30), |s| {
+            state(s, "committed") == 1.0
+        })
+        .await;
+    assert_eq!(state(&s, "halted"), 0.0, "one state per policy");
+    assert!(
+        value(
+            &s,
+            "rotor_verification_runs_total",
+            &[("policy", "api"), ("result", "success")]
+        ) >= REPOS as f64
+    );
+    sigterm(&mut d).await;
+    let alerts = received.lock().unwrap().clone();
+    let failed = alerts
+        .iter()
+        .find(|a| a["kind"] == "transaction_failed")
+        .expect("a transaction_failed alert");
+    assert_eq!(failed["policy"], "api");
+    assert!(
+        failed["message"]
+            .as_str()
+            .unwrap()
+            .contains("verification failed in acme/svc-0001"),
+        "{failed}"
+    );
+}
+
+async fn sigterm(d: &mut crate::util::daemon::Daemon) {
+    d.signal(libc::SIGTERM);
+    let status = d.wait_exit(Duration::from_secs(30)).await;
+    assert!(status.success(), "{status}; log:\n{}", d.logs());
+}

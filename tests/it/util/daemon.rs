@@ -5,6 +5,7 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prometheus_parse::{Scrape, Value};
@@ -18,6 +19,32 @@ pub struct Daemon {
     pub url: String,
     log: PathBuf,
     http: reqwest::Client,
+}
+
+/// An operator's alert webhook on a loopback port: records every JSON body POSTed to
+/// `/hook`. Returns its URL and what it received so far.
+pub async fn alert_sink() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+    let received: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(
+                |axum::extract::State(r): axum::extract::State<
+                    Arc<Mutex<Vec<serde_json::Value>>>,
+                >,
+                 axum::Json(v): axum::Json<serde_json::Value>| async move {
+                    r.lock().unwrap().push(v);
+                    axum::http::StatusCode::NO_CONTENT
+                },
+            ),
+        )
+        .with_state(Arc::clone(&received));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hook = format!("http://{}/hook", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (hook, received)
 }
 
 /// A loopback port nobody listens on right now.
