@@ -10,6 +10,7 @@ mod github;
 mod lease;
 mod policy;
 mod rotation;
+mod sandbox;
 mod scale;
 mod scopes;
 mod source;
