@@ -256,10 +256,12 @@ async fn a_renewable_database_lease_is_renewed_at_half_its_term_and_revoked_when
     let bao = Bao::start();
     bao.database_on(&pg, "8s", "1h").await;
     let (emu, handle) = fleet().await;
-    let ws = workspace(&handle, &bao);
+    let mut ws = workspace(&handle, &bao);
     ws.write_policy("db.yaml", &database_policy());
+    // Everything rotor logs, down to TRACE: no credential may be in it.
+    ws.extra_env.push(("RUST_LOG".into(), "trace".into()));
 
-    ws.run(&["apply"]).await.expect_code(0);
+    let issued = ws.run(&["apply"]).await.expect_code(0);
     let leases = bao.live_leases(DB_LEASES).await;
     assert_eq!(leases.len(), 1, "{leases:?}");
     let lease = leases[0].clone();
@@ -301,11 +303,33 @@ async fn a_renewable_database_lease_is_renewed_at_half_its_term_and_revoked_when
     );
 
     // Replaced: the new login reaches every target, then the old lease and role go.
-    let rotated = json_of(
-        &ws.run(&["rotate", "db", "--output", "json"])
-            .await
-            .expect_code(0),
-    );
+    let old_password = emu
+        .decrypted(&super::transaction::repo(1), "API_TOKEN")
+        .expect("the password pushed");
+    let rotation = ws
+        .run(&["rotate", "db", "--output", "json"])
+        .await
+        .expect_code(0);
+    let new_password = emu
+        .decrypted(&super::transaction::repo(1), "API_TOKEN")
+        .expect("the password pushed");
+    assert_ne!(old_password, new_password);
+    for run in [&issued, &rotation] {
+        assert!(run.stderr.contains("TRACE"), "the log was at TRACE");
+        for p in [&old_password, &new_password] {
+            assert!(!run.stdout.contains(p.as_str()) && !run.stderr.contains(p.as_str()));
+        }
+    }
+    for f in std::fs::read_dir(ws.state()).unwrap().flatten() {
+        let text =
+            String::from_utf8_lossy(&std::fs::read(f.path()).unwrap_or_default()).to_string();
+        assert!(
+            !text.contains(&old_password) && !text.contains(&new_password),
+            "{}",
+            f.path().display()
+        );
+    }
+    let rotated = json_of(&rotation);
     assert_eq!(revoked(&rotated), vec![lease.clone()]);
     assert!(bao.lease_ttl(&lease).await.is_none(), "revoked in OpenBao");
     let now = db_roles(&pg);

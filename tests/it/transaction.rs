@@ -175,10 +175,12 @@ async fn the_canary_is_verified_then_the_fleet_and_the_rotation_commits() {
 async fn a_failed_canary_rolls_back_and_the_rest_of_the_fleet_is_never_written() {
     let bao = Bao::start();
     let (emu, handle) = fleet().await;
-    let ws = workspace(&handle, &bao);
+    let mut ws = workspace(&handle, &bao);
     ws.write_policy("p.yaml", &policy("api", CANARY_ROLLBACK, ""));
     ws.run(&["apply"]).await.expect_code(0);
     let (_, v1) = vault_value(&bao, "ci/api").await;
+    // Everything rotor logs, down to TRACE (HTTP bodies of every crate included).
+    ws.extra_env.push(("RUST_LOG".into(), "trace".into()));
 
     // The canary's workflow now accepts only the current value, and prints the value it
     // sees (and its base64) in its log.
@@ -227,7 +229,17 @@ async fn a_failed_canary_rolls_back_and_the_rest_of_the_fleet_is_never_written()
     ] {
         assert!(!run.stdout.contains(&needle), "a value in the report");
         assert!(!run.stderr.contains(&needle), "a value in the log");
+        for f in std::fs::read_dir(ws.state()).unwrap().flatten() {
+            let text =
+                String::from_utf8_lossy(&std::fs::read(f.path()).unwrap_or_default()).to_string();
+            assert!(!text.contains(&needle), "a value in {}", f.path().display());
+        }
     }
+    assert!(
+        run.stderr.contains("TRACE"),
+        "the log was at TRACE: {}",
+        &run.stderr[..run.stderr.len().min(500)]
+    );
     for i in 1..=REPOS {
         assert_eq!(holds(&emu, i).as_deref(), Some(v1.as_str()), "svc-{i}");
     }
