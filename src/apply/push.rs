@@ -189,7 +189,7 @@ pub(super) fn spawn_sealer(
             )
         })
         .collect();
-    let fields = value.fields.clone();
+    let fields = std::sync::Arc::clone(&value.fields);
     let (tx, rx) = tokio::sync::mpsc::channel(ahead.max(1));
     tokio::task::spawn_blocking(move || {
         for (i, (key, wanted)) in jobs.into_iter().enumerate() {

@@ -99,7 +99,7 @@ impl Sources {
                 let stored = take_field(&mut fields, kv, store_key(kv))?;
                 Ok(SourceValue {
                     version,
-                    fields: BTreeMap::from([(GENERATED_FIELD.to_string(), stored)]),
+                    fields: BTreeMap::from([(GENERATED_FIELD.to_string(), stored)]).into(),
                     lease: None,
                 })
             }
@@ -111,7 +111,7 @@ impl Sources {
                 }
                 Ok(SourceValue {
                     version,
-                    fields,
+                    fields: fields.into(),
                     lease: None,
                 })
             }
@@ -153,7 +153,7 @@ impl Sources {
                 let Some(kv) = store else {
                     return Ok(SourceValue {
                         version: local_version,
-                        fields: BTreeMap::from([(GENERATED_FIELD.to_string(), value)]),
+                        fields: BTreeMap::from([(GENERATED_FIELD.to_string(), value)]).into(),
                         lease: None,
                     });
                 };
@@ -166,7 +166,7 @@ impl Sources {
                 let value = stored.remove(&key).expect("inserted just above");
                 Ok(SourceValue {
                     version,
-                    fields: BTreeMap::from([(GENERATED_FIELD.to_string(), value)]),
+                    fields: BTreeMap::from([(GENERATED_FIELD.to_string(), value)]).into(),
                     lease: None,
                 })
             }
@@ -185,7 +185,7 @@ impl Sources {
                 let (fields, lease) = self.need_vault()?.read_dynamic(path, params).await?;
                 Ok(SourceValue {
                     version: local_version,
-                    fields,
+                    fields: fields.into(),
                     lease,
                 })
             }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use secrecy::SecretString;
 
@@ -9,7 +10,8 @@ use secrecy::SecretString;
 /// Deliberately no derived `Debug`/`Serialize`: the manual `Debug` prints field names only.
 pub struct SourceValue {
     pub version: u64,
-    pub fields: BTreeMap<String, SecretString>,
+    /// Shared, not copied: the sealer thread holds the same map (one plaintext copy).
+    pub fields: Arc<BTreeMap<String, SecretString>>,
     /// For a dynamic engine's credentials: their lease (the id is not secret).
     pub lease: Option<Lease>,
 }

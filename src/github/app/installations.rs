@@ -267,9 +267,13 @@ async fn mint_token(transport: &Transport, id: u64) -> Result<Minted, GitHubErro
         &Method::POST,
         &["app", "installations", &id_text, "access_tokens"],
     )?;
-    let reply = transport
+    let mut reply = transport
         .send_json(Method::POST, &path, &serde_json::json!({}))
         .await?;
+    // The body holds the token: parsed into a secret, then wiped. A parse error's text is
+    // not passed on (serde quotes the offending value).
+    let parsed = serde_json::from_slice::<Body>(&reply.body);
+    zeroize::Zeroize::zeroize(&mut reply.body);
     let bad = |msg: String| {
         GitHubError::decode(
             Method::POST,
@@ -279,7 +283,13 @@ async fn mint_token(transport: &Transport, id: u64) -> Result<Minted, GitHubErro
             msg,
         )
     };
-    let body: Body = serde_json::from_slice(&reply.body).map_err(|e| bad(e.to_string()))?;
+    let body: Body = parsed.map_err(|e| {
+        bad(format!(
+            "the token answer is not {{token, expires_at}} (at line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
     let expires_at = DateTime::parse_from_rfc3339(&body.expires_at)
         .map_err(|e| bad(format!("expires_at is not a time: {e}")))?
         .with_timezone(&Utc);

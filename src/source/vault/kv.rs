@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::Value;
-use vaultrs::api::kv2::requests::SetSecretRequestOptions;
 use vaultrs::error::ClientError;
 use vaultrs::kv2;
 use zeroize::Zeroizing;
@@ -89,31 +88,51 @@ impl Vault {
     ) -> Result<BTreeMap<String, SecretString>, SourceError> {
         let (mount, path) = (trim(mount), trim(path));
         let where_ = format!("{mount}/data/{path}");
-        let kv = self.kv().await?;
-        match kv2::read_version::<Value>(kv.as_ref(), mount, path, version).await {
-            Ok(Value::Object(map)) => Ok(into_secrets(map)),
-            Ok(mut other) => {
-                wipe(&mut other);
+        // rotor's own request: the body lands in a buffer that is wiped, and the value is
+        // wrapped in secrets straight from it (no client library keeps a copy).
+        let response = self
+            .send(
+                reqwest::Method::GET,
+                &where_,
+                Some(&format!("version={version}")),
+                None,
+            )
+            .await
+            .map_err(|e| request_error("read", &where_, &e))?;
+        let status = response.status();
+        let body = read_body(response, "read", &where_).await?;
+        if status == StatusCode::NOT_FOUND {
+            return Err(SourceError::Vault {
+                op: "read",
+                path: where_,
+                status: Some(404),
+                message: format!(
+                    "version {version} not found (never written, deleted or destroyed)"
+                ),
+            });
+        }
+        if !status.is_success() {
+            return Err(status_error("read", &where_, status, &body));
+        }
+        let envelope: KvEnvelope =
+            serde_json::from_slice(&body).map_err(|_| SourceError::Vault {
+                op: "read",
+                path: where_.clone(),
+                status: Some(status.as_u16()),
+                message: "the response is not a KV v2 secret".to_string(),
+            })?;
+        match envelope.data.map(|d| d.data) {
+            Some(Value::Object(map)) => Ok(into_secrets(map)),
+            other => {
+                if let Some(mut other) = other {
+                    wipe(&mut other);
+                }
                 Err(SourceError::Vault {
                     op: "read",
                     path: where_,
                     status: None,
                     message: format!("version {version} holds no key/value map"),
                 })
-            }
-            Err(e) => {
-                let mut err = vault_error("read", where_, &e);
-                if let SourceError::Vault {
-                    status: Some(404),
-                    message,
-                    ..
-                } = &mut err
-                {
-                    *message = format!(
-                        "version {version} not found (never written, deleted or destroyed)"
-                    );
-                }
-                Err(err)
             }
         }
     }
@@ -142,27 +161,52 @@ impl Vault {
     ) -> Result<u64, SourceError> {
         let (mount, path) = (trim(mount), trim(path));
         let where_ = format!("{mount}/data/{path}");
-        let cas32 = u32::try_from(cas).map_err(|_| SourceError::Vault {
-            op: "write",
-            path: where_.clone(),
-            status: None,
-            message: format!("version {cas} is beyond what check-and-set can express"),
-        })?;
-        let options = SetSecretRequestOptions { cas: cas32 };
-        let kv = self.kv().await?;
-        match kv2::set_with_options(kv.as_ref(), mount, path, &Exposed(fields), options).await {
-            Ok(meta) => Ok(meta.version),
-            Err(ClientError::APIError { code: 400, errors })
-                if errors.iter().any(|e| e.contains("check-and-set")) =>
-            {
-                Err(SourceError::CasConflict {
-                    mount: mount.to_string(),
-                    path: path.to_string(),
-                    expected: cas,
-                })
+        // The request body is serialized into a buffer that is wiped once sent.
+        let body = Zeroizing::new(
+            serde_json::to_vec(&WriteBody {
+                options: WriteOptions { cas },
+                data: Exposed(fields),
+            })
+            .map_err(|e| SourceError::Vault {
+                op: "write",
+                path: where_.clone(),
+                status: None,
+                message: format!("the value cannot be serialized: {e}"),
+            })?,
+        );
+        let response = self
+            .send(reqwest::Method::POST, &where_, None, Some(&body))
+            .await
+            .map_err(|e| request_error("write", &where_, &e))?;
+        drop(body);
+        let status = response.status();
+        let answer = read_body(response, "write", &where_).await?;
+        if status == StatusCode::BAD_REQUEST {
+            let err = status_error("write", &where_, status, &answer);
+            if let SourceError::Vault { message, .. } = &err {
+                if message.contains("check-and-set") {
+                    return Err(SourceError::CasConflict {
+                        mount: mount.to_string(),
+                        path: path.to_string(),
+                        expected: cas,
+                    });
+                }
             }
-            Err(e) => Err(vault_error("write", where_, &e)),
+            return Err(err);
         }
+        if !status.is_success() {
+            return Err(status_error("write", &where_, status, &answer));
+        }
+        serde_json::from_slice::<WriteAnswer>(&answer)
+            .ok()
+            .and_then(|a| a.data)
+            .map(|d| d.version)
+            .ok_or_else(|| SourceError::Vault {
+                op: "write",
+                path: where_,
+                status: Some(status.as_u16()),
+                message: "the answer names no new version".to_string(),
+            })
     }
 
     /// The latest version number, read from the envelope of `GET {mount}/data/{path}`.
@@ -211,6 +255,44 @@ impl Vault {
         wipe(&mut data.data);
         Ok(Some(data.metadata.info()).filter(|v| v.version > 0))
     }
+}
+
+/// A response body in a buffer that is wiped when dropped.
+async fn read_body(
+    response: reqwest::Response,
+    op: &'static str,
+    path: &str,
+) -> Result<Zeroizing<Vec<u8>>, SourceError> {
+    Ok(Zeroizing::new(
+        response
+            .bytes()
+            .await
+            .map_err(|e| request_error(op, path, &e))?
+            .to_vec(),
+    ))
+}
+
+/// `POST {mount}/data/{path}`: `{"options": {"cas": N}, "data": {...}}`.
+#[derive(serde::Serialize)]
+struct WriteBody<'a> {
+    options: WriteOptions,
+    data: Exposed<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct WriteOptions {
+    cas: u64,
+}
+
+/// The answer to a write: the new version's metadata.
+#[derive(serde::Deserialize)]
+struct WriteAnswer {
+    data: Option<WriteMeta>,
+}
+
+#[derive(serde::Deserialize)]
+struct WriteMeta {
+    version: u64,
 }
 
 /// Vault's RFC 3339 time stamps (`2026-11-25T10:00:00.123456789Z`).

@@ -254,6 +254,37 @@ impl Vault {
         request.send().await
     }
 
+    /// A request to `/v1/{path}` (with `query`, and a JSON `body` already serialized),
+    /// after making sure of a token. The body is copied into the request; the caller
+    /// keeps (and wipes) its own buffer.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: Option<&str>,
+        body: Option<&[u8]>,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        if let Err(e) = self.ensure_token().await {
+            tracing::warn!(error = %e, "Vault login failed");
+        }
+        let mut url = self.url(path);
+        url.set_query(query);
+        let mut request = self
+            .http
+            .request(method, url)
+            .header("X-Vault-Request", "true")
+            .header("X-Vault-Token", self.token().expose_secret());
+        if let Some(body) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_vec());
+        }
+        if let Some(ns) = self.namespace.as_ref() {
+            request = request.header("X-Vault-Namespace", ns);
+        }
+        request.send().await
+    }
+
     /// `POST /v1/{path}` with a JSON body, after making sure of a token.
     async fn post_json<B: serde::Serialize + ?Sized>(
         &self,
