@@ -5,16 +5,18 @@
 //! schema). Answers the description does not document are listed in [`UNDOCUMENTED`]
 //! with the reason the emulator gives them anyway; nothing is skipped silently.
 //!
-//! # Adding routes (e.g. the Actions workflow routes)
+//! # Adding routes
 //!
-//! 1. Write an `async fn my_area(api: &Api, ...)` below that calls each new route through
-//!    [`Api::call`] / [`Api::expect`] (or [`Api::send`] for extra headers): every answer is
-//!    validated as it arrives, with the JSON pointer and rule of each mismatch on failure.
-//!    Call it from `every_served_route_answers_as_the_description_says`.
+//! 1. Write an `async fn my_area(api: &Api, ...)` (below, or in a module of `openapi/` as
+//!    the Actions routes are) that calls each new route through [`Api::call`] /
+//!    [`Api::expect`] (or [`Api::send`] for extra headers): every answer is validated as it
+//!    arrives, with the JSON pointer and rule of each mismatch on failure. Call it from
+//!    `every_served_route_answers_as_the_description_says`.
 //! 2. Answers GitHub gives but the description does not list (most 404s and 422s of the
-//!    secrets endpoints) go into [`UNDOCUMENTED`] with a reason.
-//! 3. `every_documented_route_the_emulator_serves_is_checked` fails for any operation of the
-//!    description the emulator routes but no test has validated a 2xx answer of.
+//!    secrets and Actions endpoints) go into [`UNDOCUMENTED`] with a reason.
+//! 3. The same test then probes every operation of the description ([`coverage`]) and
+//!    fails for any the emulator routes but no call above validated a success answer of
+//!    (a 2xx; a 3xx where the operation documents only that, as the log routes do).
 //!
 //! Outside this file, `openapi::validate::assert_conforms(&Spec::load(), method, path,
 //! status, &headers, &body)` checks a single answer.
