@@ -14,7 +14,8 @@ pub struct Counters {
     /// Every API request, refused ones included.
     pub total: u64,
     /// By route template, e.g. `PUT /repos/{owner}/{repo}/actions/secrets/{secret_name}`;
-    /// requests matching no route count under `unmatched`.
+    /// requests matching no route (a method the path does not take included) count under
+    /// `unmatched`.
     pub by_route: BTreeMap<String, u64>,
     /// By response status.
     pub by_status: BTreeMap<u16, u64>,

@@ -23,6 +23,10 @@ struct RouteTemplate(String);
 #[derive(Clone)]
 struct RequestId(String);
 
+/// Marks the answer to a method its path does not take: no route served it.
+#[derive(Clone)]
+struct NoRoute;
+
 /// Marks a response whose connection is closed before it completes.
 #[derive(Clone)]
 struct Closed;
@@ -112,6 +116,12 @@ pub(crate) async fn gate(State(sh): State<Arc<Shared>>, mut req: Request, next: 
             admission.finish(&sh, resp).await
         }
     };
+    // A method the path does not take matched no route: counted under `unmatched`, so
+    // `by_route` names only routes the emulator serves.
+    let template = match resp.extensions().get::<NoRoute>() {
+        Some(NoRoute) => "unmatched".to_string(),
+        None => template,
+    };
     resp.extensions_mut().insert(RouteTemplate(template));
     resp
 }
@@ -130,10 +140,13 @@ pub(crate) async fn not_found(State(sh): State<Arc<Shared>>, req: Request) -> Re
 
 /// A known path with a method it does not take: GitHub answers 404 there too.
 pub(crate) async fn method_not_allowed(State(sh): State<Arc<Shared>>, req: Request) -> Response {
-    if req.extensions().get::<ReqCtx>().is_some() {
-        return ApiError::not_found().into_response();
-    }
-    not_found(State(sh), req).await
+    let mut resp = if req.extensions().get::<ReqCtx>().is_some() {
+        ApiError::not_found().into_response()
+    } else {
+        not_found(State(sh), req).await
+    };
+    resp.extensions_mut().insert(NoRoute);
+    resp
 }
 
 /// An admitted request: its context, its rate standing and its concurrency slot.

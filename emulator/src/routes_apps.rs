@@ -20,7 +20,7 @@ use super::routes_repos::with_link;
 use super::server::Shared;
 use super::state::{rfc3339, State as World};
 use super::validate::json_object;
-use super::views::{owner_json, repo_json};
+use super::views::{account_json, owner_json, repo_json};
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
@@ -50,13 +50,22 @@ fn jwt_app<'a>(sh: &'a Shared, ctx: &ReqCtx) -> Result<&'a AppEntry, ApiError> {
     }
 }
 
-fn app_json(app: &AppEntry, base: &BaseUrl) -> Value {
+/// The account that owns the App: the organization of its first installation (GitHub
+/// requires an owner; `integration.owner` is not nullable), or a user named after the App.
+fn app_owner(st: &World, app: &AppEntry, base: &BaseUrl) -> Value {
+    match app.installations.first().and_then(|i| st.org(&i.org)) {
+        Some(org) => owner_json(org, base),
+        None => account_json(&format!("{}-owner", app.slug), app.id, "User", base),
+    }
+}
+
+fn app_json(st: &World, app: &AppEntry, base: &BaseUrl) -> Value {
     json!({
         "id": app.id,
         "slug": app.slug,
         "client_id": app.client_id,
         "node_id": base64_id("Integration", app.id),
-        "owner": null,
+        "owner": app_owner(st, app, base),
         "name": app.slug,
         "description": "",
         "external_url": format!("{}/apps/{}", base.origin, app.slug),
@@ -112,7 +121,8 @@ async fn get_app(
     Extension(ctx): Extension<ReqCtx>,
 ) -> Result<Response, ApiError> {
     let app = jwt_app(&sh, &ctx)?;
-    Ok(Json(app_json(app, &ctx.base)).into_response())
+    let st = sh.state_read();
+    Ok(Json(app_json(&st, app, &ctx.base)).into_response())
 }
 
 /// `GET /app/installations`: every installation of the App (one page holds them all).

@@ -16,13 +16,21 @@ pub(crate) fn node_id(kind: &str, id: u64) -> String {
 
 /// The organization as a `simple-user` owner object.
 pub(crate) fn owner_json(org: &OrgState, base: &BaseUrl) -> Value {
+    account_json(&org.login, org.id, "Organization", base)
+}
+
+/// An account as `simple-user` describes it; `kind` is `Organization` or `User`.
+pub(crate) fn account_json(login: &str, id: u64, kind: &str, base: &BaseUrl) -> Value {
     let api = base.api();
-    let login = &org.login;
     let u = format!("{api}/users/{login}");
+    let repos_url = match kind {
+        "Organization" => format!("{api}/orgs/{login}/repos"),
+        _ => format!("{u}/repos"),
+    };
     json!({
         "login": login,
-        "id": org.id,
-        "node_id": node_id("Organization", org.id),
+        "id": id,
+        "node_id": node_id(kind, id),
         "avatar_url": format!("{}/avatars/{login}", base.origin),
         "gravatar_id": "",
         "url": u,
@@ -33,10 +41,10 @@ pub(crate) fn owner_json(org: &OrgState, base: &BaseUrl) -> Value {
         "starred_url": format!("{u}/starred{{/owner}}{{/repo}}"),
         "subscriptions_url": format!("{u}/subscriptions"),
         "organizations_url": format!("{u}/orgs"),
-        "repos_url": format!("{api}/orgs/{login}/repos"),
+        "repos_url": repos_url,
         "events_url": format!("{u}/events{{/privacy}}"),
         "received_events_url": format!("{u}/received_events"),
-        "type": "Organization",
+        "type": kind,
         "user_view_type": "public",
         "site_admin": false
     })
@@ -73,6 +81,11 @@ pub(crate) fn org_json(org: &OrgState, base: &BaseUrl, public_repos: usize) -> V
         "updated_at": "2020-01-01T00:00:00Z",
         "archived_at": null
     })
+}
+
+/// The user of token number `id` as `simple-user` describes it (a run's `actor`).
+pub(crate) fn simple_user_json(id: u64, base: &BaseUrl) -> Value {
+    account_json(&format!("emulator-user-{id}"), id, "User", base)
 }
 
 /// `GET /user` for token number `id`.

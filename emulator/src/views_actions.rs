@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use super::auth::{ApiVersion, BaseUrl};
 use super::runs::{Phase, RunState, JOB_NAME};
 use super::state::{rfc3339, OrgState, RepoState};
-use super::views::{node_id, repo_json, user_json};
+use super::views::{node_id, repo_json, simple_user_json};
 use super::workflow_spec::WorkflowSpec;
 
 /// Where `html_url`s of runs, jobs and workflows point.
@@ -108,8 +108,8 @@ pub(crate) fn run_json(
         "created_at": rfc3339(&run.queued_at),
         "updated_at": rfc3339(&updated),
         "run_started_at": rfc3339(&run.queued_at),
-        "actor": user_json(run.actor, base),
-        "triggering_actor": user_json(run.actor, base),
+        "actor": simple_user_json(run.actor, base),
+        "triggering_actor": simple_user_json(run.actor, base),
         "jobs_url": format!("{url}/jobs"),
         "logs_url": format!("{url}/logs"),
         "check_suite_url": format!("{api}/check-suites/{suite}"),
