@@ -114,13 +114,7 @@ impl Vault {
         if !status.is_success() {
             return Err(status_error("read", &where_, status, &body));
         }
-        let envelope: KvEnvelope =
-            serde_json::from_slice(&body).map_err(|_| SourceError::Vault {
-                op: "read",
-                path: where_.clone(),
-                status: Some(status.as_u16()),
-                message: "the response is not a KV v2 secret".to_string(),
-            })?;
+        let envelope = parse_envelope(&body, status, &where_)?;
         match envelope.data.map(|d| d.data) {
             Some(Value::Object(map)) => Ok(into_secrets(map)),
             other => {
@@ -221,13 +215,7 @@ impl Vault {
             .await
             .map_err(|e| request_error("read", &where_, &e))?;
         let status = response.status();
-        let body = Zeroizing::new(
-            response
-                .bytes()
-                .await
-                .map_err(|e| request_error("read", &where_, &e))?
-                .to_vec(),
-        );
+        let body = read_body(response, "read", &where_).await?;
         if status == StatusCode::NOT_FOUND {
             // 404 also answers for a deleted latest version; its metadata still counts.
             return Ok(serde_json::from_slice::<KvEnvelope>(&body)
@@ -239,13 +227,7 @@ impl Vault {
         if !status.is_success() {
             return Err(status_error("read", &where_, status, &body));
         }
-        let envelope: KvEnvelope =
-            serde_json::from_slice(&body).map_err(|_| SourceError::Vault {
-                op: "read",
-                path: where_.clone(),
-                status: Some(status.as_u16()),
-                message: "the response is not a KV v2 secret".to_string(),
-            })?;
+        let envelope = parse_envelope(&body, status, &where_)?;
         let mut data = envelope.data.ok_or_else(|| SourceError::Vault {
             op: "read",
             path: where_.clone(),
@@ -270,6 +252,17 @@ async fn read_body(
             .map_err(|e| request_error(op, path, &e))?
             .to_vec(),
     ))
+}
+
+/// A successful KV v2 data read's envelope; a body of another shape is an error that does
+/// not quote it.
+fn parse_envelope(body: &[u8], status: StatusCode, path: &str) -> Result<KvEnvelope, SourceError> {
+    serde_json::from_slice(body).map_err(|_| SourceError::Vault {
+        op: "read",
+        path: path.to_string(),
+        status: Some(status.as_u16()),
+        message: "the response is not a KV v2 secret".to_string(),
+    })
 }
 
 /// `POST {mount}/data/{path}`: `{"options": {"cas": N}, "data": {...}}`.
