@@ -457,7 +457,12 @@ impl<'a> Applier<'a> {
                     .get(&policy.name)
                     .and_then(|p| p.version)
                     .unwrap_or(0);
-                let local = ledger_version.max(pp.version.unwrap_or(0)) + 1;
+                let Some(local) = ledger_version.max(pp.version.unwrap_or(0)).checked_add(1) else {
+                    return Err(format!(
+                        "policy {}: the version number is at its maximum; rotor cannot count further",
+                        policy.name
+                    ));
+                };
                 let value = match self
                     .ctx
                     .sources

@@ -19,6 +19,7 @@ pub mod github;
 pub mod intern;
 pub mod ledger;
 pub mod model;
+pub mod net;
 pub mod observe;
 pub mod pass;
 pub mod plan;

@@ -108,7 +108,7 @@ impl Applier<'_> {
             match self.ctx.sources.renew_lease(id, h.info.duration_secs).await {
                 Ok(granted) => {
                     let now = Utc::now();
-                    let expires_at = now + chrono::Duration::seconds(granted as i64);
+                    let expires_at = crate::schedule::clock::add_secs(now, granted);
                     tracing::info!(policy = %policy.name, lease_id = %id, granted, "lease renewed");
                     let _ = self.record(Entry::Lease(LeaseRecord {
                         duration_secs: Some(granted),

@@ -25,12 +25,16 @@ const CACHE_FOR: Duration = Duration::from_secs(2);
 struct Listener {
     shared: Arc<Shared>,
     ready_cache: Mutex<Option<(Instant, Readiness)>>,
+    /// Held while the checks run: probes that arrive meanwhile wait for that answer
+    /// instead of asking Vault and GitHub again.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 pub fn router(shared: Arc<Shared>) -> Router {
     let listener = Listener {
         shared,
         ready_cache: Mutex::new(None),
+        refreshing: tokio::sync::Mutex::new(()),
     };
     Router::new()
         .route("/healthz", get(healthz))
@@ -93,23 +97,70 @@ impl Check {
     }
 }
 
-async fn readiness(listener: &Listener) -> Readiness {
-    let shared = &listener.shared;
-    if let Some((at, r)) = listener
+/// The last answer while it is fresh.
+fn cached(listener: &Listener) -> Option<Readiness> {
+    let cache = listener
         .ready_cache
         .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone()
-    {
-        if at.elapsed() < CACHE_FOR {
-            return r;
-        }
+        .unwrap_or_else(|p| p.into_inner());
+    cache
+        .as_ref()
+        .filter(|(at, _)| at.elapsed() < CACHE_FOR)
+        .map(|(_, r)| r.clone())
+}
+
+/// What a failed Vault check says on `/readyz`: the kind of failure, never Vault's own
+/// text (the listener may be reachable by more people than Vault's logs). The whole error
+/// goes to the log.
+fn vault_failure(e: &crate::source::SourceError) -> String {
+    use crate::source::SourceError;
+    tracing::warn!(error = %e, "readiness: the Vault check failed");
+    match e {
+        SourceError::Vault {
+            status: Some(403), ..
+        } => "Vault refused rotor's token".to_string(),
+        SourceError::Vault {
+            status: Some(503), ..
+        } => "Vault is sealed or unavailable".to_string(),
+        SourceError::Vault {
+            status: Some(501), ..
+        } => "Vault is not initialized".to_string(),
+        SourceError::Vault {
+            status: Some(code), ..
+        } => format!("Vault answered HTTP {code}"),
+        SourceError::Vault { status: None, .. } => "Vault did not answer".to_string(),
+        SourceError::InvalidConfig { setting, .. } => format!("the {setting} setting is unusable"),
+        _ => "the Vault check failed".to_string(),
     }
-    let (policies, draining) = {
-        let s = shared.status();
-        (s.policies.len(), s.shutting_down)
+}
+
+/// The same for GitHub.
+fn github_failure(e: &crate::github::GitHubError) -> String {
+    use crate::github::ErrorKind;
+    tracing::warn!(error = %e, "readiness: the GitHub check failed");
+    match (&e.kind, e.status) {
+        (ErrorKind::Unauthorized, _) => "GitHub refused rotor's credential".to_string(),
+        (ErrorKind::RateLimited { .. }, _) => "GitHub's rate limit is spent".to_string(),
+        (ErrorKind::Transport | ErrorKind::Timeout, _) => "GitHub did not answer".to_string(),
+        (_, Some(code)) => format!("GitHub answered HTTP {code}"),
+        _ => "the GitHub check failed".to_string(),
+    }
+}
+
+/// `/readyz`: the daemon's own state, read fresh each time, and Vault's and GitHub's
+/// checks, shared by the probes of `CACHE_FOR` (at most one check of each at a time).
+async fn readiness(listener: &Listener) -> Readiness {
+    let mut checks = upstream(listener).await.checks;
+    let (policies, draining, panicked) = {
+        let s = listener.shared.status();
+        let panicked: Vec<String> = s
+            .policies
+            .iter()
+            .filter(|(_, p)| p.last_pass_panicked)
+            .map(|(n, _)| n.clone())
+            .collect();
+        (s.policies.len(), s.shutting_down, panicked)
     };
-    let mut checks = BTreeMap::new();
     checks.insert(
         "policies",
         if draining {
@@ -118,6 +169,36 @@ async fn readiness(listener: &Listener) -> Readiness {
             Check::ok(format!("{policies} loaded"))
         },
     );
+    checks.insert(
+        "passes",
+        if panicked.is_empty() {
+            Check::ok("no pass panicked")
+        } else {
+            Check::failed(format!(
+                "the last pass of {} panicked (a bug in rotor; see the log); retried with backoff",
+                panicked.join(", ")
+            ))
+        },
+    );
+    Readiness {
+        ready: checks.values().all(|c| c.ok),
+        checks,
+    }
+}
+
+/// Vault's and GitHub's checks, from the cache while it is fresh. Probes arriving while
+/// they run wait for that answer instead of asking again.
+async fn upstream(listener: &Listener) -> Readiness {
+    if let Some(r) = cached(listener) {
+        return r;
+    }
+    let _refreshing = listener.refreshing.lock().await;
+    // Another probe may have refreshed the answer while this one waited.
+    if let Some(r) = cached(listener) {
+        return r;
+    }
+    let shared = &listener.shared;
+    let mut checks = BTreeMap::new();
     let vault = if !shared.needs_vault() {
         Check::ok("no policy needs Vault")
     } else if shared.ctx.sources.vault().is_none() {
@@ -125,7 +206,7 @@ async fn readiness(listener: &Listener) -> Readiness {
     } else {
         let check = match tokio::time::timeout(CHECK_TIMEOUT, shared.ctx.sources.health()).await {
             Ok(Ok(())) => Check::ok("answers, unsealed, token accepted"),
-            Ok(Err(e)) => Check::failed(e.to_string()),
+            Ok(Err(e)) => Check::failed(vault_failure(&e)),
             Err(_) => Check::failed(format!("no answer within {CHECK_TIMEOUT:?}")),
         };
         shared.status().set_vault_up(check.ok, Some(&check.message));
@@ -134,7 +215,7 @@ async fn readiness(listener: &Listener) -> Readiness {
     checks.insert("vault", vault);
     let github = match tokio::time::timeout(CHECK_TIMEOUT, shared.ctx.github.rate_limit()).await {
         Ok(Ok(rl)) => Check::ok(format!("{} of {} requests left", rl.remaining, rl.limit)),
-        Ok(Err(e)) => Check::failed(e.to_string()),
+        Ok(Err(e)) => Check::failed(github_failure(&e)),
         Err(_) => Check::failed(format!("no answer within {CHECK_TIMEOUT:?}")),
     };
     checks.insert("github", github);

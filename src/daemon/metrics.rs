@@ -102,7 +102,7 @@ pub fn render(status: &Status, extra: &Extra<'_>) -> String {
         policies,
         "rotor_passes_total",
         "counter",
-        "Passes (observe, plan, apply) by policy and whether every target converged.",
+        "Passes (observe, plan, apply) by policy and whether every target converged (or the pass panicked).",
         |p| {
             vec![
                 (
@@ -113,6 +113,7 @@ pub fn render(status: &Status, extra: &Extra<'_>) -> String {
                     Some(("result", "unconverged")),
                     Some(p.passes_unconverged as f64),
                 ),
+                (Some(("result", "panicked")), Some(p.passes_panicked as f64)),
             ]
         },
     );

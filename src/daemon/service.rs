@@ -52,6 +52,19 @@ struct PassDone {
     policies: Vec<String>,
     plan: Plan,
     report: Report,
+    /// The pass panicked (a bug in rotor): it counts as failed for each of its policies,
+    /// which are retried with backoff.
+    panicked: bool,
+}
+
+/// `ROTOR_TEST_PANIC_ONCE=POLICY` makes the first pass of that policy panic, so that tests
+/// can show what a panicking pass does to the daemon. Read once; never set in production.
+fn panics_once(names: &[String]) -> bool {
+    static ARMED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    static FIRED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let armed = ARMED.get_or_init(|| std::env::var("ROTOR_TEST_PANIC_ONCE").ok());
+    armed.as_ref().is_some_and(|p| names.contains(p))
+        && !FIRED.swap(true, std::sync::atomic::Ordering::AcqRel)
 }
 
 /// One finished check of the KV-backed sources' versions.
@@ -233,6 +246,33 @@ struct Loop {
     config: DaemonConfig,
 }
 
+/// One pass: plan, then apply. Planning has no side effects: a shutdown may cut it short.
+async fn run_pass(shared: Arc<Shared>, set: PolicySet, names: Vec<String>) -> (Plan, Report) {
+    if panics_once(&names) {
+        panic!("ROTOR_TEST_PANIC_ONCE: this pass panics on purpose");
+    }
+    let pass = Pass::new(&shared.ctx);
+    let none = BTreeSet::new();
+    let plan = tokio::select! {
+        biased;
+        _ = shared.ctx.stop.cancelled() => None,
+        p = pass.plan(&set, &none) => Some(p),
+    };
+    match plan {
+        Some(plan) => {
+            let report = pass.apply(&set, &plan).await;
+            (plan, report)
+        }
+        None => (
+            Plan::default(),
+            Report {
+                interrupted: true,
+                ..Default::default()
+            },
+        ),
+    }
+}
+
 impl Loop {
     /// Starts one pass for the due policies (one pass shares repository listings).
     fn spawn_pass(&mut self, due: Vec<Policy>, done: mpsc::UnboundedSender<PassDone>) {
@@ -261,32 +301,35 @@ impl Loop {
         tracing::info!(policies = ?names, "pass starting");
         let shared = Arc::clone(&self.shared);
         self.tracker.spawn_local(async move {
+            // The guards are held out here, so that a pass that panics still lets go of
+            // its policies' slots (and the daemon hears of it).
             let _held = held;
-            let pass = Pass::new(&shared.ctx);
-            let none = BTreeSet::new();
-            // Planning has no side effects: a shutdown may cut it short.
-            let plan = tokio::select! {
-                biased;
-                _ = shared.ctx.stop.cancelled() => None,
-                p = pass.plan(&set, &none) => Some(p),
-            };
-            let (plan, report) = match plan {
-                Some(plan) => {
-                    let report = pass.apply(&set, &plan).await;
-                    (plan, report)
+            let inner = tokio::task::spawn_local(run_pass(Arc::clone(&shared), set, names.clone()));
+            let (plan, report, panicked) = match inner.await {
+                Ok((plan, report)) => (plan, report, false),
+                Err(e) => {
+                    if e.is_panic() {
+                        tracing::error!(
+                            policies = ?names,
+                            "the pass panicked (a bug in rotor: please report it with the panic \
+                             message above); its policies count as failed and are retried"
+                        );
+                    }
+                    (
+                        Plan::default(),
+                        Report {
+                            interrupted: !e.is_panic(),
+                            ..Default::default()
+                        },
+                        e.is_panic(),
+                    )
                 }
-                None => (
-                    Plan::default(),
-                    Report {
-                        interrupted: true,
-                        ..Default::default()
-                    },
-                ),
             };
             let _ = done.send(PassDone {
                 policies: names,
                 plan,
                 report,
+                panicked,
             });
         });
     }
@@ -326,7 +369,11 @@ impl Loop {
         for name in &done.policies {
             let pp = done.plan.policies.iter().find(|p| &p.policy == name);
             let pr = done.report.policies.iter().find(|p| &p.policy == name);
-            let mut outcome = PolicyOutcome::from_pass(pp, pr);
+            let mut outcome = if done.panicked {
+                PolicyOutcome::panicked()
+            } else {
+                PolicyOutcome::from_pass(pp, pr)
+            };
             let (rotated_at, renew_at) = recorded.get(name).copied().unwrap_or_default();
             let last = rotated_at.max(pp.and_then(|p| p.last_rotated_at));
             let Some(slot) = self.slots.slots.get_mut(name) else {

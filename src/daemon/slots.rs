@@ -43,9 +43,23 @@ pub struct PolicyOutcome {
     pub txn_state: Option<String>,
     /// The transaction failed in this pass (rolled back or halted).
     pub txn_failed: bool,
+    /// The pass panicked before it could say what it did.
+    pub panicked: bool,
 }
 
 impl PolicyOutcome {
+    /// The outcome of a pass that panicked: failed, with nothing known about the targets.
+    pub fn panicked() -> PolicyOutcome {
+        PolicyOutcome {
+            panicked: true,
+            error: Some(
+                "the pass panicked (a bug in rotor; the panic message is in the log); retried with backoff"
+                    .to_string(),
+            ),
+            ..Default::default()
+        }
+    }
+
     /// Reads the outcome of one policy; `None` for either half means the pass stopped
     /// (shutdown) before getting there.
     pub fn from_pass(pp: Option<&PolicyPlan>, pr: Option<&PolicyReport>) -> PolicyOutcome {
@@ -102,6 +116,7 @@ impl PolicyOutcome {
                 .transaction
                 .as_ref()
                 .is_some_and(|t| matches!(t.state.as_str(), "rolled_back" | "halted" | "failed")),
+            panicked: false,
         }
     }
 }

@@ -31,6 +31,9 @@ pub struct PolicyStatus {
     pub halts: u64,
     /// The state the last transaction reached.
     pub txn_state: Option<String>,
+    /// Passes that panicked, and whether the last one did (shown by `/readyz`).
+    pub passes_panicked: u64,
+    pub last_pass_panicked: bool,
 }
 
 impl PolicyStatus {
@@ -51,7 +54,11 @@ impl PolicyStatus {
         if o.txn_state.is_some() {
             self.txn_state = o.txn_state.clone();
         }
-        if o.converged {
+        self.last_pass_panicked = o.panicked;
+        if o.panicked {
+            self.passes_panicked += 1;
+            self.last_error = o.error.clone();
+        } else if o.converged {
             self.passes_converged += 1;
             self.last_success = Some(now);
             self.last_error = None;

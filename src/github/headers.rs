@@ -5,6 +5,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use reqwest::header::HeaderMap;
 
+/// The longest wait any header can ask for. GitHub's primary window resets within an hour
+/// and its `retry-after` is seconds to minutes; a header asking for more is clamped to this,
+/// so that a crafted answer can neither overflow a clock nor park rotor for years.
+pub const MAX_WAIT: Duration = Duration::from_secs(3600);
+
 /// A header as trimmed text, if present and valid UTF-8.
 pub fn string(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
@@ -36,28 +41,72 @@ pub fn http_date(text: &str) -> Option<DateTime<Utc>> {
 pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
     let text = string(headers, "retry-after")?;
     if let Ok(secs) = text.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        return Some(Duration::from_secs(secs).min(MAX_WAIT));
     }
     let at = http_date(&text)?;
     let reference = date(headers).unwrap_or(now);
-    Some((at - reference).to_std().unwrap_or(Duration::ZERO))
+    Some(
+        at.signed_duration_since(reference)
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_WAIT),
+    )
 }
 
 /// `x-ratelimit-reset` (UTC epoch seconds on the server's clock) moved onto this machine's
-/// clock: `now + (reset - server Date)` when the server sent `Date`, else the epoch as is.
+/// clock: `now + (reset - server Date)` when the server sent `Date`, else the epoch as is;
+/// never more than `MAX_WAIT` after `now` (any value, however crafted, stays in range).
 pub fn reset_local(headers: &HeaderMap, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let reset =
         DateTime::from_timestamp(i64::try_from(u64(headers, "x-ratelimit-reset")?).ok()?, 0)?;
-    match date(headers) {
-        Some(server_now) => Some(now + (reset - server_now)),
-        None => Some(reset),
-    }
+    let until = match date(headers) {
+        Some(server_now) => reset.signed_duration_since(server_now),
+        None => reset.signed_duration_since(now),
+    };
+    let cap = chrono::TimeDelta::from_std(MAX_WAIT).unwrap_or(chrono::TimeDelta::zero());
+    let until = until.clamp(chrono::TimeDelta::zero(), cap);
+    Some(now.checked_add_signed(until).unwrap_or(now))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+
+    #[test]
+    fn a_reset_far_in_the_future_against_a_1970_date_panicked() {
+        // Found by the hardening review: `now + (reset - Date)` overflowed chrono and
+        // panicked (rotor plan exited 101). Clamped to MAX_WAIT now.
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-ratelimit-reset",
+            HeaderValue::from_static("8210266876799"),
+        );
+        h.insert(
+            "date",
+            HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"),
+        );
+        h.insert(
+            "retry-after",
+            HeaderValue::from_static("Fri, 31 Dec 9999 23:59:59 GMT"),
+        );
+        let now = DateTime::<Utc>::MAX_UTC - chrono::TimeDelta::seconds(10);
+        assert_eq!(
+            reset_local(&h, now),
+            Some(DateTime::<Utc>::MAX_UTC - chrono::TimeDelta::seconds(10))
+        );
+        let now = at(1_700_000_000);
+        assert_eq!(
+            reset_local(&h, now),
+            Some(now + chrono::TimeDelta::seconds(3600))
+        );
+        assert_eq!(retry_after(&h, now), Some(MAX_WAIT));
+        h.insert(
+            "retry-after",
+            HeaderValue::from_static("18446744073709551615"),
+        );
+        assert_eq!(retry_after(&h, now), Some(MAX_WAIT));
+    }
 
     fn at(secs: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(secs, 0).unwrap()
@@ -76,7 +125,10 @@ mod tests {
     fn reset_is_corrected_by_the_servers_clock() {
         let mut h = HeaderMap::new();
         h.insert("x-ratelimit-reset", HeaderValue::from_static("784111837")); // server Date + 60 s
-        assert_eq!(reset_local(&h, at(1_000)), Some(at(784_111_837)));
+                                                                              // No Date: the epoch on our clock, never more than MAX_WAIT away.
+        assert_eq!(reset_local(&h, at(784_111_800)), Some(at(784_111_837)));
+        assert_eq!(reset_local(&h, at(1_000)), Some(at(1_000 + 3600)));
+        assert_eq!(reset_local(&h, at(784_111_900)), Some(at(784_111_900)));
         h.insert(
             "date",
             HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),

@@ -112,9 +112,12 @@ impl Transport {
             HeaderValue::from_str(settings.api_version)
                 .map_err(|_| "the API version is not a valid header value".to_string())?,
         );
+        // GitHub redirects a renamed repository's routes to its new name on the same host;
+        // a redirect anywhere else is refused, so the bearer token never goes there.
         let http = reqwest::Client::builder()
             .user_agent(settings.user_agent)
             .default_headers(headers.clone())
+            .redirect(crate::net::same_origin_redirects("GitHub"))
             .connect_timeout(settings.timeout)
             .timeout(settings.timeout)
             .build()

@@ -158,7 +158,7 @@ impl LedgerState {
                     p.version = Some(r.version);
                     p.rotated_at = Some(r.at);
                 }
-                p.rotations = r.total_rotations.unwrap_or(p.rotations + 1);
+                p.rotations = r.total_rotations.unwrap_or(p.rotations.saturating_add(1));
             }
             Entry::Push(r) => {
                 let key_id = self.shared.str(&r.key_id);

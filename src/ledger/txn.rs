@@ -14,6 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::schedule::clock;
+
 /// Where a transaction stands.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "snake_case")]
@@ -162,8 +164,10 @@ impl HeldLease {
         if !self.info.renewable {
             return None;
         }
-        let half = chrono::Duration::seconds((self.info.duration_secs / 2) as i64);
-        Some(self.expires_at - half)
+        Some(clock::sub_secs(
+            self.expires_at,
+            self.info.duration_secs / 2,
+        ))
     }
 }
 
@@ -248,9 +252,9 @@ impl TxnBook {
             }
             "renewed" => {
                 if let Some(held) = self.leases.get_mut(&r.lease_id) {
-                    held.expires_at = r.expires_at.unwrap_or_else(|| {
-                        r.at + chrono::Duration::seconds(r.duration_secs.unwrap_or(0) as i64)
-                    });
+                    held.expires_at = r
+                        .expires_at
+                        .unwrap_or_else(|| clock::add_secs(r.at, r.duration_secs.unwrap_or(0)));
                 }
             }
             "revoked" => {
@@ -265,9 +269,8 @@ impl TxnBook {
         if self.revoked.contains(&lease.lease_id) {
             return;
         }
-        let expires_at = expires_at.unwrap_or_else(|| {
-            lease.issued_at + chrono::Duration::seconds(lease.duration_secs as i64)
-        });
+        let expires_at =
+            expires_at.unwrap_or_else(|| clock::add_secs(lease.issued_at, lease.duration_secs));
         self.leases
             .entry(lease.lease_id.clone())
             .and_modify(|h| h.expires_at = h.expires_at.max(expires_at))

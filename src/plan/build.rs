@@ -84,7 +84,7 @@ pub fn decide_rotation_since(
     let by_age = schedule
         .max_age
         .and_then(|d| chrono::Duration::from_std(d).ok())
-        .is_some_and(|d| last + d == due);
+        .is_some_and(|d| last.checked_add_signed(d) == Some(due));
     Some(if by_age {
         RotateReason::MaxAge { due_at: due }
     } else {
@@ -299,7 +299,10 @@ fn decide_target(
         ),
         Some(p) => {
             if let Some(m) = meta {
-                if m.updated_at > p.at + chrono::Duration::seconds(DRIFT_TOLERANCE_SECS) {
+                if p.at
+                    .checked_add_signed(chrono::Duration::seconds(DRIFT_TOLERANCE_SECS))
+                    .is_some_and(|t| m.updated_at > t)
+                {
                     return (
                         Action::Drift,
                         format!(

@@ -15,11 +15,14 @@ use crate::policy::{Cadence, Schedule};
 /// makes it due (no cadence and no `max_age`).
 ///
 /// The result is the earliest of the next cadence slot strictly after `last` (plus jitter)
-/// and `last + max_age`.
+/// and `last + max_age`. Times past the last date chrono can hold are never due (checked
+/// arithmetic: `last` comes from the ledger, a file).
 pub fn next_due(policy: &str, schedule: &Schedule, last: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let tz: chrono_tz::Tz = schedule.timezone.parse().unwrap_or(chrono_tz::UTC);
     let slot = match &schedule.cadence {
-        Some(Cadence::Every(d)) => chrono::Duration::from_std(*d).ok().map(|d| last + d),
+        Some(Cadence::Every(d)) => chrono::Duration::from_std(*d)
+            .ok()
+            .and_then(|d| last.checked_add_signed(d)),
         Some(Cadence::Cron(expr)) => {
             let cron = parse_cron(expr).ok()?;
             cron.find_next_occurrence(&last.with_timezone(&tz), false)
@@ -28,11 +31,11 @@ pub fn next_due(policy: &str, schedule: &Schedule, last: DateTime<Utc>) -> Optio
         }
         None => None,
     };
-    let slot = slot.map(|t| t + jitter(policy, last, schedule.jitter));
+    let slot = slot.and_then(|t| t.checked_add_signed(jitter(policy, last, schedule.jitter)));
     let aged = schedule
         .max_age
         .and_then(|d| chrono::Duration::from_std(d).ok())
-        .map(|d| last + d);
+        .and_then(|d| last.checked_add_signed(d));
     match (slot, aged) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -71,6 +74,15 @@ mod tests {
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_last_rotation_near_the_maximum_date_panicked() {
+        let mut s = sched(Some(Cadence::Every(Duration::from_secs(30 * 86400))), "UTC");
+        s.max_age = Some(Duration::from_secs(86400));
+        s.jitter = Some(Duration::from_secs(3600));
+        let last = DateTime::<Utc>::MAX_UTC - chrono::Duration::seconds(5);
+        assert_eq!(next_due("p", &s, last), None);
     }
 
     #[test]

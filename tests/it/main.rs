@@ -7,6 +7,7 @@ mod app_auth;
 mod daemon;
 mod emulator;
 mod github;
+mod hardening;
 mod lease;
 mod policy;
 mod rotation;

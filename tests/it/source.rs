@@ -399,6 +399,7 @@ async fn health_passes_for_a_live_server_and_fails_for_a_bad_token_or_no_server(
         namespace: None,
         cacert: None,
         approle: None,
+        tls: Default::default(),
     };
     let err = Sources::new(Some(config))
         .unwrap()

@@ -148,6 +148,7 @@ pub async fn run(args: SandboxArgs) -> Result<u8, String> {
         namespace: None,
         cacert: None,
         approle: None,
+        tls: Default::default(),
     };
     let sources = Sources::new(Some(vault_config)).map_err(|e| e.to_string())?;
     // The example `vault_kv` policy reads a token people keep in Vault by hand.

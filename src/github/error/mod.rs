@@ -158,6 +158,10 @@ impl GitHubError {
             ErrorKind::InvalidInput
         } else if err.is_decode() {
             ErrorKind::Decode
+        } else if err.is_redirect() {
+            // A redirect rotor refused to follow (to another origin, or too many): asking
+            // again gets the same answer.
+            ErrorKind::UnexpectedStatus
         } else {
             ErrorKind::Transport
         };

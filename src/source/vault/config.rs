@@ -23,6 +23,23 @@ pub struct VaultConfig {
     /// AppRole credentials: rotor logs in with them when it has no token, and again when
     /// its token can no longer be renewed.
     pub approle: Option<AppRole>,
+    /// More TLS settings: a folder of CA certificates, a client certificate for mutual TLS,
+    /// and whether `VAULT_SKIP_VERIFY` was asked for (it is refused).
+    pub tls: VaultTls,
+}
+
+/// `VAULT_CAPATH`, `VAULT_CLIENT_CERT`, `VAULT_CLIENT_KEY` and `VAULT_SKIP_VERIFY`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VaultTls {
+    /// A folder of PEM files whose certificates are trusted, like `VAULT_CACERT`.
+    pub capath: Option<PathBuf>,
+    /// PEM client certificate (chain) sent for mutual TLS; needs `client_key`.
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of `client_cert`.
+    pub client_key: Option<PathBuf>,
+    /// `VAULT_SKIP_VERIFY` was set to a true value. rotor never turns verification off; it
+    /// says so loudly instead.
+    pub skip_verify_requested: bool,
 }
 
 impl VaultConfig {
@@ -50,6 +67,17 @@ impl VaultConfig {
             namespace: get("VAULT_NAMESPACE"),
             cacert: get("VAULT_CACERT").map(PathBuf::from),
             approle,
+            tls: VaultTls {
+                capath: get("VAULT_CAPATH").map(PathBuf::from),
+                client_cert: get("VAULT_CLIENT_CERT").map(PathBuf::from),
+                client_key: get("VAULT_CLIENT_KEY").map(PathBuf::from),
+                skip_verify_requested: get("VAULT_SKIP_VERIFY").is_some_and(|v| {
+                    !matches!(
+                        v.trim().to_ascii_lowercase().as_str(),
+                        "0" | "false" | "f" | "no"
+                    )
+                }),
+            },
         })
     }
 

@@ -2,7 +2,6 @@
 //! (`PUT sys/leases/renew`) and look up (`PUT sys/leases/lookup`). A lease id is not a
 //! secret; the bodies here carry none.
 
-use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 use super::wire::{request_error, status_error};
@@ -71,7 +70,7 @@ impl Vault {
             .http
             .put(self.url(path))
             .header("X-Vault-Request", "true")
-            .header("X-Vault-Token", self.token().expose_secret())
+            .header("X-Vault-Token", self.token_header())
             .json(&body);
         if let Some(ns) = self.namespace.as_ref() {
             request = request.header("X-Vault-Namespace", ns);

@@ -266,7 +266,7 @@ impl Vault {
             .request(method, self.url(path))
             .header("X-Vault-Request", "true");
         if with_token {
-            request = request.header("X-Vault-Token", self.token().expose_secret());
+            request = request.header("X-Vault-Token", self.token_header());
         }
         if let Some(ns) = &self.namespace {
             request = request.header("X-Vault-Namespace", ns);

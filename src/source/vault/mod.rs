@@ -31,7 +31,7 @@ use super::auth::AppRole;
 use super::error::{describe_chain, SourceError};
 use wire::{request_error, status_error};
 
-pub use config::VaultConfig;
+pub use config::{VaultConfig, VaultTls};
 pub use lease::LeaseLookup;
 
 /// Upper bound for one request to Vault, from connecting to the last byte of the answer.
@@ -84,32 +84,9 @@ impl Vault {
             });
         }
         let https = base.scheme() == "https";
-        let kv = build_kv(config, addr, https, &config.token)?;
-
-        let mut http = reqwest::Client::builder()
-            .tls_backend_rustls()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT);
-        if !https {
-            // No TLS will happen: skip loading the platform's roots (as vaultrs does).
-            http = http.tls_certs_only(Vec::new());
-        } else if let Some(path) = &config.cacert {
-            let pem = std::fs::read(path).map_err(|e| SourceError::InvalidConfig {
-                setting: "VAULT_CACERT",
-                message: format!("{}: {e}", path.display()),
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                SourceError::InvalidConfig {
-                    setting: "VAULT_CACERT",
-                    message: format!("{}: {}", path.display(), describe_chain(&e)),
-                }
-            })?;
-            http = http.tls_certs_merge(certs);
-        }
-        let http = http.build().map_err(|e| SourceError::InvalidConfig {
-            setting: "VAULT_ADDR",
-            message: describe_chain(&e),
-        })?;
+        warn_about_transport(config, &base);
+        let http = build_http(config, https)?;
+        let kv = build_kv(config, addr, &http, &config.token)?;
 
         Ok(Vault {
             kv: RwLock::new(Arc::new(kv)),
@@ -134,6 +111,16 @@ impl Vault {
         !self.token().expose_secret().is_empty()
     }
 
+    /// The token as a header value marked sensitive (kept out of any `Debug` of the request
+    /// and out of HTTP/2's header compression tables). An unusable token goes as empty, and
+    /// Vault refuses it.
+    fn token_header(&self) -> reqwest::header::HeaderValue {
+        let mut value = reqwest::header::HeaderValue::from_str(self.token().expose_secret())
+            .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static(""));
+        value.set_sensitive(true);
+        value
+    }
+
     /// The current token (a clone; the lock is held only for that).
     fn token(&self) -> SecretString {
         self.token
@@ -145,7 +132,7 @@ impl Vault {
     /// Replaces the token, and the `vaultrs` client with one that sends it.
     fn set_token(&self, token: SecretString) -> Result<(), SourceError> {
         let addr = self.config.addr.trim().trim_end_matches('/');
-        let kv = build_kv(&self.config, addr, self.base.scheme() == "https", &token)?;
+        let kv = build_kv(&self.config, addr, &self.http, &token)?;
         *self.kv.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(kv);
         *self.token.write().unwrap_or_else(|p| p.into_inner()) = token;
         self.token_generation
@@ -247,7 +234,7 @@ impl Vault {
             .http
             .get(self.url(path))
             .header("X-Vault-Request", "true")
-            .header("X-Vault-Token", self.token().expose_secret());
+            .header("X-Vault-Token", self.token_header());
         if let Some(ns) = self.namespace.as_ref().filter(|_| namespaced) {
             request = request.header("X-Vault-Namespace", ns);
         }
@@ -273,7 +260,7 @@ impl Vault {
             .http
             .request(method, url)
             .header("X-Vault-Request", "true")
-            .header("X-Vault-Token", self.token().expose_secret());
+            .header("X-Vault-Token", self.token_header());
         if let Some(body) = body {
             request = request
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -298,7 +285,7 @@ impl Vault {
             .http
             .post(self.url(path))
             .header("X-Vault-Request", "true")
-            .header("X-Vault-Token", self.token().expose_secret())
+            .header("X-Vault-Token", self.token_header())
             .json(body);
         if let Some(ns) = self.namespace.as_ref() {
             request = request.header("X-Vault-Namespace", ns);
@@ -324,23 +311,177 @@ pub struct KvVersionInfo {
     pub created_time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// The `vaultrs` client for `config`, sending `token`. Every setting is given explicitly:
-/// vaultrs would otherwise fill the blanks from VAULT_* variables of its own choosing
-/// (VAULT_SKIP_VERIFY, VAULT_CLIENT_CERT, ...).
+/// The HTTP client every Vault request goes through (rotor's own and `vaultrs`'): rustls
+/// with the system's roots plus `VAULT_CACERT` and `VAULT_CAPATH`, the client certificate of
+/// `VAULT_CLIENT_CERT`/`VAULT_CLIENT_KEY`, the timeouts, and redirects followed only to the
+/// origin of `VAULT_ADDR` (a redirect elsewhere would carry `X-Vault-Token` there).
+fn build_http(config: &VaultConfig, https: bool) -> Result<reqwest::Client, SourceError> {
+    let mut http = reqwest::Client::builder()
+        .tls_backend_rustls()
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .redirect(crate::net::same_origin_redirects("Vault"));
+    if !https {
+        // No TLS will happen: skip loading the platform's roots.
+        return http.build().map_err(|e| SourceError::InvalidConfig {
+            setting: "VAULT_ADDR",
+            message: describe_chain(&e),
+        });
+    }
+    if let Some(path) = &config.cacert {
+        http = http.tls_certs_merge(read_certs("VAULT_CACERT", path)?);
+    }
+    if let Some(dir) = &config.tls.capath {
+        for path in pem_files("VAULT_CAPATH", dir)? {
+            http = http.tls_certs_merge(read_certs("VAULT_CAPATH", &path)?);
+        }
+    }
+    match (&config.tls.client_cert, &config.tls.client_key) {
+        (Some(cert), Some(key)) => {
+            let mut pem = Zeroizing::new(read_file("VAULT_CLIENT_CERT", cert)?);
+            pem.push(b'\n');
+            pem.extend_from_slice(&Zeroizing::new(read_file("VAULT_CLIENT_KEY", key)?));
+            let identity =
+                reqwest::Identity::from_pem(&pem).map_err(|e| SourceError::InvalidConfig {
+                    setting: "VAULT_CLIENT_CERT",
+                    message: format!(
+                        "{} with {}: {}",
+                        cert.display(),
+                        key.display(),
+                        describe_chain(&e)
+                    ),
+                })?;
+            http = http.identity(identity);
+        }
+        (Some(_), None) => {
+            return Err(SourceError::InvalidConfig {
+                setting: "VAULT_CLIENT_KEY",
+                message: "VAULT_CLIENT_CERT is set but VAULT_CLIENT_KEY is not".to_string(),
+            })
+        }
+        (None, Some(_)) => {
+            return Err(SourceError::InvalidConfig {
+                setting: "VAULT_CLIENT_CERT",
+                message: "VAULT_CLIENT_KEY is set but VAULT_CLIENT_CERT is not".to_string(),
+            })
+        }
+        (None, None) => {}
+    }
+    http.build().map_err(|e| SourceError::InvalidConfig {
+        setting: "VAULT_ADDR",
+        message: describe_chain(&e),
+    })
+}
+
+fn read_file(setting: &'static str, path: &std::path::Path) -> Result<Vec<u8>, SourceError> {
+    std::fs::read(path).map_err(|e| SourceError::InvalidConfig {
+        setting,
+        message: format!("{}: {e}", path.display()),
+    })
+}
+
+fn read_certs(
+    setting: &'static str,
+    path: &std::path::Path,
+) -> Result<Vec<reqwest::Certificate>, SourceError> {
+    let pem = read_file(setting, path)?;
+    reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| SourceError::InvalidConfig {
+        setting,
+        message: format!("{}: {}", path.display(), describe_chain(&e)),
+    })
+}
+
+/// The files of `dir` holding PEM certificates (`*.pem`, `*.crt`, and OpenSSL's hashed
+/// names `xxxxxxxx.0`), sorted.
+fn pem_files(
+    setting: &'static str,
+    dir: &std::path::Path,
+) -> Result<Vec<std::path::PathBuf>, SourceError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| SourceError::InvalidConfig {
+        setting,
+        message: format!("{}: {e}", dir.display()),
+    })?;
+    let mut files: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name.ends_with(".pem")
+                || name.ends_with(".crt")
+                || name
+                    .rsplit_once('.')
+                    .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(SourceError::InvalidConfig {
+            setting,
+            message: format!(
+                "{}: no certificate files (*.pem, *.crt) in it",
+                dir.display()
+            ),
+        });
+    }
+    Ok(files)
+}
+
+/// Says loudly what weakens the connection to Vault: a token sent in the clear to another
+/// machine, `VAULT_SKIP_VERIFY` (refused: rotor always verifies), and a client key others
+/// can read.
+fn warn_about_transport(config: &VaultConfig, base: &Url) {
+    if crate::net::is_plaintext_remote(base) {
+        tracing::warn!(
+            origin = %crate::net::origin(base),
+            "VAULT_ADDR is http:// to a host that is not this machine: the Vault token and \
+             every secret read cross the network unencrypted; use https://"
+        );
+    }
+    if config.tls.skip_verify_requested {
+        tracing::warn!(
+            "VAULT_SKIP_VERIFY is set: rotor does not turn certificate verification off; \
+             trust Vault's CA with VAULT_CACERT or VAULT_CAPATH instead"
+        );
+    }
+    if base.scheme() != "https"
+        && (config.cacert.is_some()
+            || config.tls.capath.is_some()
+            || config.tls.client_cert.is_some())
+    {
+        tracing::warn!(
+            "VAULT_CACERT, VAULT_CAPATH or VAULT_CLIENT_CERT is set but VAULT_ADDR is not \
+             https://: they are not used"
+        );
+    }
+    #[cfg(unix)]
+    if let Some(key) = &config.tls.client_key {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(key) {
+            if meta.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(
+                    file = %key.display(),
+                    "VAULT_CLIENT_KEY can be read by other users of this machine: chmod 600 it"
+                );
+            }
+        }
+    }
+}
+
+/// The `vaultrs` client for `config`, sending `token`, over `http` (so that it has the same
+/// TLS settings and redirect policy as rotor's own requests). Every setting is given
+/// explicitly: vaultrs would otherwise fill the blanks from VAULT_* variables of its own
+/// choosing (VAULT_SKIP_VERIFY, VAULT_CLIENT_CERT, ...).
 fn build_kv(
     config: &VaultConfig,
     addr: &str,
-    https: bool,
+    http: &reqwest::Client,
     token: &SecretString,
 ) -> Result<VaultClient, SourceError> {
     let mut settings = VaultClientSettingsBuilder::default();
     settings
         .address(addr)
         .token(token.expose_secret())
-        .ca_certs(match (&config.cacert, https) {
-            (Some(path), true) => vec![path.to_string_lossy().into_owned()],
-            _ => Vec::new(),
-        })
+        .ca_certs(Vec::new())
         .identity(None)
         .verify(true)
         .timeout(Some(REQUEST_TIMEOUT))
@@ -349,10 +490,12 @@ fn build_kv(
         setting: "VAULT_ADDR",
         message: e.to_string(),
     })?;
-    VaultClient::new(settings).map_err(|e| SourceError::InvalidConfig {
-        setting: "VAULT_CACERT",
+    let mut client = VaultClient::new(settings).map_err(|e| SourceError::InvalidConfig {
+        setting: "VAULT_ADDR",
         message: describe_chain(&e),
-    })
+    })?;
+    client.http = rustify::clients::reqwest::Client::new(addr, http.clone());
+    Ok(client)
 }
 
 /// A mount or path without the slashes around it (`secret/` and `secret` are one mount).
@@ -373,6 +516,7 @@ mod tests {
             namespace: None,
             cacert: None,
             approle: None,
+            tls: VaultTls::default(),
         }
     }
 

@@ -231,6 +231,7 @@ impl Bao {
             namespace: None,
             cacert: self.cacert.clone(),
             approle: None,
+            tls: Default::default(),
         }
     }
 

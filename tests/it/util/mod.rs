@@ -4,5 +4,6 @@
 pub mod bao;
 pub mod daemon;
 pub mod emu;
+pub mod fake;
 pub mod pg;
 pub mod rotor;

@@ -1,0 +1,284 @@
+//! Regressions from the hardening review (issue 11), each named after what broke: the
+//! credential headers on redirects, crafted rate-limit answers, state file permissions,
+//! what a policy may read, bad public keys, oversized answers.
+
+use rotor::github::{Client, GitHubConfig};
+use rotor::model::{App, SecretScope};
+use rotor::policy::{KvRef, SourceSpec};
+use rotor::source::{Sources, VaultConfig};
+use std::time::Duration;
+
+use github_emulator::{App as EmuApp, FleetSpec, Scope as SecretScopeEmu};
+use secrecy::SecretString;
+use serde_json::Value;
+
+use crate::util::daemon::value;
+use crate::util::emu;
+use crate::util::fake::{Answer, Fake};
+use crate::util::rotor::Workspace;
+
+fn vault_at(addr: &str) -> Sources {
+    Sources::new(Some(VaultConfig {
+        addr: addr.to_string(),
+        token: SecretString::from("hvs.redirect-canary"),
+        namespace: None,
+        cacert: None,
+        approle: None,
+        tls: Default::default(),
+    }))
+    .expect("client")
+}
+
+/// A second server that records whatever reaches it.
+async fn elsewhere() -> Fake {
+    Fake::start(|_| Answer::new(200, r#"{"data":{}}"#)).await
+}
+
+#[tokio::test]
+async fn the_vault_token_followed_a_redirect_to_another_port() {
+    let other = elsewhere().await;
+    let target = other.url.clone();
+    let vault = Fake::start(move |seen| {
+        Answer::new(307, "").header("location", &format!("{target}{}", seen.path))
+    })
+    .await;
+    let sources = vault_at(&vault.url);
+
+    let health = sources
+        .health()
+        .await
+        .expect_err("a redirect elsewhere is refused");
+    let kv = SourceSpec::VaultKv(KvRef {
+        mount: "secret".into(),
+        path: "ci/npm".into(),
+        key: None,
+    });
+    // KV metadata goes through vaultrs, data reads through rotor's own requests: both.
+    let version = sources.current_version(&kv).await.expect_err("refused");
+    let read = sources.read(&kv, 1).await.expect_err("refused");
+
+    assert!(
+        health.to_string().contains("another origin"),
+        "the error says why: {health}"
+    );
+    for e in [&version, &read] {
+        assert!(!e.to_string().contains("redirect-canary"), "{e}");
+    }
+    assert!(vault.seen().len() >= 3, "{:?}", vault.seen());
+    for seen in vault.seen() {
+        assert_eq!(seen.header("x-vault-token"), Some("hvs.redirect-canary"));
+    }
+    assert!(
+        other.seen().is_empty(),
+        "nothing reached the other origin: {:?}",
+        other.seen()
+    );
+}
+
+#[tokio::test]
+async fn a_vault_redirect_on_the_same_origin_is_still_followed() {
+    let vault = Fake::start(|seen| match seen.path.as_str() {
+        "/v1/sys/health" => Answer::new(307, "").header("location", "/v1/sys/health/active"),
+        "/v1/sys/health/active" => Answer::new(200, r#"{"initialized":true,"sealed":false}"#),
+        _ => Answer::new(
+            200,
+            r#"{"data":{"id":"x","policies":["root"],"ttl":0,"renewable":false}}"#,
+        ),
+    })
+    .await;
+    vault_at(&vault.url)
+        .health()
+        .await
+        .expect("a same-origin redirect is followed");
+    let paths: Vec<String> = vault.seen().into_iter().map(|s| s.path).collect();
+    assert!(
+        paths.contains(&"/v1/sys/health/active".to_string()),
+        "{paths:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_github_token_followed_a_redirect_to_another_port() {
+    let other = elsewhere().await;
+    let target = other.url.clone();
+    let github = Fake::start(move |seen| {
+        Answer::new(307, r#"{"message":"Temporary Redirect"}"#)
+            .header("location", &format!("{target}{}", seen.path))
+    })
+    .await;
+    let client = Client::new(GitHubConfig {
+        api_url: github.url.clone(),
+        token: Some("ghp_redirectcanary".to_string().into()),
+        ..GitHubConfig::default()
+    })
+    .expect("client");
+    let scope = SecretScope::Repo {
+        owner: "acme".into(),
+        repo: "api".into(),
+        app: App::Actions,
+    };
+    let err = client.public_key(&scope).await.expect_err("refused");
+    assert!(!err.to_string().contains("redirectcanary"), "{err}");
+    assert!(!github.seen().is_empty());
+    assert!(
+        other.seen().is_empty(),
+        "nothing reached the other origin: {:?}",
+        other.seen()
+    );
+}
+
+/// A policy pushing a generated value to acme/svc-0001, every hour.
+fn generated_policy(name: &str) -> String {
+    format!(
+        "version: 1\nname: {name}\nowner: security@example.com\nsource:\n  generate: {{ length: 32, charset: alphanumeric }}\nsecrets:\n  DEPLOY_TOKEN: value\ntargets:\n  - repo: acme/svc-0001\nschedule:\n  every: 1h\n"
+    )
+}
+
+#[tokio::test]
+async fn a_crafted_rate_limit_reset_made_rotor_plan_exit_101() {
+    // 403, remaining 0, a reset in the year 262000 and a Date in 1970: chrono's `+`
+    // overflowed and rotor panicked.
+    let github = Fake::start(|_| {
+        Answer::new(403, r#"{"message":"API rate limit exceeded"}"#)
+            .header("x-ratelimit-remaining", "0")
+            .header("x-ratelimit-limit", "5000")
+            .header("x-ratelimit-reset", "8210266876799")
+            .header("date", "Thu, 01 Jan 1970 00:00:00 GMT")
+    })
+    .await;
+    let ws = Workspace::new(&github.url, "ghp_x", None);
+    // A glob: the plan must list the organization's repositories.
+    ws.write_policy(
+        "p.yaml",
+        &generated_policy("deploy").replace(
+            "- repo: acme/svc-0001",
+            "- org: acme\n    repos: [\"svc-*\"]",
+        ),
+    );
+    let run = ws.run(&["plan"]).await;
+    assert_ne!(run.code, 101, "rotor panicked:\n{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert!(
+        run.stdout.contains("rate limit") || run.stderr.contains("rate limit"),
+        "the failure is reported as GitHub's:\n{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_pass_kept_its_slot_and_the_daemon_never_retried() {
+    let (hook, received) = crate::util::daemon::alert_sink().await;
+    let (emu, handle) = emu::start(FleetSpec::generate(&["acme"], 1)).await;
+    let mut ws = Workspace::new(&handle.url, emu::DEFAULT_TOKEN, None);
+    ws.extra_env
+        .push(("ROTOR_TEST_PANIC_ONCE".into(), "deploy".into()));
+    ws.write_policy("p.yaml", &generated_policy("deploy"));
+    let mut d = ws.spawn_daemon(&["--retry-backoff", "2s", "--alert-webhook", &hook]);
+    let s = d
+        .wait_for("the panicked pass counted", Duration::from_secs(10), |s| {
+            value(
+                s,
+                "rotor_passes_total",
+                &[("policy", "deploy"), ("result", "panicked")],
+            ) >= 1.0
+        })
+        .await;
+    assert_eq!(
+        value(&s, "rotor_pass_in_progress", &[("policy", "deploy")]),
+        0.0
+    );
+    let (code, body) = d.get("/readyz").await.expect("readyz answers");
+    let ready: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(ready["checks"]["passes"]["ok"], false, "{body}");
+    assert!(d.is_running(), "the daemon lives on");
+
+    // Retried with backoff: the next pass converges and readiness comes back.
+    d.wait_for(
+        "a converged pass after the panic",
+        Duration::from_secs(15),
+        |s| {
+            value(
+                s,
+                "rotor_passes_total",
+                &[("policy", "deploy"), ("result", "converged")],
+            ) >= 1.0
+        },
+    )
+    .await;
+    let scope = SecretScopeEmu::Repo {
+        owner: "acme".into(),
+        repo: "svc-0001".into(),
+        app: EmuApp::Actions,
+    };
+    assert!(
+        emu.decrypted(&scope, "DEPLOY_TOKEN").is_some(),
+        "the secret arrived"
+    );
+    let (code, body) = d.get("/readyz").await.expect("readyz answers");
+    assert_eq!(code, 200, "{body}");
+    let alerts = received.lock().unwrap().clone();
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a["policy"] == "deploy"
+                && a["message"].as_str().unwrap_or("").contains("panicked")),
+        "the panic was alerted: {alerts:?}"
+    );
+    d.signal(libc::SIGTERM);
+    assert_eq!(d.wait_exit(Duration::from_secs(15)).await.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_readyz_probes_made_eight_upstream_checks_and_echoed_vault_text() {
+    // Vault answers every request 500 with a text the probe must not repeat.
+    let vault = Fake::start(|_| Answer::new(500, r#"{"errors":["internal-detail-canary"]}"#)).await;
+    let (emu, handle) = emu::start(FleetSpec::generate(&["acme"], 1)).await;
+    let ws = Workspace::new(
+        &handle.url,
+        emu::DEFAULT_TOKEN,
+        Some((vault.url.clone(), "hvs.t".into())),
+    );
+    ws.write_policy(
+        "kv.yaml",
+        "version: 1\nname: kv\nsource:\n  vault_kv: { mount: secret, path: ci/npm }\nsecrets:\n  NPM_TOKEN: token\ntargets:\n  - repo: acme/svc-0001\nschedule:\n  every: 1h\n",
+    );
+    let mut d = ws.spawn_daemon(&["--retry-backoff", "1h"]);
+    d.wait_for("the daemon answers", Duration::from_secs(10), |_| true)
+        .await;
+    // Let any first pass's requests finish, and the cached answer expire.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let before_github = rate_limit_calls(&emu);
+    let before_vault = health_calls(&vault);
+    let probes = (0..50).map(|_| d.get("/readyz"));
+    let answers = futures::future::join_all(probes).await;
+    for a in &answers {
+        let (code, body) = a.as_ref().expect("readyz answers");
+        assert_eq!(*code, 503, "{body}");
+        assert!(!body.contains("internal-detail-canary"), "{body}");
+    }
+    assert_eq!(
+        rate_limit_calls(&emu) - before_github,
+        1,
+        "GitHub checked once"
+    );
+    assert_eq!(health_calls(&vault) - before_vault, 1, "Vault checked once");
+    d.signal(libc::SIGTERM);
+    let _ = d.wait_exit(Duration::from_secs(15)).await;
+}
+
+fn rate_limit_calls(emu: &github_emulator::Emulator) -> usize {
+    emu.requests()
+        .iter()
+        .filter(|r| r.path == "/rate_limit")
+        .count()
+}
+
+fn health_calls(vault: &Fake) -> usize {
+    vault
+        .seen()
+        .iter()
+        .filter(|s| s.path.starts_with("/v1/sys/health"))
+        .count()
+}
