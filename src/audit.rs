@@ -2,7 +2,7 @@
 //! push (time, policy, target, source version, key id, result, GitHub's request id). Each
 //! record reaches the disk before the push it describes is reported done. Never a value.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -112,14 +112,9 @@ impl AuditLog {
             source,
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(err)?;
+            crate::private_fs::create_dir(dir).map_err(err)?;
         }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(path)
-            .map_err(err)?;
+        let mut file = crate::private_fs::open_append(path).map_err(err)?;
         let keep = complete_len(&mut file).map_err(err)?;
         if keep < file.metadata().map_err(err)?.len() {
             file.set_len(keep).map_err(err)?;
@@ -254,7 +249,10 @@ mod tests {
             log.write(&push(1)).unwrap();
         }
         let good = std::fs::metadata(&path).unwrap().len();
-        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         f.write_all(br#"{"time":"2026-"#).unwrap();
         drop(f);
         let log = AuditLog::open(&path).unwrap();

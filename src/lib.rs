@@ -24,6 +24,7 @@ pub mod observe;
 pub mod pass;
 pub mod plan;
 pub mod policy;
+pub mod private_fs;
 pub mod redact;
 pub mod rollback;
 pub mod schedule;

@@ -6,12 +6,17 @@
 //! one, so a crash during compaction also leaves the old state intact. An exclusive lock on
 //! `lock` keeps two rotor processes from writing one ledger at once.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::record::{Entry, LedgerState};
+use crate::private_fs;
+
+/// The longest journal line rotor reads. A record is a few hundred bytes; a longer line is
+/// not one rotor wrote.
+pub const MAX_LINE: u64 = 1024 * 1024;
 
 const JOURNAL: &str = "ledger.jsonl";
 
@@ -53,14 +58,9 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LedgerError + '_ {
 impl Ledger {
     /// Open (creating if needed) the ledger in `dir`, replaying its journal.
     pub fn open(dir: &Path) -> Result<Ledger, LedgerError> {
-        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        private_fs::create_dir(dir).map_err(io_err(dir))?;
         let lock_path = dir.join("lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io_err(&lock_path))?;
+        let lock = private_fs::open_write(&lock_path).map_err(io_err(&lock_path))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
@@ -72,11 +72,7 @@ impl Ledger {
         }
         let path = dir.join(JOURNAL);
         let (state, lines, valid_len) = replay(&path)?;
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io_err(&path))?;
+        let file = private_fs::open_append(&path).map_err(io_err(&path))?;
         if let Some(len) = valid_len {
             // Drop a torn last line left by a crash mid-write.
             file.set_len(len).map_err(io_err(&path))?;
@@ -147,26 +143,16 @@ impl Ledger {
     /// Rewrite the journal as the shortest list of entries that gives the same state.
     pub fn compact(&mut self) -> Result<(), LedgerError> {
         let path = self.dir.join(JOURNAL);
-        let tmp = self.dir.join(format!("{JOURNAL}.tmp"));
         let entries = self.state.to_entries();
-        {
-            let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-            let mut buf = Vec::new();
-            for e in &entries {
-                serde_json::to_writer(&mut buf, e).expect("ledger entries serialize");
-                buf.push(b'\n');
-            }
-            f.write_all(&buf).map_err(io_err(&tmp))?;
-            f.sync_all().map_err(io_err(&tmp))?;
+        let mut buf = Vec::new();
+        for e in &entries {
+            serde_json::to_writer(&mut buf, e).expect("ledger entries serialize");
+            buf.push(b'\n');
         }
-        fs::rename(&tmp, &path).map_err(io_err(&path))?;
-        if let Ok(d) = File::open(&self.dir) {
-            let _ = d.sync_all();
-        }
-        self.file = OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .map_err(io_err(&path))?;
+        // A new file under a random name, renamed over the journal: a crash leaves the old
+        // journal whole, and nothing planted at a guessable name is written through.
+        private_fs::replace(&path, &buf).map_err(io_err(&path))?;
+        self.file = private_fs::open_append(&path).map_err(io_err(&path))?;
         self.lines = entries.len();
         Ok(())
     }
@@ -176,7 +162,7 @@ impl Ledger {
 /// the length to cut the file to.
 fn replay(path: &Path) -> Result<(LedgerState, usize, Option<u64>), LedgerError> {
     let mut state = LedgerState::default();
-    let file = match File::open(path) {
+    let file = match private_fs::open_read(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((state, 0, None)),
         Err(e) => return Err(io_err(path)(e)),
@@ -188,11 +174,21 @@ fn replay(path: &Path) -> Result<(LedgerState, usize, Option<u64>), LedgerError>
     let mut n = 0;
     loop {
         buf.clear();
-        let read = reader.read_until(b'\n', &mut buf).map_err(io_err(path))?;
+        let read = (&mut reader)
+            .take(MAX_LINE + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(io_err(path))?;
         if read == 0 {
             return Ok((state, lines, None));
         }
         n += 1;
+        if read as u64 > MAX_LINE {
+            return Err(LedgerError::Corrupt {
+                path: path.to_path_buf(),
+                line: n,
+                message: format!("the line is longer than {MAX_LINE} bytes"),
+            });
+        }
         let complete = buf.last() == Some(&b'\n');
         match serde_json::from_slice::<Entry>(&buf) {
             Ok(entry) if complete => {
@@ -202,10 +198,15 @@ fn replay(path: &Path) -> Result<(LedgerState, usize, Option<u64>), LedgerError>
             }
             Ok(_) => return Ok((state, lines, Some(offset))),
             Err(e) => {
-                // A bad record is acceptable only as the last, torn line of the file.
+                // A bad record is acceptable only as the last line of the file, torn by a
+                // crash mid-write (so without its newline). A complete line that does not
+                // parse was not written by rotor: refused, with its number.
                 let mut rest = Vec::new();
-                io::Read::read_to_end(&mut reader, &mut rest).map_err(io_err(path))?;
-                if rest.iter().all(|b| b.is_ascii_whitespace()) {
+                (&mut reader)
+                    .take(MAX_LINE)
+                    .read_to_end(&mut rest)
+                    .map_err(io_err(path))?;
+                if !complete && rest.is_empty() {
                     return Ok((state, lines, Some(offset)));
                 }
                 return Err(LedgerError::Corrupt {
@@ -313,6 +314,34 @@ mod tests {
             .err()
             .expect("corrupt journal refused");
         assert!(err.to_string().contains(":2:"), "{err}");
+    }
+
+    #[test]
+    fn a_complete_unparseable_last_line_was_silently_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(JOURNAL);
+        let good = serde_json::to_string(&rotation(1)).unwrap();
+        fs::write(&path, format!("{good}\n{good}\nnot json\n")).unwrap();
+        let err = Ledger::open(dir.path())
+            .err()
+            .expect("a complete bad line is refused");
+        assert!(err.to_string().contains(":3:"), "{err}");
+        assert!(
+            fs::read_to_string(&path).unwrap().ends_with("not json\n"),
+            "nothing cut"
+        );
+    }
+
+    #[test]
+    fn a_line_longer_than_the_cap_is_refused_without_reading_it_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(JOURNAL);
+        let good = serde_json::to_string(&rotation(1)).unwrap();
+        let long = "x".repeat(MAX_LINE as usize + 10);
+        fs::write(&path, format!("{good}\n{long}\n")).unwrap();
+        let err = Ledger::open(dir.path()).err().expect("refused");
+        assert!(err.to_string().contains(":2:"), "{err}");
+        assert!(err.to_string().contains("longer than"), "{err}");
     }
 
     #[test]

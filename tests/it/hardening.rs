@@ -282,3 +282,76 @@ fn health_calls(vault: &Fake) -> usize {
         .filter(|s| s.path.starts_with("/v1/sys/health"))
         .count()
 }
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// `rotor ARGS` under umask 022 (what most shells have).
+async fn run_with_umask_022(ws: &Workspace, args: &[&str]) -> crate::util::rotor::Run {
+    let mut cmd = ws.command(args);
+    // SAFETY: umask(2) is async-signal-safe and touches only the child's own state.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0o022);
+            Ok(())
+        });
+    }
+    let out = cmd.output().await.expect("run rotor");
+    crate::util::rotor::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[tokio::test]
+async fn state_files_were_readable_by_everyone_under_umask_022() {
+    let (_emu, handle) = emu::start(FleetSpec::generate(&["acme"], 2)).await;
+    let ws = Workspace::new(&handle.url, emu::DEFAULT_TOKEN, None);
+    ws.write_policy(
+        "p.yaml",
+        &generated_policy("deploy").replace(
+            "- repo: acme/svc-0001",
+            "- org: acme\n    repos: [\"svc-*\"]",
+        ),
+    );
+    run_with_umask_022(&ws, &["apply"]).await.expect_code(0);
+    let state = ws.state();
+    assert_eq!(mode(&state), 0o700, "the state folder");
+    for file in ["ledger.jsonl", "audit.jsonl", "listings.json", "lock"] {
+        assert_eq!(mode(&state.join(file)), 0o600, "{file}");
+    }
+
+    // A folder and files left loose by an older rotor are tightened on the next run.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for file in ["ledger.jsonl", "audit.jsonl"] {
+        std::fs::set_permissions(state.join(file), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    run_with_umask_022(&ws, &["apply"]).await.expect_code(0);
+    assert_eq!(mode(&state), 0o700);
+    for file in ["ledger.jsonl", "audit.jsonl"] {
+        assert_eq!(mode(&state.join(file)), 0o600, "{file}");
+    }
+}
+
+#[tokio::test]
+async fn a_symlink_planted_in_the_state_folder_was_followed() {
+    let (_emu, handle) = emu::start(FleetSpec::generate(&["acme"], 1)).await;
+    let ws = Workspace::new(&handle.url, emu::DEFAULT_TOKEN, None);
+    ws.write_policy("p.yaml", &generated_policy("deploy"));
+    std::fs::create_dir_all(ws.state()).unwrap();
+    let victim = ws.path().join("someone-elses-file");
+    std::fs::write(&victim, "precious\n").unwrap();
+    std::os::unix::fs::symlink(&victim, ws.state().join("audit.jsonl")).unwrap();
+    let run = ws.run(&["apply"]).await;
+    assert_ne!(run.code, 0, "refused:\n{}", run.stdout);
+    assert!(run.stderr.contains("symbolic link"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+}
