@@ -406,8 +406,15 @@ impl<'a> Applier<'a> {
                 key: k.key.clone(),
             })
         });
-        if let Some(k) = cached {
-            return Ok(k);
+        match cached {
+            // A key recorded by an older rotor is checked as a fetched one is; a bad one
+            // is passed over, and the key fetched now replaces it in the ledger.
+            Some(k) if crate::seal::check_public_key(&k.key_id, &k.key).is_ok() => return Ok(k),
+            Some(_) => {
+                tracing::warn!(target = %scope.key(), "the public key recorded for this target is unusable; fetching it again");
+                return self.fetch_key(scope).await;
+            }
+            None => {}
         }
         let ahead = match self.prefetched {
             Some(p) => p.take(scope).await,

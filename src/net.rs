@@ -3,6 +3,7 @@
 //! to a cap. Imports nothing of rotor.
 
 use reqwest::Url;
+use zeroize::Zeroizing;
 
 /// Largest number of redirects a client follows.
 pub const MAX_REDIRECTS: usize = 3;
@@ -83,28 +84,44 @@ impl std::fmt::Display for TooLarge {
     }
 }
 
-/// Reads a response body into `out` (which the caller may wipe), refusing past `limit`
-/// bytes: a declared `Content-Length` over it is refused before reading, and a body that
-/// grows past it while streaming stops there.
+/// The largest answer rotor reads from GitHub. Its largest JSON answers (a page of 100
+/// repositories) are well under a megabyte.
+pub const GITHUB_MAX_BODY: usize = 10 * 1024 * 1024;
+/// The largest answer rotor reads from Vault: a secret, a certificate chain, a lease.
+pub const VAULT_MAX_BODY: usize = 1024 * 1024;
+
+/// Reads a response body, refusing past `limit` bytes: a declared `Content-Length` over it
+/// is refused before reading, and a body that grows past it while streaming stops there.
+/// The buffer is wiped when dropped, and so is every smaller one it outgrew.
 pub async fn read_capped(
     mut response: reqwest::Response,
     limit: usize,
-    out: &mut Vec<u8>,
-) -> Result<(), ReadError> {
-    if response.content_length().is_some_and(|n| n > limit as u64) {
+) -> Result<Zeroizing<Vec<u8>>, ReadError> {
+    let declared = response.content_length();
+    if declared.is_some_and(|n| n > limit as u64) {
         return Err(ReadError::TooLarge(TooLarge { limit }));
     }
+    let mut out = Zeroizing::new(Vec::with_capacity(declared.unwrap_or(0) as usize));
     while let Some(chunk) = response
         .chunk()
         .await
         .map_err(|e| ReadError::Http(e.without_url()))?
     {
-        if out.len() + chunk.len() > limit {
+        let needed = out.len() + chunk.len();
+        if needed > limit {
             return Err(ReadError::TooLarge(TooLarge { limit }));
+        }
+        if out.capacity() < needed {
+            // Grow by hand: a Vec growing in place would free its old buffer unwiped.
+            let mut bigger = Zeroizing::new(Vec::with_capacity(
+                needed.max(out.capacity().saturating_mul(2)).min(limit),
+            ));
+            bigger.extend_from_slice(&out);
+            out = bigger;
         }
         out.extend_from_slice(&chunk);
     }
-    Ok(())
+    Ok(out)
 }
 
 /// Why `read_capped` stopped.

@@ -24,6 +24,10 @@ pub enum SealError {
     KeyNotBase64(base64::DecodeError),
     #[error("public key is {actual} bytes long, an X25519 key is {PUBLIC_KEY_LEN}")]
     KeyLength { actual: usize },
+    #[error("public key is a point of small order (libsodium refuses to seal with it)")]
+    KeyLowOrder,
+    #[error("public key id is empty, longer than {MAX_KEY_ID} characters, or holds characters that are not printable ASCII")]
+    KeyId,
     #[error("the sealed box could not be made")]
     Encrypt,
 }
@@ -42,20 +46,112 @@ pub fn seal(public_key_b64: &str, plaintext: &SecretString) -> Result<String, Se
     Ok(STANDARD.encode(sealed))
 }
 
+/// Longest key id rotor accepts (GitHub's are numeric strings of about 20 digits).
+pub const MAX_KEY_ID: usize = 128;
+
+/// Checks a public key as GitHub serves it, before anything depends on it: the id is
+/// printable ASCII of a sane length (it is shown in logs and stored in the ledger), and the
+/// key is standard base64 of exactly 32 bytes that is not a point of small order (what
+/// libsodium's `crypto_box_seal` refuses).
+pub fn check_public_key(key_id: &str, public_key_b64: &str) -> Result<(), SealError> {
+    if key_id.is_empty()
+        || key_id.len() > MAX_KEY_ID
+        || !key_id.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(SealError::KeyId);
+    }
+    parse_public_key(public_key_b64).map(|_| ())
+}
+
 /// Decodes and checks a base64 X25519 public key.
 fn parse_public_key(public_key_b64: &str) -> Result<PublicKey, SealError> {
     let bytes = STANDARD
         .decode(public_key_b64.trim())
         .map_err(SealError::KeyNotBase64)?;
-    PublicKey::from_slice(&bytes).map_err(|_| SealError::KeyLength {
-        actual: bytes.len(),
-    })
+    let array: [u8; PUBLIC_KEY_LEN] =
+        bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| SealError::KeyLength {
+                actual: bytes.len(),
+            })?;
+    if has_small_order(array) {
+        return Err(SealError::KeyLowOrder);
+    }
+    Ok(PublicKey::from(array))
+}
+
+/// Whether `u` (an X25519 u-coordinate, canonical or not) is a point of small order: a
+/// clamped scalar (a multiple of the cofactor 8) takes it to the all-zero output, the case
+/// in which libsodium's X25519 fails and a sealed box would be readable by anyone.
+fn has_small_order(u: [u8; PUBLIC_KEY_LEN]) -> bool {
+    // Any clamped scalar works; this one is fixed so the check is deterministic.
+    let product = curve25519_dalek::montgomery::MontgomeryPoint(u).mul_clamped([0x5a; 32]);
+    product.to_bytes().iter().all(|b| *b == 0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crypto_box::SecretKey;
+
+    #[test]
+    fn a_short_key_or_an_escaped_key_id_was_accepted_and_cached() {
+        let (_, good) = key_pair();
+        assert!(check_public_key("3380204578043523366", &good).is_ok());
+        // Three bytes, and an id with ANSI escapes: both refused.
+        assert!(matches!(
+            check_public_key("1", &STANDARD.encode([1u8, 2, 3])),
+            Err(SealError::KeyLength { actual: 3 })
+        ));
+        for id in ["", "\u{1b}[31mred", "a b", &"9".repeat(MAX_KEY_ID + 1)] {
+            assert!(
+                matches!(check_public_key(id, &good), Err(SealError::KeyId)),
+                "{id:?}"
+            );
+        }
+        assert!(matches!(
+            check_public_key("1", "not base64!"),
+            Err(SealError::KeyNotBase64(_))
+        ));
+    }
+
+    #[test]
+    fn points_of_small_order_are_refused_as_libsodium_refuses_them() {
+        // The all-zero point, u = 1, a point of order 8, and p - 1, p, p + 1 (non-canonical
+        // encodings of small-order points), with the top bit set too.
+        let mut p_minus_1 = [0xffu8; 32];
+        p_minus_1[0] = 0xec;
+        p_minus_1[31] = 0x7f;
+        let mut p = p_minus_1;
+        p[0] = 0xed;
+        let mut p_plus_1 = p_minus_1;
+        p_plus_1[0] = 0xee;
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        let order8: [u8; 32] = [
+            0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f,
+            0xc4, 0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16,
+            0x5f, 0x49, 0xb8, 0x00,
+        ];
+        for point in [[0u8; 32], one, order8, p_minus_1, p, p_plus_1] {
+            let mut high = point;
+            high[31] |= 0x80;
+            for candidate in [point, high] {
+                let b64 = STANDARD.encode(candidate);
+                assert!(
+                    matches!(check_public_key("1", &b64), Err(SealError::KeyLowOrder)),
+                    "{candidate:02x?}"
+                );
+                let err = seal(&b64, &SecretString::from("v")).unwrap_err();
+                assert!(matches!(err, SealError::KeyLowOrder));
+            }
+        }
+        for _ in 0..64 {
+            let (_, good) = key_pair();
+            assert!(check_public_key("1", &good).is_ok());
+        }
+    }
 
     fn key_pair() -> (SecretKey, String) {
         let sk = SecretKey::generate(&mut OsRng);

@@ -68,6 +68,24 @@ impl Applier<'_> {
                     .filter(|_| attempt == 1);
                 let sealed = match ahead.map(Ok).unwrap_or_else(|| seal(&key.key, plaintext)) {
                     Ok(c) => c,
+                    // The key (perhaps a cached one) cannot seal: fetch it again once, so
+                    // that a bad key is not kept for the next runs.
+                    Err(e) if attempt == 1 => match self.fetch_key(&t.scope).await {
+                        Ok(k) => {
+                            key = k;
+                            continue;
+                        }
+                        Err(fetch) => {
+                            break Err((
+                                fetch.status,
+                                format!(
+                                    "sealing failed: {e}; fetching the key again failed: {}",
+                                    explain(&t.scope, &fetch)
+                                ),
+                                fetch.request_id.clone(),
+                            ))
+                        }
+                    },
                     Err(e) => break Err((None, format!("sealing failed: {e}"), None)),
                 };
                 match self

@@ -11,6 +11,8 @@ use secrecy::SecretString;
 pub struct DaemonConfig {
     /// Folder of policy files (read again on SIGHUP).
     pub policies_dir: PathBuf,
+    /// The operator's rules for Vault sources, applied at every reload.
+    pub source_rules: crate::policy::SourceRules,
     /// Folder of the ledger, held locked while the daemon runs.
     pub state_dir: PathBuf,
     pub audit_log: PathBuf,

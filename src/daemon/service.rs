@@ -493,7 +493,7 @@ impl Loop {
         if let Some(Err(e)) = self.shared.ctx.audit.as_ref().map(AuditLog::reopen) {
             tracing::error!(error = %e, "reopening the audit log failed; writing on to the open file");
         }
-        match policy::load_dir(&self.config.policies_dir) {
+        match policy::load_dir_with(&self.config.policies_dir, &self.config.source_rules) {
             Ok(set) => {
                 let (added, changed, removed) = self.slots.replace(&set);
                 self.shared.set_policies(&set);

@@ -300,8 +300,8 @@ impl Transport {
             .map_err(transport)?;
         let status = response.status();
         let headers = response.headers().clone();
-        let mut body = response.bytes().await.map_err(transport)?.to_vec();
         if !status.is_success() {
+            let body = read_body(response, &Method::GET, &shown, status, &headers).await?;
             return Err(GitHubError::from_response(
                 Method::GET,
                 shown.clone(),
@@ -310,6 +310,15 @@ impl Transport {
                 &body,
                 Utc::now(),
             ));
+        }
+        // Streamed, keeping at most the last `cap` bytes (logs can be large).
+        let mut response = response;
+        let mut body: Vec<u8> = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            body.extend_from_slice(&chunk);
+            if body.len() > cap.saturating_mul(2).max(64 * 1024) {
+                body.drain(..body.len() - cap);
+            }
         }
         if body.len() > cap {
             body.drain(..body.len() - cap);
@@ -426,8 +435,9 @@ impl Transport {
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(transport)?.to_vec();
+        // The ticket learns the headers whatever becomes of the body.
         ticket.finish(Some(&headers));
+        let body = read_body(response, method, path, status, &headers).await?;
         if let Some(snapshot) = RateLimitSnapshot::from_headers(&headers) {
             if let Ok(mut last) = self.inner.last_rate_limit.lock() {
                 *last = Some(snapshot);
@@ -476,4 +486,29 @@ pub(crate) fn decode<T>(
             e.to_string(),
         )
     })
+}
+
+/// Reads a GitHub answer's body, refusing one over `net::GITHUB_MAX_BODY`.
+async fn read_body(
+    response: reqwest::Response,
+    method: &Method,
+    path: &str,
+    status: StatusCode,
+    headers: &reqwest::header::HeaderMap,
+) -> Result<Vec<u8>> {
+    match crate::net::read_capped(response, crate::net::GITHUB_MAX_BODY).await {
+        Ok(body) => Ok(body.to_vec()),
+        Err(crate::net::ReadError::Http(e)) => Err(GitHubError::from_reqwest(
+            method.clone(),
+            path.to_string(),
+            e,
+        )),
+        Err(crate::net::ReadError::TooLarge(t)) => Err(GitHubError::decode(
+            method.clone(),
+            path.to_string(),
+            status,
+            headers,
+            format!("GitHub's answer was refused: {t}"),
+        )),
+    }
 }

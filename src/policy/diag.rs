@@ -22,6 +22,8 @@ pub const CODES: &[(&str, &str)] = &[
     ("E0203", "generate.length outside 16..4096"),
     ("E0204", "charset custom without alphabet, alphabet without charset custom, or an alphabet of fewer than 2 distinct characters"),
     ("E0205", "bad Vault mount, path or key (empty, surrounding /, empty or dot segments)"),
+    ("E0206", "a Vault path under auth/, sys/, cubbyhole/ or identity/ (Vault's own machinery) as a source"),
+    ("E0207", "a Vault path outside the operator's allowed sources (ROTOR_ALLOWED_SOURCES)"),
     ("E0301", "secret name GitHub would refuse"),
     ("E0302", "secrets field the source cannot yield"),
     ("E0303", "empty secrets map"),

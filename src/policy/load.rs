@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::diag::Diagnostic;
 use super::model::{Policy, PolicySet};
 use super::set::check_set;
+use super::sources::SourceRules;
 use super::validate::{check_policy, Checked};
 use super::yaml::parse;
 
@@ -17,6 +18,15 @@ use super::yaml::parse;
 /// read, or holds no policy file, is an error too (E0000, E0006). Policies in the set are
 /// sorted by name.
 pub fn load_dir(dir: &Path) -> Result<PolicySet, Vec<Diagnostic>> {
+    load_dir_with(dir, &SourceRules::new())
+}
+
+/// The largest policy file rotor reads. Policies are a few kilobytes; a bigger file is a
+/// mistake (or an attempt to make rotor parse a huge document).
+pub const MAX_POLICY_FILE: u64 = 1024 * 1024;
+
+/// As [`load_dir`], with the operator's rules for Vault sources (an allow-list).
+pub fn load_dir_with(dir: &Path, rules: &SourceRules) -> Result<PolicySet, Vec<Diagnostic>> {
     let files = match policy_files(dir) {
         Ok(files) => files,
         Err(e) => {
@@ -37,7 +47,7 @@ pub fn load_dir(dir: &Path) -> Result<PolicySet, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let mut checked = Vec::new();
     for file in files {
-        match std::fs::read(&file) {
+        match crate::private_fs::read_capped(&file, MAX_POLICY_FILE) {
             Err(e) => diags.push(Diagnostic::whole(
                 &file,
                 "E0000",
@@ -45,7 +55,7 @@ pub fn load_dir(dir: &Path) -> Result<PolicySet, Vec<Diagnostic>> {
             )),
             Ok(bytes) => match String::from_utf8(bytes) {
                 Err(_) => diags.push(Diagnostic::whole(&file, "E0001", "file is not valid UTF-8")),
-                Ok(text) => checked.extend(check_text(&file, &text, &mut diags)),
+                Ok(text) => checked.extend(check_text(&file, &text, rules, &mut diags)),
             },
         }
     }
@@ -57,12 +67,26 @@ pub fn load_dir(dir: &Path) -> Result<PolicySet, Vec<Diagnostic>> {
 /// Parse and validate the policies of one file's text, as [`load_dir`] would (including the
 /// set-wide checks among the policies of this text). Policies come back in file order.
 pub fn load_str(file: &Path, text: &str) -> Result<Vec<Policy>, Vec<Diagnostic>> {
+    load_str_with(file, text, &SourceRules::new())
+}
+
+/// As [`load_str`], with the operator's rules for Vault sources.
+pub fn load_str_with(
+    file: &Path,
+    text: &str,
+    rules: &SourceRules,
+) -> Result<Vec<Policy>, Vec<Diagnostic>> {
     let mut diags = Vec::new();
-    let checked = check_text(file, text, &mut diags);
+    let checked = check_text(file, text, rules, &mut diags);
     finish(checked, &mut diags)
 }
 
-fn check_text(file: &Path, text: &str, diags: &mut Vec<Diagnostic>) -> Vec<Checked> {
+fn check_text(
+    file: &Path,
+    text: &str,
+    rules: &SourceRules,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<Checked> {
     match parse(file, text) {
         Err(d) => {
             diags.push(d);
@@ -70,7 +94,7 @@ fn check_text(file: &Path, text: &str, diags: &mut Vec<Diagnostic>) -> Vec<Check
         }
         Ok(located) => located
             .into_iter()
-            .map(|l| check_policy(file, l, diags))
+            .map(|l| check_policy(file, l, rules, diags))
             .collect(),
     }
 }

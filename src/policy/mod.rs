@@ -9,9 +9,11 @@ pub use crate::model::policy as model;
 mod names;
 mod raw;
 mod set;
+pub mod sources;
 mod validate;
 mod yaml;
 
 pub use diag::{Diagnostic, CODES};
-pub use load::{load_dir, load_str};
+pub use load::{load_dir, load_dir_with, load_str, load_str_with};
 pub use model::*;
+pub use sources::SourceRules;

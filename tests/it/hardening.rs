@@ -355,3 +355,254 @@ async fn a_symlink_planted_in_the_state_folder_was_followed() {
     assert!(run.stderr.contains("symbolic link"), "{}", run.stderr);
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
 }
+
+#[tokio::test]
+async fn a_policy_could_make_rotor_push_its_own_vault_token() {
+    // `auth/token/lookup-self` answers with the token that asked, in data.id: rotor would
+    // have read its own token as the "credential" and pushed it to GitHub.
+    let bao = crate::util::bao::Bao::start();
+    let (emu, handle) = emu::start(FleetSpec::generate(&["acme"], 1)).await;
+    let ws = Workspace::new(
+        &handle.url,
+        emu::DEFAULT_TOKEN,
+        Some((bao.addr.clone(), bao.token.clone())),
+    );
+    ws.write_policy(
+        "steal.yaml",
+        "version: 1\nname: steal\nsource:\n  vault_read:\n    path: auth/token/lookup-self\nsecrets:\n  STOLEN: id\ntargets:\n  - repo: acme/svc-0001\n",
+    );
+    for cmd in ["validate", "apply"] {
+        let run = ws.run(&[cmd]).await.expect_code(2);
+        assert!(
+            run.stderr.contains("steal.yaml:5:11: E0206"),
+            "{cmd}: refused at file:line:col with a stable code:\n{}",
+            run.stderr
+        );
+    }
+    let scope = SecretScopeEmu::Repo {
+        owner: "acme".into(),
+        repo: "svc-0001".into(),
+        app: EmuApp::Actions,
+    };
+    assert!(
+        emu.decrypted(&scope, "STOLEN").is_none(),
+        "nothing was pushed"
+    );
+    assert!(emu.requests().iter().all(|r| !r.path.contains("STOLEN")));
+}
+
+#[tokio::test]
+async fn the_operators_allow_list_bounds_what_policies_read_and_write() {
+    let ws = Workspace::new("http://127.0.0.1:9", "t", None);
+    ws.write_policy(
+        "ci.yaml",
+        "version: 1\nname: ci\nsource:\n  generate:\n    length: 32\n    charset: alphanumeric\n    store:\n      vault_kv: { mount: secret, path: ci/deploy }\nsecrets:\n  DEPLOY: value\ntargets:\n  - repo: acme/api\n",
+    );
+    ws.write_policy(
+        "prod.yaml",
+        "version: 1\nname: prod\nsource:\n  vault_kv: { mount: secret, path: prod/db }\nsecrets:\n  DB: password\ntargets:\n  - repo: acme/api\n",
+    );
+    // No allow-list: both are fine.
+    ws.run(&["validate"]).await.expect_code(0);
+    let run = ws
+        .run(&[
+            "validate",
+            "--allowed-sources",
+            "secret/ci/*,database/creds/*",
+        ])
+        .await
+        .expect_code(2);
+    assert!(
+        run.stderr.contains("prod.yaml:4:13: E0207"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("ci.yaml"), "{}", run.stderr);
+    // The same from the environment; a policy cannot change it.
+    let mut ws = ws;
+    ws.extra_env
+        .push(("ROTOR_ALLOWED_SOURCES".into(), "secret/**".into()));
+    ws.run(&["validate"]).await.expect_code(0);
+}
+
+#[tokio::test]
+async fn a_bad_public_key_was_cached_and_the_source_rotated_by_every_apply() {
+    // GitHub (here a fake) answers with a 3-byte key whose id holds ANSI escapes.
+    let github = Fake::start(|seen| {
+        if seen.path.ends_with("/public-key") {
+            Answer::new(
+                200,
+                r#"{"key_id":"\u001b[31m568250167242549743","key":"AQID"}"#,
+            )
+        } else if seen.path.contains("/actions/secrets") && seen.method == "GET" {
+            Answer::new(200, r#"{"total_count":0,"secrets":[]}"#)
+        } else {
+            Answer::new(404, r#"{"message":"Not Found"}"#)
+        }
+    })
+    .await;
+    let bao = crate::util::bao::Bao::start();
+    let ws = Workspace::new(
+        &github.url,
+        "ghp_x",
+        Some((bao.addr.clone(), bao.token.clone())),
+    );
+    ws.write_policy(
+        "deploy.yaml",
+        "version: 1\nname: deploy\nsource:\n  generate:\n    length: 32\n    charset: alphanumeric\n    store:\n      vault_kv: { mount: secret, path: ci/deploy }\nsecrets:\n  DEPLOY: value\ntargets:\n  - repo: acme/api\n",
+    );
+    for _ in 0..3 {
+        let run = ws.run(&["apply"]).await;
+        assert_ne!(run.code, 0, "{}", run.stdout);
+        assert!(
+            format!("{}{}", run.stdout, run.stderr).contains("unusable public key"),
+            "{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+        assert!(
+            !run.stdout.contains('\u{1b}') && !run.stderr.contains('\u{1b}'),
+            "{:?}\n{:?}",
+            run.stdout,
+            run.stderr
+        );
+    }
+    let (status, _) = bao
+        .api(reqwest::Method::GET, "secret/metadata/ci/deploy", None)
+        .await;
+    assert_eq!(status, 404, "the source never rotated");
+    let ledger = std::fs::read_to_string(ws.state().join("ledger.jsonl")).unwrap_or_default();
+    assert!(
+        !ledger.contains("\"type\":\"key\""),
+        "no key was cached: {ledger}"
+    );
+    assert_eq!(
+        github
+            .seen()
+            .iter()
+            .filter(|s| s.path.ends_with("/public-key"))
+            .count(),
+        3,
+        "fetched again by each apply"
+    );
+    assert!(github.seen().iter().all(|s| s.method != "PUT"));
+}
+
+#[tokio::test]
+async fn a_bad_key_cached_by_an_older_rotor_was_reused_for_good() {
+    use rotor::ledger::{Entry, KeyRecord, Ledger};
+    let (emu, handle) = emu::start(FleetSpec::generate(&["acme"], 1)).await;
+    let ws = Workspace::new(&handle.url, emu::DEFAULT_TOKEN, None);
+    ws.write_policy("p.yaml", &generated_policy("deploy"));
+    let scope = SecretScope::Repo {
+        owner: "acme".into(),
+        repo: "svc-0001".into(),
+        app: App::Actions,
+    };
+    {
+        let mut ledger = Ledger::open(&ws.state()).expect("ledger");
+        ledger
+            .append(Entry::Key(KeyRecord {
+                scope: scope.clone(),
+                key_id: "1".into(),
+                key: "AQID".into(),
+                at: chrono::Utc::now(),
+            }))
+            .expect("append");
+    }
+    ws.run(&["apply"]).await.expect_code(0);
+    let emu_scope = SecretScopeEmu::Repo {
+        owner: "acme".into(),
+        repo: "svc-0001".into(),
+        app: EmuApp::Actions,
+    };
+    assert!(emu.decrypted(&emu_scope, "DEPLOY_TOKEN").is_some());
+    let state = Ledger::read_state(&ws.state()).expect("ledger");
+    let key = state.key(&scope).expect("a key is recorded");
+    assert_ne!(key.key, "AQID", "the bad key was replaced by GitHub's");
+}
+
+#[tokio::test]
+async fn answers_of_any_size_were_read_whole() {
+    // GitHub: a public key answer of 10 MiB and one byte.
+    let huge = format!(
+        r#"{{"key_id":"1","key":"{}"}}"#,
+        "A".repeat(10 * 1024 * 1024)
+    );
+    let github = Fake::start(move |_| Answer::new(200, &huge)).await;
+    let client = Client::new(GitHubConfig {
+        api_url: github.url.clone(),
+        token: Some("ghp_x".to_string().into()),
+        ..GitHubConfig::default()
+    })
+    .expect("client");
+    let scope = SecretScope::Repo {
+        owner: "acme".into(),
+        repo: "api".into(),
+        app: App::Actions,
+    };
+    let err = client.public_key(&scope).await.expect_err("refused");
+    assert!(
+        err.to_string().contains("larger than 10485760 bytes"),
+        "{err}"
+    );
+
+    // Vault: a KV read of more than 1 MiB.
+    let big = format!(
+        r#"{{"data":{{"data":{{"value":"{}"}},"metadata":{{"version":1}}}}}}"#,
+        "x".repeat(1024 * 1024)
+    );
+    let vault = Fake::start(move |_| Answer::new(200, &big)).await;
+    let kv = SourceSpec::VaultKv(KvRef {
+        mount: "secret".into(),
+        path: "ci/npm".into(),
+        key: None,
+    });
+    let err = vault_at(&vault.url)
+        .read(&kv, 1)
+        .await
+        .expect_err("refused");
+    assert!(
+        err.to_string().contains("larger than 1048576 bytes"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_policy_file_was_read_whole() {
+    let ws = Workspace::new("http://127.0.0.1:9", "t", None);
+    let mut text = generated_policy("deploy");
+    text.push_str(&format!("# {}\n", "x".repeat(1024 * 1024)));
+    ws.write_policy("big.yaml", &text);
+    let run = ws.run(&["validate"]).await.expect_code(2);
+    assert!(run.stderr.contains("big.yaml"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("larger than 1048576 bytes"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn a_plaintext_vault_address_and_skip_verify_went_unremarked() {
+    let (_emu, handle) = emu::start(FleetSpec::generate(&["acme"], 1)).await;
+    let mut ws = Workspace::new(
+        &handle.url,
+        emu::DEFAULT_TOKEN,
+        Some(("http://vault.invalid:8200".into(), "hvs.t".into())),
+    );
+    ws.extra_env
+        .push(("VAULT_SKIP_VERIFY".into(), "true".into()));
+    ws.write_policy("p.yaml", &generated_policy("deploy"));
+    let run = ws.run(&["plan"]).await;
+    assert!(
+        run.stderr.contains("cross the network unencrypted"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("VAULT_SKIP_VERIFY is set"),
+        "{}",
+        run.stderr
+    );
+}

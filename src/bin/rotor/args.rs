@@ -65,6 +65,22 @@ pub struct PolicyArgs {
     /// Folder of policy files.
     #[arg(long, env = "ROTOR_POLICIES", default_value = "policies")]
     pub policies: PathBuf,
+    /// Vault paths policies may use as sources: globs over mount/path separated by commas
+    /// (secret/ci/*,database/creds/*). Without it, any path but Vault's own (auth/, sys/,
+    /// cubbyhole/, identity/).
+    #[arg(long, env = "ROTOR_ALLOWED_SOURCES", value_parser = parse_source_rules)]
+    pub allowed_sources: Option<rotor::policy::SourceRules>,
+}
+
+impl PolicyArgs {
+    /// The operator's rules for Vault sources.
+    pub fn source_rules(&self) -> rotor::policy::SourceRules {
+        self.allowed_sources.clone().unwrap_or_default()
+    }
+}
+
+fn parse_source_rules(spec: &str) -> Result<rotor::policy::SourceRules, String> {
+    rotor::policy::SourceRules::from_spec(spec)
 }
 
 #[derive(Debug, Args, Clone)]

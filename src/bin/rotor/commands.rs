@@ -2,7 +2,6 @@
 //! exit code.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
@@ -19,8 +18,9 @@ use rotor::plan::{self, Plan};
 use rotor::policy::{self, PolicySet};
 
 /// Load the policies, printing every diagnostic to stderr.
-pub(crate) fn load(dir: &Path) -> Result<PolicySet, u8> {
-    match policy::load_dir(dir) {
+pub(crate) fn load(args: &PolicyArgs) -> Result<PolicySet, u8> {
+    let dir = &args.policies;
+    match policy::load_dir_with(dir, &args.source_rules()) {
         Ok(set) => Ok(set),
         Err(diags) => {
             for d in &diags {
@@ -37,7 +37,7 @@ pub(crate) fn load(dir: &Path) -> Result<PolicySet, u8> {
 }
 
 pub fn validate(args: &PolicyArgs) -> u8 {
-    match load(&args.policies) {
+    match load(args) {
         Ok(set) => {
             println!(
                 "{} polic{} valid in {}",
@@ -72,7 +72,7 @@ struct Prepared {
 /// Loads the policies and connects, with the limit flags and the listing cache in the
 /// state folder.
 fn prepare(common: &CommonArgs, only: Option<&str>) -> Result<Prepared, u8> {
-    let set = select(load(&common.policy_dir.policies)?, only)?;
+    let set = select(load(&common.policy_dir)?, only)?;
     let (github, sources) = super::settings::connect_tuned(|c| {
         common.limits.apply_to(c);
         if c.limits == rotor::github::Limits::Off {
@@ -265,6 +265,7 @@ pub async fn run_daemon(args: &RunDaemonArgs) -> u8 {
     };
     let config = rotor::daemon::DaemonConfig {
         policies_dir: args.common.policy_dir.policies.clone(),
+        source_rules: args.common.policy_dir.source_rules(),
         state_dir: args.common.state_dir.clone(),
         audit_log: args.common.audit_path(),
         concurrency: args.common.concurrency,

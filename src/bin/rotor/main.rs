@@ -27,11 +27,21 @@ fn init_logging(format: LogFormat, default_level: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour_on_stderr(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+}
+
+/// Text logs are coloured only on a terminal, and never when `NO_COLOR` is set to anything
+/// but the empty string (no-color.org): a log file or a pipe gets plain text.
+fn colour_on_stderr(is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 #[tokio::main]
@@ -71,4 +81,18 @@ async fn main() -> ExitCode {
         },
     };
     ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod colour_tests {
+    use super::colour_on_stderr;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn logs_were_coloured_in_a_file_or_a_pipe() {
+        assert!(colour_on_stderr(true, None));
+        assert!(colour_on_stderr(true, Some(OsStr::new(""))));
+        assert!(!colour_on_stderr(true, Some(OsStr::new("1"))));
+        assert!(!colour_on_stderr(false, None));
+    }
 }

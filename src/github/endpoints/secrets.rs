@@ -23,11 +23,24 @@ type Result<T> = std::result::Result<T, GitHubError>;
 
 impl Client {
     /// `GET {scope}/secrets/public-key`: the key values for this scope must be sealed with.
+    ///
+    /// The key is checked before it is handed on (see [`crate::seal::check_public_key`]):
+    /// an unusable one is a `Decode` error, so that nothing (a rotation of the source, the
+    /// ledger's key cache) comes to depend on it. The error never quotes the key id, which
+    /// may hold terminal escapes.
     pub async fn public_key(&self, scope: &SecretScope) -> Result<PublicKey> {
         let path = routes::secrets(&Method::GET, scope)?;
-        self.transport()
-            .get_json(&format!("{path}/public-key"))
-            .await
+        let path = format!("{path}/public-key");
+        let key: PublicKey = self.transport().get_json(&path).await?;
+        crate::seal::check_public_key(&key.key_id, &key.key).map_err(|e| {
+            GitHubError::local(
+                crate::github::ErrorKind::Decode,
+                Method::GET,
+                path.clone(),
+                format!("GitHub answered with an unusable public key: {e}"),
+            )
+        })?;
+        Ok(key)
     }
 
     /// `GET {scope}/secrets?per_page=100`, every page: names and timestamps, never values.

@@ -12,6 +12,8 @@ use crate::policy::yaml::Pos;
 pub(super) struct Sink<'a> {
     pub(super) file: &'a Path,
     pub(super) diags: &'a mut Vec<Diagnostic>,
+    /// The operator's rules for Vault sources.
+    pub(super) rules: &'a crate::policy::sources::SourceRules,
 }
 
 impl Sink<'_> {

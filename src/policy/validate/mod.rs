@@ -47,8 +47,13 @@ pub struct Checked {
 }
 
 /// Check one policy of `file`; push every problem into `diags`.
-pub fn check_policy(file: &Path, located: Located, diags: &mut Vec<Diagnostic>) -> Checked {
-    let mut s = Sink { file, diags };
+pub fn check_policy(
+    file: &Path,
+    located: Located,
+    rules: &crate::policy::sources::SourceRules,
+    diags: &mut Vec<Diagnostic>,
+) -> Checked {
+    let mut s = Sink { file, diags, rules };
     let start = s.count();
     let at = located.at;
     let raw: RawPolicy = located.policy;

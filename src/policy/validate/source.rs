@@ -202,6 +202,14 @@ fn check_kv(
     };
     let mount = required("mount", mount, s);
     let path = required("path", path, s);
+    if let (Some(m), Some(p)) = (&mount, &path) {
+        if s.count() == start {
+            let full = format!("{}/{}", m.trim_matches('/'), p.trim_matches('/'));
+            if let Err((code, message)) = s.rules.check(what, &full) {
+                s.err(at, code, message);
+            }
+        }
+    }
     let key = match key {
         Some(k) if k.value.is_empty() => {
             s.err(
@@ -237,6 +245,10 @@ fn check_read(s: &mut Sink, r: Spanned<RawRead>) -> Option<SourceSpec> {
                 None
             }
             Ok(()) => {
+                if let Err((code, message)) = s.rules.check("vault_read", &p.value) {
+                    s.err(pos(&p), code, message);
+                    return None;
+                }
                 let params = match r.value.params {
                     Some(v) => check_params(s, v)?,
                     None => BTreeMap::new(),

@@ -5,9 +5,8 @@ use std::collections::BTreeMap;
 
 use secrecy::SecretString;
 use serde_json::{Map, Value};
-use zeroize::Zeroizing;
 
-use super::wire::{into_secrets, request_error, status_error};
+use super::wire::{into_secrets, read_body, request_error, status_error};
 use super::{trim, Vault};
 use crate::source::error::SourceError;
 use crate::source::value::Lease;
@@ -42,13 +41,7 @@ impl Vault {
         };
         let response = sent.map_err(|e| request_error("read", path, &e))?;
         let status = response.status();
-        let body = Zeroizing::new(
-            response
-                .bytes()
-                .await
-                .map_err(|e| request_error("read", path, &e))?
-                .to_vec(),
-        );
+        let body = read_body(response, "read", path).await?;
         if !status.is_success() {
             return Err(status_error("read", path, status, &body));
         }

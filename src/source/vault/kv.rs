@@ -10,7 +10,9 @@ use vaultrs::error::ClientError;
 use vaultrs::kv2;
 use zeroize::Zeroizing;
 
-use super::wire::{into_secrets, request_error, status_error, vault_error, wipe, Exposed};
+use super::wire::{
+    into_secrets, read_body, request_error, status_error, vault_error, wipe, Exposed,
+};
 use super::{trim, KvVersionInfo, Vault};
 use crate::source::error::SourceError;
 
@@ -237,21 +239,6 @@ impl Vault {
         wipe(&mut data.data);
         Ok(Some(data.metadata.info()).filter(|v| v.version > 0))
     }
-}
-
-/// A response body in a buffer that is wiped when dropped.
-async fn read_body(
-    response: reqwest::Response,
-    op: &'static str,
-    path: &str,
-) -> Result<Zeroizing<Vec<u8>>, SourceError> {
-    Ok(Zeroizing::new(
-        response
-            .bytes()
-            .await
-            .map_err(|e| request_error(op, path, &e))?
-            .to_vec(),
-    ))
 }
 
 /// A successful KV v2 data read's envelope; a body of another shape is an error that does

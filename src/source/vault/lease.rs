@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::wire::{request_error, status_error};
+use super::wire::{read_body, request_error, status_error};
 use super::Vault;
 use crate::source::error::SourceError;
 
@@ -80,10 +80,7 @@ impl Vault {
             .await
             .map_err(|e| request_error("lease", path, &e))?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| request_error("lease", path, &e))?;
+        let bytes = read_body(response, "lease", path).await?;
         if !status.is_success() {
             return Err(status_error("lease", path, status, &bytes));
         }

@@ -10,7 +10,7 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
-use super::wire::{into_secret, request_error, status_error, wipe};
+use super::wire::{into_secret, read_body, request_error, status_error, wipe};
 use super::Vault;
 use crate::source::auth::{TokenAction, TokenInfo, TokenState, NEVER_EXPIRES_CHECK};
 use crate::source::error::SourceError;
@@ -134,13 +134,9 @@ impl Vault {
             .await
             .map_err(|e| request_error("token lookup", path, &e))?;
         let status = response.status();
-        let body = Zeroizing::new(
-            response
-                .bytes()
-                .await
-                .map(|b| b.to_vec())
-                .unwrap_or_default(),
-        );
+        let body = read_body(response, "token lookup", path)
+            .await
+            .unwrap_or_default();
         if status.is_success() {
             Ok(())
         } else {
@@ -281,13 +277,7 @@ impl Vault {
             .await
             .map_err(|e| request_error(op, path, &e))?;
         let status = response.status();
-        let bytes = Zeroizing::new(
-            response
-                .bytes()
-                .await
-                .map_err(|e| request_error(op, path, &e))?
-                .to_vec(),
-        );
+        let bytes = read_body(response, op, path).await?;
         if !status.is_success() {
             return Err(status_error(op, path, status, &bytes));
         }

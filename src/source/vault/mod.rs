@@ -204,13 +204,9 @@ impl Vault {
                 },
             }),
             _ => {
-                let body = Zeroizing::new(
-                    response
-                        .bytes()
-                        .await
-                        .map(|b| b.to_vec())
-                        .unwrap_or_default(),
-                );
+                let body = wire::read_body(response, "health", path)
+                    .await
+                    .unwrap_or_default();
                 Err(status_error("health", path, status, &body))
             }
         }

@@ -138,6 +138,27 @@ pub(super) fn request_error(op: &'static str, path: &str, err: &reqwest::Error) 
     }
 }
 
+/// Reads a Vault answer's body into a wiped buffer, refusing one over
+/// `net::VAULT_MAX_BODY` (no answer of Vault is that large).
+pub(super) async fn read_body(
+    response: reqwest::Response,
+    op: &'static str,
+    path: &str,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, SourceError> {
+    let status = response.status().as_u16();
+    crate::net::read_capped(response, crate::net::VAULT_MAX_BODY)
+        .await
+        .map_err(|e| match e {
+            crate::net::ReadError::Http(e) => request_error(op, path, &e),
+            crate::net::ReadError::TooLarge(t) => SourceError::Vault {
+                op,
+                path: path.to_string(),
+                status: Some(status),
+                message: t.to_string(),
+            },
+        })
+}
+
 /// An error status with Vault's messages from the body, if it has the usual shape.
 pub(super) fn status_error(
     op: &'static str,
