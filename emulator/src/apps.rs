@@ -445,6 +445,16 @@ impl AppRegistry {
             .remove(token);
     }
 
+    /// The permissions of the tokens still held, with their installation id.
+    pub fn issued_permissions(&self) -> Vec<(u64, BTreeMap<String, String>)> {
+        self.issued
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|t| (t.grant.installation_id, t.grant.permissions.clone()))
+            .collect()
+    }
+
     /// Tokens handed out so far, per installation id.
     pub fn minted(&self) -> BTreeMap<u64, u64> {
         self.minted

@@ -42,6 +42,10 @@ pub struct EmulateArgs {
     /// Only with a loopback `--listen` address.
     #[arg(long)]
     pub expose_values: bool,
+    /// Also answer requests for this `Host` name (repeatable; loopback names always
+    /// work). Needed when clients reach the emulator by another name (a container's).
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allow_hosts: Vec<String>,
 }
 
 pub use super::workflow_spec::parse_duration;
@@ -89,6 +93,12 @@ pub async fn run(args: EmulateArgs) -> Result<(), Box<dyn std::error::Error>> {
     let repos: usize = spec.orgs.iter().map(|o| o.repos.len()).sum();
     let orgs = spec.orgs.len();
     let mut emulator = Emulator::try_new(spec)?.expose_values(args.expose_values);
+    if !args.listen.ip().is_unspecified() {
+        emulator = emulator.allow_host(&args.listen.ip().to_string());
+    }
+    for host in &args.allow_hosts {
+        emulator = emulator.allow_host(host);
+    }
     if let Some(latency) = args.latency {
         emulator = emulator.with_latency(latency);
     }

@@ -44,6 +44,63 @@ fn closed_connection() -> Response {
 
 /// Outermost: counts every API request (by route and status), tracks concurrency and
 /// stamps `x-github-request-id`. Inspection routes pass straight through.
+/// Refuses a request whose `Host` header names neither this machine (loopback names and
+/// addresses) nor a host allowed with `Emulator::allow_host`: DNS rebinding would let a
+/// web page in a browser on this machine read the emulator (and its decrypted values).
+/// A request without `Host` (HTTP/1.0) is answered.
+pub(crate) async fn host_guard(
+    State(sh): State<Arc<Shared>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let host = req
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().host().map(str::to_string));
+    let Some(host) = host else {
+        return next.run(req).await;
+    };
+    let name = host_name(&host);
+    let allowed = is_loopback_name(&name)
+        || sh
+            .allowed_hosts
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&name);
+    if allowed {
+        next.run(req).await
+    } else {
+        ApiError::new(
+            axum::http::StatusCode::MISDIRECTED_REQUEST,
+            format!("this emulator answers loopback names only, not Host {name:?} (rotor emulate --allow-host NAME adds one)"),
+        )
+        .into_response()
+    }
+}
+
+/// The name part of a `Host` header, lowercased: `[::1]:8080` -> `::1`, `a:1` -> `a`.
+fn host_name(host: &str) -> String {
+    let host = host.trim();
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else if host.matches(':').count() == 1 {
+        host.split(':').next().unwrap_or("")
+    } else {
+        host
+    };
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+fn is_loopback_name(name: &str) -> bool {
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 pub(crate) async fn track(State(sh): State<Arc<Shared>>, mut req: Request, next: Next) -> Response {
     if req.uri().path().starts_with("/_emulator") {
         return next.run(req).await;

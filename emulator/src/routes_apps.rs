@@ -420,6 +420,12 @@ impl super::server::Emulator {
         self.shared.apps.minted()
     }
 
+    /// The permissions of every live installation token, per installation id (what each
+    /// token request was narrowed to).
+    pub fn token_permissions(&self) -> Vec<(u64, BTreeMap<String, String>)> {
+        self.shared.apps.issued_permissions()
+    }
+
     /// The id of `app_id`'s installation on `org`.
     pub fn installation_id(&self, app_id: u64, org: &str) -> Option<u64> {
         self.shared

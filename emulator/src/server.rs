@@ -17,7 +17,7 @@ use super::counters::CounterSet;
 use super::errors::FleetError;
 use super::faults::Faults;
 use super::fleet::FleetSpec;
-use super::middleware::{gate, method_not_allowed, not_found, track};
+use super::middleware::{gate, host_guard, method_not_allowed, not_found, track};
 use super::ratelimit::RateLimiter;
 use super::runs::RunStore;
 use super::state::State;
@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     pub run_details: bool,
     /// Log downloads refused because they carried an `Authorization` header.
     pub authorization_sent_to_log_host: AtomicU64,
+    /// `Host` names answered besides loopback ones (see [`Emulator::allow_host`]).
+    pub allowed_hosts: std::sync::RwLock<Vec<String>>,
 }
 
 impl Shared {
@@ -142,6 +144,7 @@ impl Emulator {
             runs: Mutex::new(RunStore::default()),
             run_details: spec.limits.run_details,
             authorization_sent_to_log_host: AtomicU64::new(0),
+            allowed_hosts: std::sync::RwLock::new(Vec::new()),
         };
         Ok(Emulator {
             shared: Arc::new(shared),
@@ -153,6 +156,24 @@ impl Emulator {
     /// tests, and only on a loopback address (`rotor emulate --expose-values` refuses others).
     pub fn expose_values(self, on: bool) -> Self {
         self.shared.expose_values.store(on, Ordering::Relaxed);
+        self
+    }
+
+    /// Answers requests whose `Host` is `name` (a host name or address, without port)
+    /// besides the loopback names it always answers (`localhost`, `*.localhost`,
+    /// `127.0.0.0/8`, `[::1]`). Anything else is refused with 421, so that a web page
+    /// rebinding its own name to 127.0.0.1 cannot read the emulator's decrypted values.
+    pub fn allow_host(self, name: &str) -> Self {
+        self.shared
+            .allowed_hosts
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(
+                name.trim()
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_ascii_lowercase(),
+            );
         self
     }
 
@@ -185,6 +206,7 @@ impl Emulator {
             .merge(routes_actions::log_routes())
             .fallback(not_found)
             .layer(from_fn_with_state(Arc::clone(&shared), track))
+            .layer(from_fn_with_state(Arc::clone(&shared), host_guard))
             .with_state(shared)
     }
 

@@ -501,3 +501,40 @@ async fn a_key_the_app_does_not_have_is_a_clear_error_and_rotates_nothing() {
     assert!(emu.secrets().is_empty());
     assert!(emu.tokens_issued().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installation_tokens_carried_every_permission_the_app_was_granted() {
+    let key = AppKeyPair::generate();
+    let mut spec = FleetSpec::generate(&["acme"], 2);
+    // The App holds far more than rotor needs.
+    spec.apps = vec![app(
+        &key,
+        vec![InstallationSpec::all("acme").permissions(&[
+            ("secrets", "write"),
+            ("contents", "write"),
+            ("administration", "write"),
+            ("pull_requests", "write"),
+            ("actions", "read"),
+        ])],
+    )];
+    let (emu, handle) = emu::start(spec).await;
+    let ws = app_workspace(&handle.url, &key, None, "Iv23liEMULATOR");
+    ws.write_policy(
+        "p.yaml",
+        "version: 1\nname: p\nsource:\n  generate: { length: 32 }\nsecrets:\n  TOKEN: value\ntargets:\n  - org: acme\n    repos: [\"svc-*\"]\n",
+    );
+    ws.run(&["apply"]).await.expect_code(0);
+    assert!(emu.decrypted(&repo("acme", &svc(1)), "TOKEN").is_some());
+    let tokens = emu.token_permissions();
+    assert!(!tokens.is_empty(), "a token was minted");
+    for (_, permissions) in tokens {
+        let names: Vec<&str> = permissions.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            ["actions", "metadata", "secrets"],
+            "only what rotor uses, at most at the installation's level: {permissions:?}"
+        );
+        assert_eq!(permissions["actions"], "read");
+        assert_eq!(permissions["secrets"], "write");
+    }
+}

@@ -174,7 +174,11 @@ async fn a_panicking_pass_kept_its_slot_and_the_daemon_never_retried() {
     ws.extra_env
         .push(("ROTOR_TEST_PANIC_ONCE".into(), "deploy".into()));
     ws.write_policy("p.yaml", &generated_policy("deploy"));
-    let mut d = ws.spawn_daemon(&["--retry-backoff", "2s", "--alert-webhook", &hook]);
+    // The webhook URL from a file: it stays out of `ps`.
+    let hook_file = ws.path().join("alert-webhook");
+    std::fs::write(&hook_file, format!("{hook}\n")).unwrap();
+    let hook_file = hook_file.display().to_string();
+    let mut d = ws.spawn_daemon(&["--retry-backoff", "2s", "--alert-webhook-file", &hook_file]);
     let s = d
         .wait_for("the panicked pass counted", Duration::from_secs(10), |s| {
             value(
@@ -605,4 +609,57 @@ async fn a_plaintext_vault_address_and_skip_verify_went_unremarked() {
         "{}",
         run.stderr
     );
+}
+
+#[tokio::test]
+async fn a_rebound_host_name_could_read_the_emulator() {
+    let emu = github_emulator::Emulator::new(FleetSpec::generate(&["acme"], 1))
+        .expose_values(true)
+        .allow_host("emulator");
+    let handle = emu
+        .serve("127.0.0.1:0".parse().expect("loopback"))
+        .await
+        .expect("serve");
+    let http = reqwest::Client::new();
+    let port = handle.addr.port();
+    let status = |host: String, path: &'static str| {
+        let http = http.clone();
+        let url = format!("{}{path}", handle.url);
+        async move {
+            http.get(url)
+                .header("host", host)
+                .header("user-agent", "test")
+                .header("authorization", format!("Bearer {}", emu::DEFAULT_TOKEN))
+                .send()
+                .await
+                .expect("an answer")
+                .status()
+                .as_u16()
+        }
+    };
+    // A page at evil.example whose name now resolves to 127.0.0.1.
+    assert_eq!(
+        status(format!("evil.example:{port}"), "/_emulator/secrets").await,
+        421
+    );
+    assert_eq!(
+        status(format!("evil.example:{port}"), "/orgs/acme/repos").await,
+        421
+    );
+    assert_eq!(
+        status("localhost.evil.example".into(), "/orgs/acme/repos").await,
+        421
+    );
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+        format!("emulator:{port}"),
+    ] {
+        assert_eq!(
+            status(host.clone(), "/orgs/acme/repos").await,
+            200,
+            "{host}"
+        );
+    }
 }

@@ -11,6 +11,14 @@ async fn the_sandbox_rotates_the_example_policies_and_verifies_the_transactional
         .current_dir(empty.path())
         .env_remove("ROTOR_POLICIES")
         .env_remove("ROTOR_STATE_DIR")
+        // An operator's own settings in the shell: the sandbox keeps them from its children
+        // (with them, its rotor would log in as this App, refuse every example policy, and
+        // send AppRole credentials to the dev server).
+        .env("GITHUB_APP_ID", "12345")
+        .env("GITHUB_APP_PRIVATE_KEY_FILE", "/nonexistent/app.pem")
+        .env("VAULT_ROLE_ID", "operator-role")
+        .env("VAULT_SECRET_ID", "operator-secret-id")
+        .env("ROTOR_ALLOWED_SOURCES", "nothing/*")
         .env("RUST_LOG", "warn")
         .output()
         .await

@@ -219,10 +219,40 @@ pub struct RunDaemonArgs {
     /// First retry delay for targets left unconverged (doubles per failed pass, at most 15m).
     #[arg(long, env = "ROTOR_RETRY_BACKOFF", default_value = "15s", value_parser = rotor::policy::duration::parse_duration)]
     pub retry_backoff: Duration,
-    /// URL that receives a JSON alert when a pass fails or targets stay unconverged.
+    /// URL that receives a JSON alert when a pass fails or targets stay unconverged. A
+    /// flag shows in `ps`: prefer ROTOR_ALERT_WEBHOOK or --alert-webhook-file.
     #[arg(long, env = "ROTOR_ALERT_WEBHOOK", hide_env_values = true)]
     pub alert_webhook: Option<secrecy::SecretString>,
+    /// File holding the alert webhook URL (read once at start, surrounding whitespace
+    /// dropped).
+    #[arg(
+        long,
+        env = "ROTOR_ALERT_WEBHOOK_FILE",
+        conflicts_with = "alert_webhook"
+    )]
+    pub alert_webhook_file: Option<PathBuf>,
     /// How long targets may stay unconverged before an alert.
     #[arg(long, env = "ROTOR_ALERT_AFTER", default_value = "1h", value_parser = rotor::policy::duration::parse_duration)]
     pub alert_after: Duration,
+}
+
+impl RunDaemonArgs {
+    /// The alert webhook URL, from the flag, the environment or the file.
+    pub fn alert_webhook(&self) -> Result<Option<secrecy::SecretString>, String> {
+        if let Some(url) = &self.alert_webhook {
+            return Ok(Some(url.clone()));
+        }
+        let Some(path) = &self.alert_webhook_file else {
+            return Ok(None);
+        };
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("--alert-webhook-file {}: {e}", path.display()))?,
+        );
+        let url = text.trim();
+        if url.is_empty() {
+            return Err(format!("--alert-webhook-file {} is empty", path.display()));
+        }
+        Ok(Some(secrecy::SecretString::from(url.to_string())))
+    }
 }

@@ -263,6 +263,13 @@ pub async fn run_daemon(args: &RunDaemonArgs) -> u8 {
         Ok(p) => p,
         Err(code) => return code,
     };
+    let alert_webhook = match args.alert_webhook() {
+        Ok(url) => url,
+        Err(e) => {
+            eprintln!("rotor run: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
     let config = rotor::daemon::DaemonConfig {
         policies_dir: args.common.policy_dir.policies.clone(),
         source_rules: args.common.policy_dir.source_rules(),
@@ -273,7 +280,7 @@ pub async fn run_daemon(args: &RunDaemonArgs) -> u8 {
         shutdown_timeout: args.shutdown_timeout,
         vault_poll_interval: args.vault_poll_interval,
         retry_backoff: args.retry_backoff,
-        alert_webhook: args.alert_webhook.clone(),
+        alert_webhook,
         alert_after: args.alert_after,
         verify_poll: args.common.poll_settings(),
     };

@@ -74,7 +74,9 @@ async fn start_vault(dir: &Path) -> Result<DevVault, String> {
     let token = generate(24, &Charset::Alphanumeric, Some("sandbox-root-"));
     let token = token.expose_secret().to_string();
     let log = std::fs::File::create(dir.join("bao.log")).map_err(|e| e.to_string())?;
-    let child = std::process::Command::new("bao")
+    let mut bao = std::process::Command::new("bao");
+    scrub_env(&mut bao);
+    let child = bao
         .args([
             "server".to_string(),
             "-dev".to_string(),
@@ -182,6 +184,7 @@ pub async fn run(args: SandboxArgs) -> Result<u8, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let rotor = |args: &[&str]| {
         let mut cmd = tokio::process::Command::new(&exe);
+        scrub_env(cmd.as_std_mut());
         cmd.args(args)
             .env("ROTOR_POLICIES", &policies)
             .env("ROTOR_STATE_DIR", &state)
@@ -323,5 +326,52 @@ fn emulator_scope(scope: &SecretScope) -> github_emulator::Scope {
             org: org.clone(),
             app: app(a),
         },
+    }
+}
+
+/// Whether the sandbox keeps `name` out of its children's environment: the operator's own
+/// credentials and settings (a GitHub App key, AppRole credentials, a real Vault's token,
+/// rotor's settings) have no business in a sandbox, and must not reach the dev server or
+/// steer the rotor it runs away from the emulator.
+fn scrubbed(name: &str) -> bool {
+    name.starts_with("GITHUB_APP_")
+        || name.starts_with("ROTOR_")
+        || name.starts_with("VAULT_")
+        || name.starts_with("GITHUB_WEBHOOK_SECRET")
+        || matches!(
+            name,
+            "GITHUB_TOKEN" | "GH_TOKEN" | "GITHUB_API_URL" | "BAO_ADDR" | "BAO_TOKEN"
+        )
+}
+
+/// Removes every `scrubbed` variable of this process's environment from `cmd`'s.
+fn scrub_env(cmd: &mut std::process::Command) {
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(scrubbed) {
+            cmd.env_remove(&name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod scrub_tests {
+    use super::scrubbed;
+
+    #[test]
+    fn the_sandbox_passed_the_operators_credentials_to_its_children() {
+        for name in [
+            "GITHUB_APP_ID",
+            "GITHUB_APP_PRIVATE_KEY_FILE",
+            "VAULT_ROLE_ID",
+            "VAULT_SECRET_ID",
+            "VAULT_TOKEN",
+            "ROTOR_ALERT_WEBHOOK",
+            "GH_TOKEN",
+        ] {
+            assert!(scrubbed(name), "{name}");
+        }
+        for name in ["PATH", "HOME", "RUST_LOG", "TMPDIR"] {
+            assert!(!scrubbed(name), "{name}");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The App's installations: which one serves each owner (looked up once per run), and
 //! their tokens, cached until shortly before they expire and minted again then.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,6 +17,55 @@ use crate::github::error::{ErrorKind, GitHubError};
 use crate::github::transport::Transport;
 use crate::github::{headers, routes};
 use crate::model::Installation;
+
+/// What rotor asks of an installation token, at most: the secrets of every scope it
+/// writes, `actions` for verification runs (dispatch, runs, jobs, logs), and `metadata`
+/// for listings. A token is minted with these, lowered to what the installation grants;
+/// every other permission the App may hold (contents, administration, ...) is left out.
+pub const WANTED_PERMISSIONS: &[(&str, &str)] = &[
+    ("secrets", "write"),
+    ("environments", "write"),
+    ("organization_secrets", "write"),
+    ("dependabot_secrets", "write"),
+    ("codespaces_secrets", "write"),
+    ("actions", "write"),
+    ("metadata", "read"),
+];
+
+/// The body of a token request for an installation granting `granted`: each wanted
+/// permission the installation has, at the lower of the two levels. An installation whose
+/// permissions rotor does not know (or that grants none of these) gets `{}`, GitHub's
+/// "everything the installation has", rather than a request GitHub would refuse.
+pub(crate) fn token_request(granted: Option<&BTreeMap<String, String>>) -> serde_json::Value {
+    fn rank(level: &str) -> u8 {
+        match level {
+            "read" => 1,
+            "write" => 2,
+            "admin" => 3,
+            _ => 0,
+        }
+    }
+    let Some(granted) = granted.filter(|g| !g.is_empty()) else {
+        return serde_json::json!({});
+    };
+    let mut permissions = serde_json::Map::new();
+    for (name, wanted) in WANTED_PERMISSIONS {
+        if let Some(has) = granted.get(*name) {
+            let level = if rank(has) < rank(wanted) {
+                has.as_str()
+            } else {
+                wanted
+            };
+            if rank(level) > 0 {
+                permissions.insert(name.to_string(), serde_json::Value::from(level));
+            }
+        }
+    }
+    if permissions.is_empty() {
+        return serde_json::json!({});
+    }
+    serde_json::json!({ "permissions": permissions })
+}
 
 /// The most an installation token is refreshed ahead of its expiry.
 pub const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
@@ -95,6 +144,8 @@ pub(super) fn local_error(
 pub(super) struct Installations {
     owners: Mutex<HashMap<String, Slot<Lookup>>>,
     tokens: Mutex<HashMap<u64, Slot<CachedToken>>>,
+    /// What each installation looked up grants (its `permissions`).
+    granted: Mutex<HashMap<u64, BTreeMap<String, String>>>,
     /// Tokens minted so far (for logs and tests).
     minted: AtomicU64,
 }
@@ -167,7 +218,13 @@ impl Installations {
                 "the GitHub App's installation {} on {owner} is suspended",
                 i.id
             )),
-            Some(i) => Lookup::Found(i),
+            Some(i) => {
+                self.granted
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(i.id, i.permissions.clone());
+                Lookup::Found(i)
+            }
             None => Lookup::Missing(format!(
                 "the GitHub App (iss {}) is not installed on {owner}: install it there, or remove {owner} from the policies",
                 issuer
@@ -194,7 +251,13 @@ impl Installations {
                 return Ok((t.header.clone(), t.refresh_at));
             }
         }
-        let minted = Box::pin(mint_token(transport, id)).await?;
+        let request = token_request(
+            self.granted
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&id),
+        );
+        let minted = Box::pin(mint_token(transport, id, &request)).await?;
         let header = sensitive_bearer(minted.token.expose_secret()).map_err(|_| {
             local_error(
                 Method::POST,
@@ -256,7 +319,11 @@ struct Minted {
 /// `POST /app/installations/{id}/access_tokens`. The lifetime is measured on GitHub's
 /// clock (`expires_at` against the response's `Date`), so a skewed local clock does not
 /// make rotor keep a token too long.
-async fn mint_token(transport: &Transport, id: u64) -> Result<Minted, GitHubError> {
+async fn mint_token(
+    transport: &Transport,
+    id: u64,
+    request: &serde_json::Value,
+) -> Result<Minted, GitHubError> {
     #[derive(Deserialize)]
     struct Body {
         token: SecretString,
@@ -267,9 +334,7 @@ async fn mint_token(transport: &Transport, id: u64) -> Result<Minted, GitHubErro
         &Method::POST,
         &["app", "installations", &id_text, "access_tokens"],
     )?;
-    let mut reply = transport
-        .send_json(Method::POST, &path, &serde_json::json!({}))
-        .await?;
+    let mut reply = transport.send_json(Method::POST, &path, request).await?;
     // The body holds the token: parsed into a secret, then wiped. A parse error's text is
     // not passed on (serde quotes the offending value).
     let parsed = serde_json::from_slice::<Body>(&reply.body);
@@ -305,6 +370,30 @@ async fn mint_token(transport: &Transport, id: u64) -> Result<Minted, GitHubErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_asked_for_every_permission_the_app_holds() {
+        let granted: BTreeMap<String, String> = [
+            ("secrets", "write"),
+            ("environments", "read"),
+            ("contents", "write"),
+            ("administration", "write"),
+            ("metadata", "read"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(
+            token_request(Some(&granted)),
+            serde_json::json!({"permissions": {
+                "secrets": "write", "environments": "read", "metadata": "read"
+            }})
+        );
+        assert_eq!(token_request(None), serde_json::json!({}));
+        let none_wanted: BTreeMap<String, String> =
+            [("contents".to_string(), "write".to_string())].into();
+        assert_eq!(token_request(Some(&none_wanted)), serde_json::json!({}));
+    }
 
     #[test]
     fn paths_name_their_principal() {
