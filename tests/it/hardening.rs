@@ -663,3 +663,135 @@ async fn a_rebound_host_name_could_read_the_emulator() {
         );
     }
 }
+
+/// Certificates issued by a real PKI engine: a CA, a server certificate for 127.0.0.1 and
+/// a client certificate, written as PEM files into `dir`.
+async fn issue_certs(dir: &std::path::Path) {
+    use reqwest::Method;
+    use serde_json::json;
+    let pki = crate::util::bao::Bao::start();
+    let ok = |what: &str, (status, body): (u16, Value)| {
+        assert!(status < 300, "{what}: {status} {body}");
+        body
+    };
+    ok(
+        "mount pki",
+        pki.api(
+            Method::POST,
+            "sys/mounts/pki",
+            Some(json!({"type": "pki", "config": {"max_lease_ttl": "48h"}})),
+        )
+        .await,
+    );
+    let ca = ok(
+        "root",
+        pki.api(
+            Method::POST,
+            "pki/root/generate/internal",
+            Some(json!({"common_name": "rotor-test-ca", "ttl": "24h"})),
+        )
+        .await,
+    );
+    ok(
+        "role",
+        pki.api(
+            Method::POST,
+            "pki/roles/any",
+            Some(json!({"allow_any_name": true, "allow_ip_sans": true, "max_ttl": "24h"})),
+        )
+        .await,
+    );
+    let server = ok(
+        "server cert",
+        pki.api(
+            Method::POST,
+            "pki/issue/any",
+            Some(json!({"common_name": "localhost", "ip_sans": "127.0.0.1", "ttl": "2h"})),
+        )
+        .await,
+    );
+    let client = ok(
+        "client cert",
+        pki.api(
+            Method::POST,
+            "pki/issue/any",
+            Some(json!({"common_name": "rotor-client", "ttl": "2h"})),
+        )
+        .await,
+    );
+    let text = |v: &Value, k: &str| v["data"][k].as_str().expect(k).to_string();
+    std::fs::write(dir.join("ca.pem"), text(&ca, "certificate")).unwrap();
+    std::fs::create_dir_all(dir.join("cas")).unwrap();
+    std::fs::write(dir.join("cas/ca.pem"), text(&ca, "certificate")).unwrap();
+    std::fs::write(dir.join("server.pem"), text(&server, "certificate")).unwrap();
+    std::fs::write(dir.join("server.key"), text(&server, "private_key")).unwrap();
+    std::fs::write(dir.join("client.pem"), text(&client, "certificate")).unwrap();
+    std::fs::write(dir.join("client.key"), text(&client, "private_key")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        dir.join("client.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vault_behind_mutual_tls_could_not_be_reached() {
+    let certs = tempfile::tempdir().unwrap();
+    let dir = certs.path();
+    issue_certs(dir).await;
+    let port = crate::util::daemon::free_port();
+    let vault = crate::util::bao::Bao::start_with_config(&format!(
+        "listener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n  cluster_address = \"127.0.0.1:0\"\n  tls_cert_file = \"{d}/server.pem\"\n  tls_key_file = \"{d}/server.key\"\n  tls_client_ca_file = \"{d}/ca.pem\"\n  tls_require_and_verify_client_cert = true\n}}\n",
+        d = dir.display()
+    ));
+    let addr = format!("https://127.0.0.1:{port}");
+    let config = |vars: &[(&str, String)]| {
+        let mut all: Vec<(&str, String)> = vec![
+            ("VAULT_ADDR", addr.clone()),
+            ("VAULT_TOKEN", vault.token.clone()),
+        ];
+        all.extend(vars.iter().cloned());
+        VaultConfig::from_lookup(move |name| {
+            all.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
+        })
+        .expect("complete settings")
+    };
+    let path = |f: &str| dir.join(f).display().to_string();
+    // The CA file and the client certificate: Vault answers, unsealed, the token accepted.
+    let mtls = config(&[
+        ("VAULT_CACERT", path("ca.pem")),
+        ("VAULT_CLIENT_CERT", path("client.pem")),
+        ("VAULT_CLIENT_KEY", path("client.key")),
+    ]);
+    Sources::new(Some(mtls))
+        .unwrap()
+        .health()
+        .await
+        .expect("mutual TLS works");
+    // A folder of CA files instead of one file.
+    let capath = config(&[
+        ("VAULT_CAPATH", path("cas")),
+        ("VAULT_CLIENT_CERT", path("client.pem")),
+        ("VAULT_CLIENT_KEY", path("client.key")),
+    ]);
+    Sources::new(Some(capath))
+        .unwrap()
+        .health()
+        .await
+        .expect("VAULT_CAPATH works");
+    // Without the client certificate the TLS handshake is refused.
+    let no_client = config(&[("VAULT_CACERT", path("ca.pem"))]);
+    Sources::new(Some(no_client))
+        .unwrap()
+        .health()
+        .await
+        .expect_err("Vault requires a client certificate");
+    // A certificate without its key is a setting error, before any request.
+    let half = config(&[
+        ("VAULT_CACERT", path("ca.pem")),
+        ("VAULT_CLIENT_CERT", path("client.pem")),
+    ]);
+    let err = Sources::new(Some(half)).expect_err("refused");
+    assert!(err.to_string().contains("VAULT_CLIENT_KEY"), "{err}");
+}

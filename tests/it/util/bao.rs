@@ -48,11 +48,20 @@ impl Bao {
         Self::start_with(true)
     }
 
+    /// As `start`, with `hcl` added as a configuration file (another listener, say).
+    pub fn start_with_config(hcl: &str) -> Bao {
+        Self::start_inner(false, Some(hcl))
+    }
+
     fn start_with(tls: bool) -> Bao {
+        Self::start_inner(tls, None)
+    }
+
+    fn start_inner(tls: bool, hcl: Option<&str>) -> Bao {
         let bao = find_bao();
         let mut last_log = String::new();
         for _ in 0..ATTEMPTS {
-            match Self::try_start(&bao, tls) {
+            match Self::try_start(&bao, tls, hcl) {
                 Ok(server) => return server,
                 Err(log) if log.contains("address already in use") => last_log = log,
                 Err(log) => panic!("OpenBao dev server did not start; its log:\n{log}"),
@@ -64,9 +73,9 @@ impl Bao {
     }
 
     /// One attempt; `Err(log)` when the server exited or never answered.
-    fn try_start(bao: &Path, tls: bool) -> Result<Bao, String> {
+    fn try_start(bao: &Path, tls: bool, hcl: Option<&str>) -> Result<Bao, String> {
         let token = rotor::source::generate(24, &Charset::Alphanumeric, Some("root-"));
-        Self::try_start_on(bao, tls, free_port(), token.expose_secret())
+        Self::try_start_on(bao, tls, free_port(), token.expose_secret(), hcl)
     }
 
     /// Stops the server (kill, then reap). Dev mode keeps everything in memory: it is gone.
@@ -89,7 +98,7 @@ impl Bao {
         let bao = find_bao();
         let mut last = String::new();
         for _ in 0..40 {
-            match Self::try_start_on(&bao, false, port, &self.token) {
+            match Self::try_start_on(&bao, false, port, &self.token, None) {
                 Ok(server) => {
                     *self = server;
                     return;
@@ -101,7 +110,13 @@ impl Bao {
         panic!("OpenBao did not start again on port {port}; last log:\n{last}");
     }
 
-    fn try_start_on(bao: &Path, tls: bool, port: u16, token: &str) -> Result<Bao, String> {
+    fn try_start_on(
+        bao: &Path,
+        tls: bool,
+        port: u16,
+        token: &str,
+        hcl: Option<&str>,
+    ) -> Result<Bao, String> {
         let dir = tempfile::tempdir().expect("a temporary directory for the server's files");
         let log = dir.path().join("bao.log");
         let out = File::create(&log).expect("create the server log");
@@ -118,6 +133,11 @@ impl Bao {
         let cacert = tls.then(|| dir.path().join("vault-ca.pem"));
         if tls {
             args.push(format!("-dev-tls-cert-dir={}", dir.path().display()));
+        }
+        if let Some(hcl) = hcl {
+            let file = dir.path().join("extra.hcl");
+            std::fs::write(&file, hcl).expect("write the extra configuration");
+            args.push(format!("-config={}", file.display()));
         }
         let child = Command::new(bao)
             .args(&args)
