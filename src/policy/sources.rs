@@ -111,9 +111,10 @@ impl SourceRules {
 
 fn refused_message(what: &str, full: &str, mount: &str) -> String {
     format!(
-        "{what} path \"{full}\" is under {mount}/, Vault's own machinery (it can answer with \
-         rotor's own token); policies may not read or write it. An operator who means it \
-         can allow it by name in ROTOR_ALLOWED_SOURCES (e.g. {mount}/...)"
+        "{what} path \"{full}\" is under {mount}/, Vault's own machinery rather than a secret \
+         (auth/token/lookup-self, for one, answers with rotor's own token); policies may not \
+         read or write it. An operator who means it can allow it by name in \
+         ROTOR_ALLOWED_SOURCES (e.g. {mount}/...)"
     )
 }
 

@@ -4,16 +4,17 @@
 //!
 //! Snapshots live beside their inputs: `tests/data/policies/broken/<case>.yaml` is checked
 //! against `<case>.expected`. Run `UPDATE_SNAPSHOTS=1 cargo test --test it policy` to rewrite
-//! the `.expected` files after an intended change, then review the diff.
+//! the `.expected` files after an intended change, then review the diff. A case whose first
+//! line is `# allowed-sources: PATTERNS` is loaded with that operator allow-list.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rotor::policy::{
-    load_dir, load_str, App, Cadence, Canary, Charset, Diagnostic, KvRef, OnFailure, Policy,
-    RepoSelector, RepoVisibility, Rollout, Schedule, SourceSpec, TargetSpec, Verify, Visibility,
-    WorkflowRef, CODES,
+    load_dir, load_str, load_str_with, App, Cadence, Canary, Charset, Diagnostic, KvRef, OnFailure,
+    Policy, RepoSelector, RepoVisibility, Rollout, Schedule, SourceRules, SourceSpec, TargetSpec,
+    Verify, Visibility, WorkflowRef, CODES,
 };
 
 const DATA: &str = "tests/data/policies";
@@ -83,7 +84,14 @@ fn every_broken_policy_reports_exactly_its_snapshot_diagnostics() {
     for case in &cases {
         let rel = PathBuf::from(format!("{DATA}/broken/{case}.yaml"));
         let text = std::fs::read_to_string(root().join(&rel)).expect("case text");
-        let result = load_str(&rel, &text);
+        // A first line `# allowed-sources: ...` sets the operator's allow-list for the case.
+        let rules = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# allowed-sources:"))
+            .map(|spec| SourceRules::from_spec(spec).expect("a valid allow-list"))
+            .unwrap_or_default();
+        let result = load_str_with(&rel, &text, &rules);
         if result.is_ok() {
             mismatches.push(format!("{case}: loaded without any diagnostic\n"));
             continue;
