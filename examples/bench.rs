@@ -220,6 +220,7 @@ async fn child_rotor(
         &force,
         concurrency,
         Some(&prefetched),
+        None,
     )
     .await;
     let observe_s = started.elapsed().as_secs_f64();
@@ -227,6 +228,7 @@ async fn child_rotor(
     let plan_started = Instant::now();
     let opts = rotor::plan::PlanOptions {
         force: force.clone(),
+        ..Default::default()
     };
     let plan = rotor::plan::plan(&set, &observed, ledger_state, now, &opts);
     let plan_ms = plan_started.elapsed().as_secs_f64() * 1000.0;

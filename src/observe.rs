@@ -32,7 +32,86 @@ pub async fn observe(
     force: &BTreeSet<String>,
     concurrency: usize,
 ) -> Observed {
-    observe_with(set, github, sources, ledger, now, force, concurrency, None).await
+    observe_with(
+        set,
+        github,
+        sources,
+        ledger,
+        now,
+        force,
+        concurrency,
+        None,
+        None,
+    )
+    .await
+}
+
+/// Repositories to look at instead of listing their owners: a webhook's, for a pass over
+/// just them. Owner (lower-case) -> its repositories, as `GET /repos/{o}/{r}` gave them.
+#[derive(Debug, Clone, Default)]
+pub struct Focus {
+    pub repos: BTreeMap<String, Vec<crate::model::Repo>>,
+}
+
+/// The listings a focused pass sees: each owner's focus repositories and nothing else
+/// (with App auth, through the owner's installation, looked up once per process).
+async fn focus_listings(
+    set: &PolicySet,
+    orgs: &BTreeSet<String>,
+    github: &Client,
+    focus: &Focus,
+    app_auth: bool,
+    installations: &mut BTreeMap<String, Result<Option<crate::model::InstallationRepos>, String>>,
+) -> Listings {
+    let repos_of = |owner: &str| {
+        focus
+            .repos
+            .get(&owner.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or_default()
+    };
+    if app_auth {
+        let mut owners: BTreeSet<String> = orgs.iter().map(|o| o.to_ascii_lowercase()).collect();
+        owners.extend(
+            set.policies
+                .iter()
+                .flat_map(|p| &p.targets)
+                .map(|t| owner_of(t).0.to_ascii_lowercase()),
+        );
+        for owner in owners {
+            let repos = repos_of(&owner);
+            let hint = repos.first().map(|r| r.name.clone());
+            let r = github
+                .installation_of(&owner, hint.as_deref())
+                .await
+                .map(|i| {
+                    i.map(|installation| crate::model::InstallationRepos {
+                        installation,
+                        repos,
+                    })
+                })
+                .map_err(|e| e.to_string());
+            installations.insert(owner, r);
+        }
+    }
+    Listings {
+        orgs: orgs
+            .iter()
+            .map(|org| {
+                let r = if app_auth {
+                    match installations.get(&org.to_ascii_lowercase()) {
+                        Some(Ok(Some(i))) => Ok(i.repos.clone()),
+                        Some(Ok(None)) => Err(format!("the GitHub App is not installed on {org}")),
+                        Some(Err(e)) => Err(e.clone()),
+                        None => Err(format!("{org} was not looked at")),
+                    }
+                } else {
+                    Ok(repos_of(org))
+                };
+                (org.clone(), r)
+            })
+            .collect(),
+    }
 }
 
 /// [`observe`], starting in `prefetch` the public-key fetches apply will make for the
@@ -49,6 +128,7 @@ pub async fn observe_with(
     force: &BTreeSet<String>,
     concurrency: usize,
     prefetch: Option<&KeyPrefetch>,
+    focus: Option<&Focus>,
 ) -> Observed {
     let concurrency = concurrency.max(1);
     let source_infos: Vec<(String, Result<Option<KvVersionInfo>, String>)> =
@@ -81,7 +161,9 @@ pub async fn observe_with(
     let orgs = Listings::orgs_needed(&set.policies);
     let app_auth = github.app_auth().is_some();
     let mut installations = BTreeMap::new();
-    let listings = if app_auth {
+    let listings = if let Some(focus) = focus {
+        focus_listings(set, &orgs, github, focus, app_auth, &mut installations).await
+    } else if app_auth {
         // Candidates come from each installation; every owner a target names is looked at.
         // owner -> a repository of it, asked about when the owner is no organization
         let mut owners: BTreeMap<String, Option<String>> = orgs

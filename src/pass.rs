@@ -115,6 +115,7 @@ async fn observe_and_plan(
         force,
         concurrency,
         prefetch,
+        None,
     )
     .await;
     plan::plan(
@@ -124,6 +125,7 @@ async fn observe_and_plan(
         now,
         &PlanOptions {
             force: force.clone(),
+            ..Default::default()
         },
     )
 }

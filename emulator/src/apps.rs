@@ -259,7 +259,26 @@ pub(crate) struct AppEntry {
     pub slug: String,
     key: DecodingKey,
     lifetime: Duration,
-    pub installations: Vec<InstallationEntry>,
+    /// Installations change at run time (a test installs, suspends, adds repositories).
+    installations: std::sync::RwLock<Vec<InstallationEntry>>,
+}
+
+impl AppEntry {
+    /// The App's installations as they are now.
+    pub fn installations(&self) -> Vec<InstallationEntry> {
+        self.installations
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Changes the installations (briefly holding their lock).
+    pub fn with_installations<T>(&self, f: impl FnOnce(&mut Vec<InstallationEntry>) -> T) -> T {
+        f(&mut self
+            .installations
+            .write()
+            .unwrap_or_else(|p| p.into_inner()))
+    }
 }
 
 struct Issued {
@@ -374,7 +393,7 @@ impl AppRegistry {
                     .unwrap_or_else(|| format!("app-{}", spec.id)),
                 key,
                 lifetime: Duration::from_secs(spec.token_lifetime_secs),
-                installations,
+                installations: std::sync::RwLock::new(installations),
             });
         }
         Ok(AppRegistry {
@@ -643,7 +662,7 @@ mod tests {
         let reg = registry(&key);
         reg.set_token_lifetime(Duration::from_millis(150));
         let app = reg.app(7).expect("app");
-        let (token, _) = reg.issue(app, app.installations[0].grant());
+        let (token, _) = reg.issue(app, app.installations()[0].grant());
         let mut headers = HeaderMap::new();
         headers.insert(
             header::AUTHORIZATION,

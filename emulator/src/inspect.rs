@@ -350,7 +350,7 @@ async fn http_add_repo(
     };
     let repo: RepoSpec = serde_json::from_value(Value::Object(obj))
         .map_err(|e| ApiError::invalid_request(e.to_string()))?;
-    match emulator(sh).try_add_repo(&org, repo) {
+    match emulator(sh).create_repo(&org, repo) {
         Ok(id) => Ok((StatusCode::CREATED, Json(json!({ "id": id }))).into_response()),
         Err(e) => Err(ApiError::invalid_request(e.to_string())),
     }
@@ -360,7 +360,7 @@ async fn http_remove_repo(
     State(sh): State<Arc<Shared>>,
     params: Params,
 ) -> Result<StatusCode, ApiError> {
-    if emulator(sh).remove_repo(params.get("org")?, params.get("name")?) {
+    if emulator(sh).delete_repo(params.get("org")?, params.get("name")?) {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found())

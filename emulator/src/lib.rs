@@ -31,6 +31,7 @@ mod state;
 mod validate;
 mod views;
 mod views_actions;
+mod webhooks;
 pub mod workflow_spec;
 
 pub use apps::{
@@ -48,4 +49,5 @@ pub use inspect::{SecretInfo, SecretRecord};
 pub use runs::RunView;
 pub use scope::{App, PublicKey, Scope, Visibility};
 pub use server::{Emulator, ServerHandle};
+pub use webhooks::{signature as webhook_signature, Delivery};
 pub use workflow_spec::{SecretRule, WorkflowSpec, DEFAULT_DURATION, DEFAULT_QUEUE_DELAY};

@@ -53,7 +53,7 @@ fn jwt_app<'a>(sh: &'a Shared, ctx: &ReqCtx) -> Result<&'a AppEntry, ApiError> {
 /// The account that owns the App: the organization of its first installation (GitHub
 /// requires an owner; `integration.owner` is not nullable), or a user named after the App.
 fn app_owner(st: &World, app: &AppEntry, base: &BaseUrl) -> Value {
-    match app.installations.first().and_then(|i| st.org(&i.org)) {
+    match app.installations().first().and_then(|i| st.org(&i.org)) {
         Some(org) => owner_json(org, base),
         None => account_json(&format!("{}-owner", app.slug), app.id, "User", base),
     }
@@ -72,9 +72,9 @@ fn app_json(st: &World, app: &AppEntry, base: &BaseUrl) -> Value {
         "html_url": format!("{}/apps/{}", base.origin, app.slug),
         "created_at": "2020-01-01T00:00:00Z",
         "updated_at": "2020-01-01T00:00:00Z",
-        "permissions": app.installations.first().map(|i| json!(i.permissions)).unwrap_or_else(|| json!({})),
+        "permissions": app.installations().first().map(|i| json!(i.permissions)).unwrap_or_else(|| json!({})),
         "events": [],
-        "installations_count": app.installations.len(),
+        "installations_count": app.installations().len(),
     })
 }
 
@@ -133,23 +133,20 @@ async fn list_installations(
     let app = jwt_app(&sh, &ctx)?;
     let st = sh.state();
     let items: Vec<Value> = app
-        .installations
-        .iter()
-        .map(|i| installation_json(&st, app, i, &ctx.base))
+        .installations()
+        .into_iter()
+        .map(|i| installation_json(&st, app, &i, &ctx.base))
         .collect();
     Ok(Json(items).into_response())
 }
 
-fn installation_by_id<'a>(
-    app: &'a AppEntry,
-    params: &Params,
-) -> Result<&'a InstallationEntry, ApiError> {
+fn installation_by_id(app: &AppEntry, params: &Params) -> Result<InstallationEntry, ApiError> {
     let id: u64 = params
         .get("installation_id")?
         .parse()
         .map_err(|_| ApiError::not_found())?;
-    app.installations
-        .iter()
+    app.installations()
+        .into_iter()
         .find(|i| i.id == id)
         .ok_or_else(ApiError::not_found)
 }
@@ -163,7 +160,7 @@ async fn get_installation(
     let app = jwt_app(&sh, &ctx)?;
     let i = installation_by_id(app, &params)?;
     let st = sh.state();
-    Ok(Json(installation_json(&st, app, i, &ctx.base)).into_response())
+    Ok(Json(installation_json(&st, app, &i, &ctx.base)).into_response())
 }
 
 /// `GET /orgs/{org}/installation`: the App's installation on that organization, or 404.
@@ -175,12 +172,12 @@ async fn org_installation(
     let app = jwt_app(&sh, &ctx)?;
     let org = params.get("org")?;
     let i = app
-        .installations
-        .iter()
+        .installations()
+        .into_iter()
         .find(|i| i.org.eq_ignore_ascii_case(org))
         .ok_or_else(ApiError::not_found)?;
     let st = sh.state();
-    Ok(Json(installation_json(&st, app, i, &ctx.base)).into_response())
+    Ok(Json(installation_json(&st, app, &i, &ctx.base)).into_response())
 }
 
 /// `GET /repos/{owner}/{repo}/installation`: the installation that reaches the
@@ -195,11 +192,11 @@ async fn repo_installation(
     let st = sh.state();
     let r = st.repo(owner, repo).ok_or_else(ApiError::not_found)?;
     let i = app
-        .installations
-        .iter()
+        .installations()
+        .into_iter()
         .find(|i| i.grant().reaches_repo(owner, &r.name))
         .ok_or_else(ApiError::not_found)?;
-    Ok(Json(installation_json(&st, app, i, &ctx.base)).into_response())
+    Ok(Json(installation_json(&st, app, &i, &ctx.base)).into_response())
 }
 
 /// `POST /app/installations/{installation_id}/access_tokens`: 201 with `token` and
@@ -222,7 +219,7 @@ async fn create_token(
         json_object(&bytes)?
     };
     let mut grant = inst.grant();
-    let narrowed = narrow(&sh, inst, &mut grant, &body)?;
+    let narrowed = narrow(&sh, &inst, &mut grant, &body)?;
     let permissions = grant.permissions.clone();
     let (token, expires_at) = sh.apps.issue(app, grant.clone());
     let mut out = json!({
@@ -431,8 +428,8 @@ impl super::server::Emulator {
         self.shared
             .apps
             .app(app_id)?
-            .installations
-            .iter()
+            .installations()
+            .into_iter()
             .find(|i| i.org.eq_ignore_ascii_case(org))
             .map(|i| i.id)
     }

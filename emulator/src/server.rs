@@ -49,6 +49,8 @@ pub(crate) struct Shared {
     pub authorization_sent_to_log_host: AtomicU64,
     /// `Host` names answered besides loopback ones (see [`Emulator::allow_host`]).
     pub allowed_hosts: std::sync::RwLock<Vec<String>>,
+    /// Webhook deliveries (see `webhooks.rs`).
+    pub webhooks: super::webhooks::Webhooks,
 }
 
 impl Shared {
@@ -145,6 +147,7 @@ impl Emulator {
             run_details: spec.limits.run_details,
             authorization_sent_to_log_host: AtomicU64::new(0),
             allowed_hosts: std::sync::RwLock::new(Vec::new()),
+            webhooks: Default::default(),
         };
         Ok(Emulator {
             shared: Arc::new(shared),
@@ -203,6 +206,7 @@ impl Emulator {
             .merge(api.clone())
             .nest(API_V3, api)
             .merge(inspect::routes())
+            .merge(super::webhooks::routes())
             .merge(routes_actions::log_routes())
             .fallback(not_found)
             .layer(from_fn_with_state(Arc::clone(&shared), track))

@@ -32,6 +32,10 @@ pub struct DaemonConfig {
     pub alert_after: Duration,
     /// How verification runs are polled.
     pub verify_poll: crate::model::plan::PollSettings,
+    /// The webhook secret: `POST /webhooks/github` is served only with one.
+    pub webhook_secret: Option<SecretString>,
+    /// The control API's bearer token: `/v1/...` is served only with one.
+    pub api_token: Option<SecretString>,
 }
 
 /// Why the daemon could not start (once running, it reports problems and goes on).

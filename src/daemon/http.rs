@@ -30,17 +30,45 @@ struct Listener {
     refreshing: tokio::sync::Mutex<()>,
 }
 
-pub fn router(shared: Arc<Shared>) -> Router {
+/// What the listener serves besides the probes and metrics.
+pub struct Routes {
+    /// `GITHUB_WEBHOOK_SECRET(_FILE)`: `POST /webhooks/github` is on only with one.
+    pub webhook_secret: Option<secrecy::SecretString>,
+    /// `ROTOR_API_TOKEN_FILE`: the control API (`/v1/...`) is on only with one.
+    pub api_token: Option<secrecy::SecretString>,
+    /// Where the webhook receiver and the API hand work to the loop.
+    pub inbox: tokio::sync::mpsc::UnboundedSender<super::inbox::Inbound>,
+}
+
+pub fn router(shared: Arc<Shared>, routes: Routes) -> Router {
     let listener = Listener {
-        shared,
+        shared: Arc::clone(&shared),
         ready_cache: Mutex::new(None),
         refreshing: tokio::sync::Mutex::new(()),
     };
-    Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .with_state(Arc::new(listener))
+        .with_state(Arc::new(listener));
+    if let Some(secret) = routes.webhook_secret {
+        let receiver =
+            super::webhook::Receiver::new(secret, routes.inbox.clone(), Arc::clone(&shared));
+        router = router.merge(
+            Router::new()
+                .route(
+                    "/webhooks/github",
+                    axum::routing::post(super::webhook::receive),
+                )
+                // The receiver reads the body itself, up to GitHub's 25 MB.
+                .layer(axum::extract::DefaultBodyLimit::disable())
+                .with_state(Arc::new(receiver)),
+        );
+    }
+    if let Some(token) = routes.api_token {
+        router = router.merge(super::api::router(shared, token, routes.inbox));
+    }
+    router
 }
 
 async fn healthz() -> Response {

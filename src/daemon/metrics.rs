@@ -241,6 +241,46 @@ pub fn render(status: &Status, extra: &Extra<'_>) -> String {
         }
     }
     m.family(
+        "rotor_webhook_deliveries_total",
+        "counter",
+        "GitHub webhook deliveries by event and result (refusals: unsigned, malformed_signature, bad_signature, too_large).",
+    );
+    for ((event, result), n) in &status.webhooks {
+        m.sample(
+            "rotor_webhook_deliveries_total",
+            &[("event", event), ("result", result)],
+            *n as f64,
+        );
+    }
+    m.family(
+        "rotor_targeted_passes_total",
+        "counter",
+        "Passes over the repositories of a webhook event, by result.",
+    );
+    for result in ["converged", "failed"] {
+        let n = status.targeted.get(result).copied().unwrap_or(0);
+        m.sample(
+            "rotor_targeted_passes_total",
+            &[("result", result)],
+            n as f64,
+        );
+    }
+    m.family(
+        "rotor_targeted_pass_seconds",
+        "summary",
+        "Seconds from receiving a webhook delivery to the end of its targeted pass.",
+    );
+    m.sample(
+        "rotor_targeted_pass_seconds_sum",
+        &[],
+        status.targeted_seconds.0,
+    );
+    m.sample(
+        "rotor_targeted_pass_seconds_count",
+        &[],
+        status.targeted_seconds.1 as f64,
+    );
+    m.family(
         "rotor_shutting_down",
         "gauge",
         "1 once the daemon drains for shutdown.",

@@ -4,8 +4,10 @@
 //! SIGTERM/SIGINT. See `docs/daemon.md`.
 
 pub mod alert;
+pub mod api;
 pub mod config;
 pub mod http;
+pub mod inbox;
 pub mod metrics;
 pub mod service;
 pub mod shared;
@@ -13,6 +15,7 @@ pub mod slots;
 pub mod status;
 pub mod ticker;
 pub mod token;
+pub mod webhook;
 
 pub use config::{DaemonConfig, DaemonError};
 pub use service::run;

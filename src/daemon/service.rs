@@ -30,10 +30,13 @@ use tokio_util::task::TaskTracker;
 use super::alert::{AlertMessage, Alerter};
 use super::config::{DaemonConfig, DaemonError};
 use super::http;
+use super::inbox::Inbound;
 use super::shared::Shared;
 use super::slots::{AlertNeed, PolicyOutcome, Slots};
 use super::ticker::Ticker;
 use super::token::keep_token;
+
+mod inbound;
 use crate::apply::Report;
 use crate::audit::AuditLog;
 use crate::context::Context;
@@ -49,6 +52,8 @@ const IDLE: Duration = Duration::from_secs(60);
 
 /// One finished pass.
 struct PassDone {
+    /// Which pass (the API's waiting requests are answered by the pass that took them).
+    id: u64,
     policies: Vec<String>,
     plan: Plan,
     report: Report,
@@ -136,7 +141,15 @@ async fn run_local(
     shared.set_policies(&set);
 
     let http_stop = CancellationToken::new();
-    let router = http::router(Arc::clone(&shared));
+    let (inbox, mut inbox_rx) = mpsc::unbounded_channel::<Inbound>();
+    let router = http::router(
+        Arc::clone(&shared),
+        http::Routes {
+            webhook_secret: config.webhook_secret.clone(),
+            api_token: config.api_token.clone(),
+            inbox,
+        },
+    );
     let until = http_stop.clone().cancelled_owned();
     let server = tokio::spawn(async move {
         axum::serve(listener, router)
@@ -160,7 +173,11 @@ async fn run_local(
         polling: false,
         vault_seen: None,
         config: config.clone(),
+        forced: BTreeSet::new(),
+        waiters: inbound::Waiters::default(),
+        next_pass: 0,
     };
+    let (focus_tx, mut focus_rx) = mpsc::unbounded_channel::<inbound::FocusDone>();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<PassDone>();
     let (poll_tx, mut poll_rx) = mpsc::unbounded_channel::<PollDone>();
     let mut poll_timer = tokio::time::interval_at(
@@ -188,6 +205,8 @@ async fn run_local(
             _ = wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
             Some(done) = done_rx.recv() => lp.finish_pass(done),
+            Some(msg) = inbox_rx.recv() => lp.inbound(msg, focus_tx.clone()),
+            Some(f) = focus_rx.recv() => lp.finish_focus(f),
             Some(poll) = poll_rx.recv() => lp.finish_poll(poll),
             _ = poll_timer.tick() => lp.spawn_poll(poll_tx.clone()),
             _ = signals.hup.recv() => lp.reload(),
@@ -244,19 +263,28 @@ struct Loop {
     /// Vault's state as the loop last saw it.
     vault_seen: Option<bool>,
     config: DaemonConfig,
+    /// Policies the control API asked to rotate: their next pass forces a rotation.
+    forced: BTreeSet<String>,
+    /// The control API's requests waiting for a pass.
+    waiters: inbound::Waiters,
+    next_pass: u64,
 }
 
 /// One pass: plan, then apply. Planning has no side effects: a shutdown may cut it short.
-async fn run_pass(shared: Arc<Shared>, set: PolicySet, names: Vec<String>) -> (Plan, Report) {
+async fn run_pass(
+    shared: Arc<Shared>,
+    set: PolicySet,
+    names: Vec<String>,
+    force: BTreeSet<String>,
+) -> (Plan, Report) {
     if panics_once(&names) {
         panic!("ROTOR_TEST_PANIC_ONCE: this pass panics on purpose");
     }
     let pass = Pass::new(&shared.ctx);
-    let none = BTreeSet::new();
     let plan = tokio::select! {
         biased;
         _ = shared.ctx.stop.cancelled() => None,
-        p = pass.plan(&set, &none) => Some(p),
+        p = pass.plan(&set, &force) => Some(p),
     };
     match plan {
         Some(plan) => {
@@ -298,13 +326,22 @@ impl Loop {
             return;
         }
         let names: Vec<String> = set.policies.iter().map(|p| p.name.clone()).collect();
-        tracing::info!(policies = ?names, "pass starting");
+        let force: BTreeSet<String> = names
+            .iter()
+            .filter(|n| self.forced.remove(*n))
+            .cloned()
+            .collect();
+        self.next_pass += 1;
+        let id = self.next_pass;
+        self.waiters.claim(id, &names);
+        tracing::info!(policies = ?names, forced = ?force, "pass starting");
         let shared = Arc::clone(&self.shared);
         self.tracker.spawn_local(async move {
             // The guards are held out here, so that a pass that panics still lets go of
             // its policies' slots (and the daemon hears of it).
             let _held = held;
-            let inner = tokio::task::spawn_local(run_pass(Arc::clone(&shared), set, names.clone()));
+            let inner =
+                tokio::task::spawn_local(run_pass(Arc::clone(&shared), set, names.clone(), force));
             let (plan, report, panicked) = match inner.await {
                 Ok((plan, report)) => (plan, report, false),
                 Err(e) => {
@@ -326,6 +363,7 @@ impl Loop {
                 }
             };
             let _ = done.send(PassDone {
+                id,
                 policies: names,
                 plan,
                 report,
@@ -335,6 +373,7 @@ impl Loop {
     }
 
     fn finish_pass(&mut self, done: PassDone) {
+        self.waiters.answer(&done);
         let now = Utc::now();
         type Times = (Option<chrono::DateTime<Utc>>, Option<chrono::DateTime<Utc>>);
         // Per policy: its last rotation, and when a lease it holds is next due for renewal.

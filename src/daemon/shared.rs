@@ -3,7 +3,7 @@
 //! it and none imports the loop (`service`) back.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::alert::Alerter;
 use super::status::Status;
@@ -18,6 +18,8 @@ pub struct Shared {
     status: Mutex<Status>,
     needs_vault: AtomicBool,
     pub(super) alerter: Option<Alerter>,
+    /// The policies loaded now (the loop replaces them on reload).
+    policies: Mutex<Arc<PolicySet>>,
 }
 
 impl Shared {
@@ -29,6 +31,7 @@ impl Shared {
             status: Mutex::new(Status::default()),
             needs_vault: AtomicBool::new(false),
             alerter,
+            policies: Mutex::new(Arc::new(PolicySet::default())),
         }
     }
 
@@ -37,11 +40,17 @@ impl Shared {
         self.status.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The policies loaded now.
+    pub fn policies(&self) -> Arc<PolicySet> {
+        Arc::clone(&self.policies.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     pub fn needs_vault(&self) -> bool {
         self.needs_vault.load(Ordering::Relaxed)
     }
 
     pub(super) fn set_policies(&self, set: &PolicySet) {
+        *self.policies.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(set.clone());
         self.needs_vault.store(
             set.policies
                 .iter()

@@ -90,6 +90,13 @@ pub struct Status {
     pub alerts: BTreeMap<(&'static str, &'static str), u64>,
     /// The daemon is draining: nothing new starts.
     pub shutting_down: bool,
+    /// Webhook deliveries by event (`repository`, ...; `other` for the rest) and result
+    /// (`accepted`, `duplicate`, `ignored`, `invalid`, or the refusal).
+    pub webhooks: BTreeMap<(&'static str, &'static str), u64>,
+    /// Targeted passes (for webhook events) by result (`converged`, `failed`).
+    pub targeted: BTreeMap<&'static str, u64>,
+    /// Seconds from receiving a delivery to the end of its targeted pass: sum and count.
+    pub targeted_seconds: (f64, u64),
 }
 
 impl Status {

@@ -76,6 +76,24 @@ impl ListingStore {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Drops the listings of organization `owner` (`/orgs/{owner}/repos`), and writes the
+    /// file when there is one.
+    pub fn forget_owner(&self, owner: &str) {
+        let needle = format!("/orgs/{}/repos", owner.to_ascii_lowercase());
+        let mut cache = self.lock();
+        let before = cache.listings.len();
+        cache
+            .listings
+            .retain(|first, _| !first.to_ascii_lowercase().contains(&needle));
+        if cache.listings.len() != before {
+            if let Some(path) = &self.path {
+                if let Err(e) = cache.save(path) {
+                    tracing::warn!(path = %path.display(), error = %e, "could not write the listing cache");
+                }
+            }
+        }
+    }
+
     /// Replaces one listing's pages and writes the file, when there is one.
     pub fn store(&self, first: String, pages: Vec<CachedPage>) {
         let mut cache = self.lock();

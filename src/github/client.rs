@@ -106,6 +106,12 @@ impl Client {
     }
 
     /// What the governor has made this client's requests wait so far.
+    /// Each identity's budget as the governor sees it now (with App auth: one per
+    /// installation), for status pages.
+    pub fn identities(&self) -> Vec<crate::github::governor::IdentityStatus> {
+        self.inner.transport.governor_identities()
+    }
+
     pub fn governor_stats(&self) -> GovernorStats {
         self.inner.transport.governor_stats()
     }

@@ -109,6 +109,22 @@ pub struct GovernorStats {
     pub pauses: u64,
 }
 
+/// One identity's bucket, for status pages: what it was admitted and what it waits for.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IdentityStatus {
+    /// `token`, `app`, `installation:{id}`.
+    pub identity: String,
+    pub admitted: u64,
+    pub in_flight: u64,
+    pub pauses: u64,
+    /// GitHub's last `x-ratelimit-remaining` and `-limit` for it.
+    pub remaining: Option<u64>,
+    pub limit: Option<u64>,
+    /// How long it is still paused (a `retry-after`), or waits for its primary window.
+    pub paused_for_ms: Option<u64>,
+    pub waiting_for_reset_ms: Option<u64>,
+}
+
 /// The governor: one bucket per identity. Cheap to share behind an `Arc`.
 pub struct Governor {
     settings: GovernorSettings,
@@ -444,6 +460,42 @@ impl Governor {
     }
 
     /// What admissions for `identity` have waited so far.
+    /// Every identity's bucket as it is now (per token, per App installation), by name.
+    pub fn identities(&self) -> Vec<IdentityStatus> {
+        let buckets: Vec<(String, Arc<Bucket>)> = lock(&self.buckets)
+            .iter()
+            .map(|(k, b)| (k.clone(), Arc::clone(b)))
+            .collect();
+        let now = Instant::now();
+        let mut out: Vec<IdentityStatus> = buckets
+            .into_iter()
+            .map(|(identity, b)| {
+                let st = lock(&b.state);
+                IdentityStatus {
+                    identity,
+                    admitted: st.stats.admitted,
+                    in_flight: st.in_flight,
+                    pauses: st.stats.pauses,
+                    remaining: st.primary.as_ref().map(|p| p.remaining),
+                    limit: st.primary.as_ref().map(|p| p.limit),
+                    paused_for_ms: st
+                        .paused_until
+                        .filter(|u| *u > now)
+                        .map(|u| (u - now).as_millis() as u64),
+                    waiting_for_reset_ms: st
+                        .primary
+                        .as_ref()
+                        .filter(|p| p.remaining == 0)
+                        .and_then(|p| p.reset)
+                        .filter(|r| *r > now)
+                        .map(|r| (r - now).as_millis() as u64),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.identity.cmp(&b.identity));
+        out
+    }
+
     pub fn stats(&self, identity: &str) -> GovernorStats {
         lock(&self.bucket(identity).state).stats.clone()
     }

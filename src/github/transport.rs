@@ -189,6 +189,10 @@ impl Transport {
     }
 
     /// What the governor has made these requests wait so far.
+    pub(crate) fn governor_identities(&self) -> Vec<crate::github::governor::IdentityStatus> {
+        self.inner.governor.identities()
+    }
+
     pub(crate) fn governor_stats(&self) -> GovernorStats {
         self.inner.governor.stats(&self.budget_identity())
     }

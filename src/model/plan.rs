@@ -259,6 +259,10 @@ pub struct Observed {
 pub struct PlanOptions {
     /// Policies to rotate now whether due or not (`rotor rotate`).
     pub force: BTreeSet<String>,
+    /// Bring targets to each policy's current version and never rotate (a pass for the
+    /// repositories of a webhook event): no policy is due, none starts a transaction, and
+    /// one that has no version yet is left to its own pass.
+    pub hold_version: bool,
 }
 
 /// Repository listings per organization, as observed (an error keeps GitHub's message).

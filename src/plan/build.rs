@@ -125,6 +125,7 @@ pub fn plan(
                 ledger,
                 now,
                 opts.force.contains(&p.name),
+                opts.hold_version,
                 &mut shared,
             )
         })
@@ -146,6 +147,7 @@ fn plan_policy(
     ledger: &LedgerState,
     now: DateTime<Utc>,
     forced: bool,
+    hold: bool,
     shared: &mut crate::intern::Interner,
 ) -> PolicyPlan {
     let written = observed.source_written.get(&policy.name).copied();
@@ -179,7 +181,15 @@ fn plan_policy(
         pp.problem = Some("the source holds no version yet: write one to Vault first".into());
         return pp;
     }
-    pp.rotate = decide_rotation_since(policy, last_rotated_at, current, now, forced);
+    if hold && current.is_none() {
+        pp.problem = Some("the policy has no version yet: its own pass makes the first one".into());
+        return pp;
+    }
+    pp.rotate = if hold {
+        None
+    } else {
+        decide_rotation_since(policy, last_rotated_at, current, now, forced)
+    };
 
     let resolved = resolve(policy, &observed.listings);
     let vault_kv_forced = forced && !policy.source.mints();
@@ -248,6 +258,7 @@ fn plan_policy(
     // A value that is not stored cannot be pushed again later: any target that needs it
     // makes the whole policy rotate, so that every target ends up with one value.
     if pp.rotate.is_none()
+        && !hold
         && !policy.source.is_stored()
         && pp.targets.iter().any(|t| t.needs_value())
     {
@@ -264,7 +275,7 @@ fn plan_policy(
         }
         pp.rotate = Some(reason);
     }
-    if pp.problem.is_none() {
+    if pp.problem.is_none() && !hold {
         match super::txn::transaction(policy, ledger, &pp, &observed.listings) {
             Ok(t) => pp.txn = t,
             Err(problem) => pp.problem = Some(problem),

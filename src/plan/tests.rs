@@ -331,6 +331,7 @@ fn forcing_a_policy_rotates_it_even_when_not_due() {
     let ledger = ledger_with(2, t, &[("svc-a", 2, t)]);
     let opts = PlanOptions {
         force: ["p".to_string()].into(),
+        ..Default::default()
     };
     let plan = plan(
         &set(policy(stored(), None)),
@@ -544,6 +545,7 @@ fn a_due_rotation_of_a_transactional_policy_is_a_transaction_in_waves() {
     );
     let opts = PlanOptions {
         force: ["p".to_string()].into(),
+        ..Default::default()
     };
     let plan = plan(&set(transactional(stored())), &o, &ledger, now(), &opts);
     let txn = plan.policies[0].txn.as_ref().expect("a transaction");
@@ -615,6 +617,7 @@ fn a_version_that_failed_verification_is_never_pushed_again() {
     // A new rotation rolls back to the last good version, not to the failed one.
     let opts = PlanOptions {
         force: ["p".to_string()].into(),
+        ..Default::default()
     };
     let rotated = plan(&set(transactional(stored())), &o, &ledger, now(), &opts);
     assert_eq!(
@@ -778,6 +781,7 @@ fn a_transaction_whose_first_wave_no_run_would_verify_is_a_problem_not_a_pass() 
     };
     let force = PlanOptions {
         force: ["p".to_string()].into(),
+        ..Default::default()
     };
     // The canary is svc-a (name order); verify covers only svc-b.
     let bad = plan(&set(with_verify(&["svc-b"])), &o, &ledger, now(), &force);

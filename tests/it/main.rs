@@ -9,6 +9,7 @@ mod emulator;
 mod github;
 mod hardening;
 mod lease;
+mod partner;
 mod policy;
 mod rotation;
 mod sandbox;

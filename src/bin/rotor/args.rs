@@ -231,12 +231,53 @@ pub struct RunDaemonArgs {
         conflicts_with = "alert_webhook"
     )]
     pub alert_webhook_file: Option<PathBuf>,
+    /// File holding the GitHub webhook secret: `POST /webhooks/github` is served only with
+    /// a secret (this, or GITHUB_WEBHOOK_SECRET).
+    #[arg(long, env = "GITHUB_WEBHOOK_SECRET_FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// File holding the control API's bearer token: `/v1/...` is served only with one.
+    #[arg(long, env = "ROTOR_API_TOKEN_FILE")]
+    pub api_token_file: Option<PathBuf>,
     /// How long targets may stay unconverged before an alert.
     #[arg(long, env = "ROTOR_ALERT_AFTER", default_value = "1h", value_parser = rotor::policy::duration::parse_duration)]
     pub alert_after: Duration,
 }
 
+/// A secret read from a file, surrounding whitespace dropped; an empty one is refused.
+pub fn secret_from_file(
+    flag: &str,
+    path: &std::path::Path,
+) -> Result<secrecy::SecretString, String> {
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).map_err(|e| format!("{flag} {}: {e}", path.display()))?,
+    );
+    let value = text.trim();
+    if value.is_empty() {
+        return Err(format!("{flag} {} is empty", path.display()));
+    }
+    Ok(secrecy::SecretString::from(value.to_string()))
+}
+
 impl RunDaemonArgs {
+    /// The webhook secret, from `--webhook-secret-file` or `GITHUB_WEBHOOK_SECRET`.
+    pub fn webhook_secret(&self) -> Result<Option<secrecy::SecretString>, String> {
+        if let Some(path) = &self.webhook_secret_file {
+            return secret_from_file("--webhook-secret-file", path).map(Some);
+        }
+        Ok(std::env::var("GITHUB_WEBHOOK_SECRET")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| secrecy::SecretString::from(v.trim().to_string())))
+    }
+
+    /// The control API's token, from `--api-token-file`.
+    pub fn api_token(&self) -> Result<Option<secrecy::SecretString>, String> {
+        self.api_token_file
+            .as_deref()
+            .map(|p| secret_from_file("--api-token-file", p))
+            .transpose()
+    }
+
     /// The alert webhook URL, from the flag, the environment or the file.
     pub fn alert_webhook(&self) -> Result<Option<secrecy::SecretString>, String> {
         if let Some(url) = &self.alert_webhook {

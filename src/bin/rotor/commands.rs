@@ -185,6 +185,26 @@ async fn run_apply(
     };
     let ledger = match Ledger::open(&common.state_dir) {
         Ok(l) => l,
+        Err(rotor::ledger::journal::LedgerError::Locked { path }) if rollback.is_none() => {
+            // A daemon holds the ledger: ask it, through its control API.
+            return match std::env::var("ROTOR_API_URL")
+                .ok()
+                .filter(|u| !u.is_empty())
+            {
+                Some(url) => {
+                    let names: Vec<String> =
+                        p.set.policies.iter().map(|p| p.name.clone()).collect();
+                    super::remote::run(&url, &names, !force.is_empty(), common.output).await
+                }
+                None => {
+                    eprintln!(
+                        "the ledger in {} is held by another rotor (a running `rotor run`?); set ROTOR_API_URL (and ROTOR_API_TOKEN_FILE) to go through the daemon's control API",
+                        path.display()
+                    );
+                    exit::FAILED
+                }
+            };
+        }
         Err(e) => {
             eprintln!("{e}");
             return exit::FAILED;
@@ -263,9 +283,13 @@ pub async fn run_daemon(args: &RunDaemonArgs) -> u8 {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let alert_webhook = match args.alert_webhook() {
-        Ok(url) => url,
-        Err(e) => {
+    let (alert_webhook, webhook_secret, api_token) = match (
+        args.alert_webhook(),
+        args.webhook_secret(),
+        args.api_token(),
+    ) {
+        (Ok(a), Ok(w), Ok(t)) => (a, w, t),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             eprintln!("rotor run: {e}");
             return exit::BAD_INPUT;
         }
@@ -283,6 +307,8 @@ pub async fn run_daemon(args: &RunDaemonArgs) -> u8 {
         alert_webhook,
         alert_after: args.alert_after,
         verify_poll: args.common.poll_settings(),
+        webhook_secret,
+        api_token,
     };
     match rotor::daemon::run(config, p.set, p.github, p.sources).await {
         Ok(()) => exit::OK,
@@ -391,18 +417,6 @@ fn short_time(t: Option<DateTime<Utc>>, none: &str) -> String {
 }
 
 /// One policy as `rotor status` shows it (text and JSON come from the same row).
-#[derive(serde::Serialize)]
-struct StatusRow {
-    policy: String,
-    version: Option<u64>,
-    rotated_at: Option<DateTime<Utc>>,
-    rotations: u64,
-    next_due: Option<DateTime<Utc>>,
-    targets: usize,
-    failing: usize,
-    target_states: Vec<rotor::ledger::TargetState>,
-}
-
 pub fn status(args: &StatusArgs) -> u8 {
     let state = match Ledger::read_state(&args.state_dir) {
         Ok(s) => s,
@@ -413,39 +427,7 @@ pub fn status(args: &StatusArgs) -> u8 {
     };
     // Policies give next due times; a missing or broken folder only loses that column.
     let set = policy::load_dir(&args.policies).ok();
-    let mut names: BTreeSet<&str> = state.policies.keys().map(String::as_str).collect();
-    names.extend(state.targets.keys().map(|(p, _, _)| &**p));
-    let rows: Vec<StatusRow> = names
-        .into_iter()
-        .map(|name| {
-            let ps = state.policies.get(name).cloned().unwrap_or_default();
-            let next_due = match (set.as_ref().and_then(|s| s.get(name)), ps.rotated_at) {
-                (Some(p), Some(last)) => p
-                    .schedule
-                    .as_ref()
-                    .and_then(|s| rotor::schedule::next_due(&p.name, s, last)),
-                _ => None,
-            };
-            let targets: Vec<_> = state.targets_of(name).cloned().collect();
-            // Vault-held values are never rotated by rotor: their version is what was pushed.
-            let version = ps.version.or_else(|| {
-                targets
-                    .iter()
-                    .filter_map(|t| t.pushed.as_ref().map(|p| p.version))
-                    .max()
-            });
-            StatusRow {
-                policy: name.to_string(),
-                version,
-                rotated_at: ps.rotated_at,
-                rotations: ps.rotations,
-                next_due,
-                targets: targets.len(),
-                failing: targets.iter().filter(|t| t.failure.is_some()).count(),
-                target_states: targets,
-            }
-        })
-        .collect();
+    let rows = rotor::ledger::status_rows(&state, set.as_ref());
     match args.output {
         Output::Json => println!(
             "{}",

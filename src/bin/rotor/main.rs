@@ -9,6 +9,7 @@ use clap::Parser;
 mod args;
 mod commands;
 mod progress;
+mod remote;
 #[cfg(feature = "emulator")]
 mod sandbox;
 mod settings;

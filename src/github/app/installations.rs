@@ -193,6 +193,28 @@ impl Installations {
         }
     }
 
+    /// Forgets the lookup of `owner` (and the token of the installation it found).
+    pub(super) fn forget_owner(&self, owner: &str) {
+        let slot = self
+            .owners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&owner.to_ascii_lowercase());
+        let id = slot.and_then(|s| match s.try_lock() {
+            Ok(g) => match g.as_ref() {
+                Some(Lookup::Found(i)) => Some(i.id),
+                _ => None,
+            },
+            Err(_) => None,
+        });
+        if let Some(id) = id {
+            self.tokens
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+        }
+    }
+
     /// The installation of `owner` (looked up once per run; "not installed" is kept too).
     pub(super) async fn installation(
         &self,

@@ -132,6 +132,11 @@ impl AppAuth {
         })
     }
 
+    /// Forgets the installation looked up for `owner` (a webhook said it changed).
+    pub(crate) fn forget_installation(&self, owner: &str) {
+        self.installations.forget_owner(owner);
+    }
+
     /// The installation of `owner`, or `None` when the App is not installed there.
     /// `repo_hint`: a repository of `owner`, asked about when `owner` is no organization.
     pub(crate) async fn installation_for(

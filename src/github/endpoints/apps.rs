@@ -17,6 +17,33 @@ impl Client {
     /// `Ok(None)` when the App is not installed there; an error without App auth.
     /// `repo_hint`: a repository of `owner`, to find the installation by when `owner` is no
     /// organization (`GET /repos/{owner}/{repo}/installation`).
+    /// The App's installation on `owner` (looked up once per process; `None` without App
+    /// auth or when the App is not installed there). `repo_hint`: a repository of `owner`,
+    /// asked about when `owner` is no organization.
+    pub async fn installation_of(
+        &self,
+        owner: &str,
+        repo_hint: Option<&str>,
+    ) -> Result<Option<crate::model::Installation>> {
+        match self.app_auth() {
+            Some(app) => {
+                app.installation_for(self.transport(), owner, repo_hint)
+                    .await
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Forgets what this client cached about `owner`: its repository listing (the next
+    /// listing asks GitHub unconditionally) and, with App auth, its installation (looked
+    /// up again on next use). For a webhook saying either changed.
+    pub fn forget_owner(&self, owner: &str) {
+        self.listings().forget_owner(owner);
+        if let Some(app) = self.app_auth() {
+            app.forget_installation(owner);
+        }
+    }
+
     pub async fn installation_repos(
         &self,
         owner: &str,

@@ -167,6 +167,26 @@ impl Client {
         Ok(())
     }
 
+    /// `PUT /orgs/{org}/{app}/secrets/{name}/repositories/{repo_id}` (`add`) or `DELETE`
+    /// it: one repository joins or leaves a `selected` organization secret (409 if its
+    /// visibility is not `selected`). Both are idempotent on GitHub.
+    pub async fn set_selected_repo(
+        &self,
+        org: &str,
+        app: App,
+        name: &str,
+        repo_id: u64,
+        add: bool,
+    ) -> Result<()> {
+        let method = if add { Method::PUT } else { Method::DELETE };
+        let base = routes::selected_repos(&method, org, app, name)?;
+        let path = format!("{base}/{repo_id}");
+        let transport = self.transport();
+        let url = transport.url_for(&method, &path)?;
+        transport.send(method, url, None).await?;
+        Ok(())
+    }
+
     /// `GET /orgs/{org}/{app}/secrets/{name}/repositories`, every page: the ids of the
     /// repositories a `selected` organization secret is shared with.
     pub async fn list_selected_repos(&self, org: &str, app: App, name: &str) -> Result<Vec<u64>> {
