@@ -413,3 +413,250 @@ async fn the_control_api_rotates_while_the_daemon_runs_and_refuses_a_bad_token()
     d.signal(libc::SIGTERM);
     let _ = d.wait_exit(Duration::from_secs(15)).await;
 }
+
+const APP_ID: u64 = 515_151;
+
+fn app_spec(
+    key: &github_emulator::AppKeyPair,
+    installations: Vec<github_emulator::InstallationSpec>,
+) -> github_emulator::AppSpec {
+    github_emulator::AppSpec {
+        id: APP_ID,
+        client_id: Some("Iv23liPARTNER".into()),
+        slug: Some("partner-app".into()),
+        public_key: key.public_pem.clone(),
+        token_lifetime_secs: 3600,
+        installations,
+    }
+}
+
+/// As `webhook_ws`, reaching GitHub as the App only.
+fn app_ws(url: &str, key: &github_emulator::AppKeyPair, bao: &Bao) -> Workspace {
+    use secrecy::ExposeSecret;
+    let mut ws = webhook_ws(url, bao);
+    ws.token = String::new();
+    let pem = ws.path().join("app.pem");
+    std::fs::write(&pem, key.private_pem.expose_secret()).unwrap();
+    ws.extra_env
+        .push(("GITHUB_APP_ID".into(), APP_ID.to_string()));
+    ws.extra_env.push((
+        "GITHUB_APP_PRIVATE_KEY_FILE".into(),
+        pem.display().to_string(),
+    ));
+    ws
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_added_to_an_app_installation_is_provisioned() {
+    let bao = Bao::start();
+    let key = github_emulator::AppKeyPair::generate();
+    let mut spec = FleetSpec::generate(&["globex"], 3);
+    spec.apps = vec![app_spec(
+        &key,
+        vec![github_emulator::InstallationSpec::all("globex").selected(&["svc-0001"])],
+    )];
+    let (emu, handle) = emu::start(spec).await;
+    let ws = app_ws(&handle.url, &key, &bao);
+    ws.write_policy(
+        "vendor.yaml",
+        &partner_policy("vendor", "vendor/token", "svc-*").replace("org: acme", "org: globex"),
+    );
+    let mut d = ws.spawn_daemon(&[]);
+    converged(&mut d, "vendor").await;
+    assert!(emu
+        .decrypted(&repo("globex", "svc-0001"), "PARTNER_TOKEN")
+        .is_some());
+    assert!(emu
+        .decrypted(&repo("globex", "svc-0002"), "PARTNER_TOKEN")
+        .is_none());
+    emu.set_webhook(&format!("{}/webhooks/github", d.url), SECRET);
+
+    let installation = emu.installation_id(APP_ID, "globex").unwrap();
+    assert!(emu.add_installation_repo(installation, "svc-0002"));
+    within(
+        "the added repository holds the secret",
+        Duration::from_secs(5),
+        || {
+            emu.decrypted(&repo("globex", "svc-0002"), "PARTNER_TOKEN")
+                .is_some()
+        },
+    )
+    .await;
+    let delivery = emu.deliveries().pop().unwrap();
+    assert_eq!(delivery.event, "installation_repositories");
+    assert_eq!(delivery.action.as_deref(), Some("added"));
+    assert!(
+        emu.decrypted(&repo("globex", "svc-0003"), "PARTNER_TOKEN")
+            .is_none(),
+        "only the added one"
+    );
+    d.signal(libc::SIGTERM);
+    let _ = d.wait_exit(Duration::from_secs(15)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archived_repository_leaves_a_selected_organization_secret() {
+    let bao = Bao::start();
+    let (emu, handle) = emu::start(FleetSpec::generate(&["acme"], 3)).await;
+    let ws = webhook_ws(&handle.url, &bao);
+    ws.write_policy(
+        "shared.yaml",
+        "version: 1\nname: shared\nsource:\n  generate:\n    length: 40\n    store:\n      vault_kv: { mount: secret, path: partner/shared }\nsecrets:\n  SHARED_TOKEN: value\ntargets:\n  - org: acme\n    scope: organization\n    visibility: selected\n    repos: [\"svc-*\"]\nschedule:\n  every: 30d\n",
+    );
+    let mut d = ws.spawn_daemon(&[]);
+    converged(&mut d, "shared").await;
+    let org = Scope::Org {
+        org: "acme".into(),
+        app: App::Actions,
+    };
+    let selected = || {
+        emu.secret_info(&org, "SHARED_TOKEN")
+            .map(|i| i.selected_repository_ids)
+            .unwrap_or_default()
+    };
+    let svc2 = emu.repo_id("acme", "svc-0002").unwrap();
+    assert!(selected().contains(&svc2), "{:?}", selected());
+    emu.set_webhook(&format!("{}/webhooks/github", d.url), SECRET);
+
+    assert!(emu.set_archived("acme", "svc-0002", true));
+    within(
+        "the archived repository leaves the list",
+        Duration::from_secs(5),
+        || !selected().contains(&svc2),
+    )
+    .await;
+    assert_eq!(selected().len(), 2, "the others stay: {:?}", selected());
+    // Unarchived, it comes back.
+    assert!(emu.set_archived("acme", "svc-0002", false));
+    within(
+        "the unarchived repository is selected again",
+        Duration::from_secs(5),
+        || selected().contains(&svc2),
+    )
+    .await;
+    d.signal(libc::SIGTERM);
+    let _ = d.wait_exit(Duration::from_secs(15)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_throttled_installation_does_not_slow_the_others() {
+    let bao = Bao::start();
+    let key = github_emulator::AppKeyPair::generate();
+    let mut spec = FleetSpec::generate(&["acme", "globex"], 5);
+    spec.apps = vec![app_spec(
+        &key,
+        vec![
+            github_emulator::InstallationSpec::all("acme"),
+            github_emulator::InstallationSpec::all("globex"),
+        ],
+    )];
+    let (emu, handle) = emu::start(spec).await;
+    // globex's installation is told to wait 4 s (a secondary rate limit) on each of its
+    // first five writes (they go out at once).
+    emu.add_fault(
+        github_emulator::FaultRule::new("/repos/globex/", 429)
+            .method("PUT")
+            .retry_after(4)
+            .times(5),
+    );
+    let ws = app_ws(&handle.url, &key, &bao);
+    ws.write_policy(
+        "both.yaml",
+        "version: 1\nname: both\nsource:\n  generate:\n    length: 40\n    store:\n      vault_kv: { mount: secret, path: partner/both }\nsecrets:\n  PARTNER_TOKEN: value\ntargets:\n  - org: acme\n  - org: globex\n",
+    );
+    let started = emu.requests().len();
+    ws.run(&["apply"]).await.expect_code(0);
+    let puts = |org: &str| -> Vec<Duration> {
+        emu.requests()[started..]
+            .iter()
+            .filter(|r| {
+                r.method == "PUT" && r.path.starts_with(&format!("/repos/{org}/")) && r.status < 300
+            })
+            .map(|r| r.at)
+            .collect()
+    };
+    let (acme, globex) = (puts("acme"), puts("globex"));
+    assert_eq!((acme.len(), globex.len()), (5, 5));
+    let acme_done = acme.iter().max().unwrap();
+    let globex_first = globex.iter().min().unwrap();
+    assert!(
+        *globex_first >= *acme_done,
+        "acme finished ({acme_done:?}) before globex's pause ended ({globex_first:?})"
+    );
+    assert!(
+        globex_first.saturating_sub(*acme_done) >= Duration::from_secs(2),
+        "acme did not wait for globex's 4 s: acme done at {acme_done:?}, globex resumed at {globex_first:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_one_installation_waits_out_a_rate_limit_another_is_served_at_once() {
+    use rotor::github::{AppConfig, AppKey, Client, GitHubConfig};
+    use rotor::model::{App as RApp, SecretScope};
+    let key = github_emulator::AppKeyPair::generate();
+    let mut spec = FleetSpec::generate(&["acme", "globex"], 10);
+    spec.apps = vec![app_spec(
+        &key,
+        vec![
+            github_emulator::InstallationSpec::all("acme"),
+            github_emulator::InstallationSpec::all("globex"),
+        ],
+    )];
+    let (emu, handle) = emu::start(spec).await;
+    emu.add_fault(
+        github_emulator::FaultRule::new("/repos/globex/svc-0001/actions/secrets", 429)
+            .retry_after(4)
+            .times(1),
+    );
+    let client = std::sync::Arc::new(
+        Client::new(GitHubConfig {
+            api_url: handle.url.clone(),
+            app: Some(AppConfig {
+                issuer: APP_ID.to_string(),
+                key: AppKey::Pem(key.private_pem.clone()),
+            }),
+            ..GitHubConfig::default()
+        })
+        .expect("client"),
+    );
+    let scope = |org: &str, i: usize| SecretScope::Repo {
+        owner: org.into(),
+        repo: format!("svc-{i:04}"),
+        app: RApp::Actions,
+    };
+    // Both installations' tokens first, so that only the wait is measured.
+    client.list_secrets(&scope("acme", 2)).await.unwrap();
+    client.list_secrets(&scope("globex", 2)).await.unwrap();
+    let throttled = {
+        let client = std::sync::Arc::clone(&client);
+        let s = scope("globex", 1);
+        tokio::spawn(async move {
+            let t = Instant::now();
+            client.list_secrets(&s).await.map(|_| t.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = Instant::now();
+    for i in 1..=10 {
+        client.list_secrets(&scope("acme", i)).await.unwrap();
+    }
+    let acme = t.elapsed();
+    let globex = throttled.await.unwrap().expect("served after its wait");
+    assert!(globex >= Duration::from_secs(4), "globex waited {globex:?}");
+    assert!(
+        acme < Duration::from_secs(2),
+        "acme's ten requests took {acme:?} while globex waited"
+    );
+    let ids: Vec<String> = client
+        .identities()
+        .into_iter()
+        .map(|i| i.identity)
+        .collect();
+    assert!(
+        ids.iter()
+            .filter(|i| i.starts_with("installation:"))
+            .count()
+            >= 2,
+        "{ids:?}"
+    );
+}
