@@ -29,6 +29,7 @@ pub mod private_fs;
 pub mod redact;
 pub mod rollback;
 pub mod schedule;
+pub mod sdk;
 pub mod seal;
 pub mod source;
 pub mod webhook;

@@ -17,6 +17,25 @@ impl Client {
     /// `Ok(None)` when the App is not installed there; an error without App auth.
     /// `repo_hint`: a repository of `owner`, to find the installation by when `owner` is no
     /// organization (`GET /repos/{owner}/{repo}/installation`).
+    /// `GET /app/installations` (as the App, every page): every installation of the App,
+    /// with its account and permissions. Needs GitHub App auth.
+    pub async fn app_installations(&self) -> Result<Vec<crate::model::Installation>> {
+        if self.app_auth().is_none() {
+            return Err(GitHubError::local(
+                ErrorKind::InvalidInput,
+                Method::GET,
+                "/app/installations".into(),
+                "listing the App's installations needs GitHub App auth".into(),
+            ));
+        }
+        listing::paginate(
+            self.transport(),
+            "/app/installations?per_page=100".to_string(),
+            |body| serde_json::from_slice::<Vec<crate::model::Installation>>(body),
+        )
+        .await
+    }
+
     /// The App's installation on `owner` (looked up once per process; `None` without App
     /// auth or when the App is not installed there). `repo_hint`: a repository of `owner`,
     /// asked about when `owner` is no organization.
