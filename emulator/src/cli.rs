@@ -46,6 +46,13 @@ pub struct EmulateArgs {
     /// work). Needed when clients reach the emulator by another name (a container's).
     #[arg(long = "allow-host", value_name = "NAME")]
     pub allow_hosts: Vec<String>,
+    /// Deliver signed webhooks (repository, installation, installation_repositories
+    /// events) to this URL; the secret comes from --webhook-secret-file.
+    #[arg(long, value_name = "URL", requires = "webhook_secret_file")]
+    pub webhook_url: Option<String>,
+    /// File holding the webhook secret.
+    #[arg(long, value_name = "FILE", requires = "webhook_url")]
+    pub webhook_secret_file: Option<std::path::PathBuf>,
 }
 
 pub use super::workflow_spec::parse_duration;
@@ -88,7 +95,15 @@ pub async fn run(args: EmulateArgs) -> Result<(), Box<dyn std::error::Error>> {
         )
         .into());
     }
-    let spec = fleet_from_args(&args)?;
+    let mut spec = fleet_from_args(&args)?;
+    if let (Some(url), Some(file)) = (&args.webhook_url, &args.webhook_secret_file) {
+        let secret = std::fs::read_to_string(file)
+            .map_err(|e| format!("--webhook-secret-file {}: {e}", file.display()))?;
+        spec.webhook = Some(crate::fleet::WebhookSpec {
+            url: url.clone(),
+            secret: secret.trim().to_string(),
+        });
+    }
     let tokens = spec.effective_tokens();
     let repos: usize = spec.orgs.iter().map(|o| o.repos.len()).sum();
     let orgs = spec.orgs.len();

@@ -29,6 +29,19 @@ pub struct FleetSpec {
     /// GitHub Apps, their public keys and their installations (see `docs/github-app.md`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub apps: Vec<AppSpec>,
+    /// Where webhook deliveries go, signed with `secret` (none: nothing is delivered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookSpec>,
+}
+
+/// A webhook target: GitHub's App (or organization) webhook settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSpec {
+    /// The receiver, e.g. `http://127.0.0.1:9464/webhooks/github`.
+    pub url: String,
+    /// The secret deliveries are signed with (`X-Hub-Signature-256`).
+    pub secret: String,
 }
 
 /// One organization.
@@ -326,6 +339,7 @@ impl FleetSpec {
             tokens: Vec::new(),
             limits: LimitsSpec::default(),
             apps: Vec::new(),
+            webhook: None,
         }
     }
 

@@ -43,7 +43,7 @@ pub use counters::{Counters, RequestRecord};
 pub use errors::FleetError;
 pub use faults::{FaultKind, FaultRule};
 pub use fleet::{
-    FleetSpec, LimitsSpec, OrgSpec, RepoSpec, RepoVisibility, TokenSpec, DEFAULT_TOKEN,
+    FleetSpec, LimitsSpec, OrgSpec, RepoSpec, RepoVisibility, TokenSpec, WebhookSpec, DEFAULT_TOKEN,
 };
 pub use inspect::{SecretInfo, SecretRecord};
 pub use runs::RunView;

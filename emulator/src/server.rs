@@ -149,6 +149,9 @@ impl Emulator {
             allowed_hosts: std::sync::RwLock::new(Vec::new()),
             webhooks: Default::default(),
         };
+        if let Some(w) = &spec.webhook {
+            shared.webhooks.configure(&w.url, &w.secret);
+        }
         Ok(Emulator {
             shared: Arc::new(shared),
         })

@@ -660,3 +660,102 @@ async fn while_one_installation_waits_out_a_rate_limit_another_is_served_at_once
         "{ids:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_emulator_delivers_signed_events_from_its_control_routes_and_redelivers() {
+    use crate::util::fake::{Answer, Fake};
+    let hook = Fake::start(|_| Answer::new(204, "")).await;
+    let mut spec = FleetSpec::generate(&["acme"], 1);
+    spec.webhook = Some(github_emulator::WebhookSpec {
+        url: format!("{}/hook", hook.url),
+        secret: SECRET.into(),
+    });
+    let (emu, handle) = emu::start(spec).await;
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{}/_emulator/repos", handle.url))
+        .json(&json!({"org": "acme", "name": "via-route", "topics": ["pci"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let r = http
+        .post(format!(
+            "{}/_emulator/repos/acme/via-route/archive",
+            handle.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let r = http
+        .delete(format!("{}/_emulator/repos/acme/via-route", handle.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    within("three deliveries answered", Duration::from_secs(5), || {
+        emu.deliveries()
+            .iter()
+            .filter(|d| d.status == Some(204))
+            .count()
+            == 3
+    })
+    .await;
+    let actions: Vec<_> = emu
+        .deliveries()
+        .iter()
+        .map(|d| format!("{}.{}", d.event, d.action.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "repository.created",
+            "repository.archived",
+            "repository.deleted"
+        ]
+    );
+    let seen = hook.seen();
+    assert_eq!(seen.len(), 3);
+    for s in &seen {
+        assert_eq!(s.method, "POST");
+        assert_eq!(s.header("x-github-event"), Some("repository"));
+        assert!(s.header("x-github-delivery").is_some_and(|g| g.len() == 36));
+        assert!(s.header("x-github-hook-id").is_some());
+        assert!(s
+            .header("user-agent")
+            .is_some_and(|u| u.starts_with("GitHub-Hookshot/")));
+        assert!(s
+            .header("x-hub-signature-256")
+            .is_some_and(|h| h.starts_with("sha256=")));
+    }
+    // Redelivery: the same GUID again.
+    let guid = emu.deliveries()[0].guid.clone();
+    let r = http
+        .post(format!(
+            "{}/_emulator/deliveries/{guid}/redeliver",
+            handle.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    within("the redelivery arrives", Duration::from_secs(5), || {
+        hook.seen().len() == 4
+    })
+    .await;
+    assert_eq!(
+        hook.seen()[3].header("x-github-delivery"),
+        Some(guid.as_str())
+    );
+    let listed: Value = http
+        .get(format!("{}/_emulator/deliveries", handle.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(4));
+    assert_eq!(listed[3]["redelivery"], true);
+}
