@@ -435,6 +435,81 @@ impl Emulator {
         true
     }
 
+    /// Installs App `app_id` on `org` (on every repository, or on `selected` ones) and
+    /// delivers `installation.created` listing the repositories it reaches. Returns the new
+    /// installation's id; `None` if the App or the organization does not exist, or the App
+    /// is installed there already.
+    pub fn install_app(&self, app_id: u64, org: &str, selected: Option<&[&str]>) -> Option<u64> {
+        let app = self.shared.apps.app(app_id)?;
+        if app
+            .installations()
+            .iter()
+            .any(|i| i.org.eq_ignore_ascii_case(org))
+        {
+            return None;
+        }
+        let (account, repos) = {
+            let st = self.shared.state_read();
+            let o = st.org(org)?;
+            let repos: Vec<Value> = o
+                .repos
+                .values()
+                .filter(|r| {
+                    selected.is_none_or(|s| s.iter().any(|n| n.eq_ignore_ascii_case(&r.name)))
+                })
+                .map(|r| short_repo_json(o, r))
+                .collect();
+            (owner_json(o), repos)
+        };
+        let taken: Vec<u64> = self
+            .shared
+            .apps
+            .apps
+            .iter()
+            .flat_map(|a| a.installations().into_iter().map(|i| i.id))
+            .collect();
+        let id = taken.iter().max().copied().unwrap_or(40_000_000) + 1;
+        let mut permissions = crate::apps::default_permissions();
+        permissions.insert("metadata".into(), "read".into());
+        app.with_installations(|all| {
+            all.push(crate::apps::InstallationEntry {
+                id,
+                app_id,
+                org: org.to_string(),
+                selection: if selected.is_some() {
+                    crate::apps::RepositorySelection::Selected
+                } else {
+                    crate::apps::RepositorySelection::All
+                },
+                repositories: selected
+                    .map(|s| s.iter().map(|r| r.to_string()).collect())
+                    .unwrap_or_default(),
+                permissions,
+                suspended: false,
+                created_at: chrono::Utc::now(),
+            })
+        });
+        let mut installation = self.installation_payload(app_id, id, &account);
+        installation["repository_selection"] = json!(if selected.is_some() {
+            "selected"
+        } else {
+            "all"
+        });
+        self.shared.webhooks.send(
+            "installation",
+            json!({
+                "action": "created",
+                "installation": installation,
+                "repositories": repos,
+                "requester": null,
+                "sender": sender(),
+            }),
+            "integration",
+            app_id,
+        );
+        Some(id)
+    }
+
     /// Suspends (or unsuspends) an installation and delivers `installation.suspend` /
     /// `unsuspend`; `false` if there is none.
     pub fn suspend_installation(&self, installation_id: u64, suspended: bool) -> bool {

@@ -759,3 +759,67 @@ async fn the_emulator_delivers_signed_events_from_its_control_routes_and_redeliv
     assert_eq!(listed.as_array().map(Vec::len), Some(4));
     assert_eq!(listed[3]["redelivery"], true);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_installation_of_the_app_is_provisioned_from_its_created_event() {
+    let bao = Bao::start();
+    let key = github_emulator::AppKeyPair::generate();
+    let mut spec = FleetSpec::generate(&["acme", "globex"], 3);
+    spec.apps = vec![app_spec(
+        &key,
+        vec![github_emulator::InstallationSpec::all("acme")],
+    )];
+    let (emu, handle) = emu::start(spec).await;
+    let ws = app_ws(&handle.url, &key, &bao);
+    ws.write_policy(
+        "vendor.yaml",
+        "version: 1\nname: vendor\nsource:\n  generate:\n    length: 40\n    store:\n      vault_kv: { mount: secret, path: vendor/new }\nsecrets:\n  PARTNER_TOKEN: value\ntargets:\n  - org: acme\n  - org: globex\nschedule:\n  every: 30d\n",
+    );
+    // A long backoff: only the webhook can bring globex in during the test.
+    let mut d = ws.spawn_daemon(&["--retry-backoff", "1h"]);
+    d.wait_for("the first pass", Duration::from_secs(20), |s| {
+        value(
+            s,
+            "rotor_passes_total",
+            &[("policy", "vendor"), ("result", "unconverged")],
+        ) >= 1.0
+    })
+    .await;
+    assert!(emu
+        .decrypted(&repo("acme", "svc-0001"), "PARTNER_TOKEN")
+        .is_some());
+    assert!(emu
+        .decrypted(&repo("globex", "svc-0001"), "PARTNER_TOKEN")
+        .is_none());
+    emu.set_webhook(&format!("{}/webhooks/github", d.url), SECRET);
+
+    let id = emu.install_app(APP_ID, "globex", None).expect("installed");
+    within(
+        "globex's repositories hold the secret",
+        Duration::from_secs(5),
+        || {
+            (1..=3).all(|i| {
+                emu.decrypted(&repo("globex", &format!("svc-{i:04}")), "PARTNER_TOKEN")
+                    .is_some()
+            })
+        },
+    )
+    .await;
+    let delivery = emu.deliveries().pop().unwrap();
+    assert_eq!(
+        (delivery.event.as_str(), delivery.action.as_deref()),
+        ("installation", Some("created"))
+    );
+    // Suspended, it is forgotten; nothing is written.
+    assert!(emu.suspend_installation(id, true));
+    d.wait_for("the suspension handled", Duration::from_secs(5), |s| {
+        value(
+            s,
+            "rotor_webhook_deliveries_total",
+            &[("event", "installation"), ("result", "accepted")],
+        ) >= 2.0
+    })
+    .await;
+    d.signal(libc::SIGTERM);
+    let _ = d.wait_exit(Duration::from_secs(15)).await;
+}
