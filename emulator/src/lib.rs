@@ -9,6 +9,7 @@ mod auth;
 pub mod cli;
 mod counters;
 mod errors;
+mod events;
 mod extract;
 mod faults;
 pub mod fleet;

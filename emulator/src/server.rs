@@ -209,7 +209,7 @@ impl Emulator {
             .merge(api.clone())
             .nest(API_V3, api)
             .merge(inspect::routes())
-            .merge(super::webhooks::routes())
+            .merge(super::events::routes())
             .merge(routes_actions::log_routes())
             .fallback(not_found)
             .layer(from_fn_with_state(Arc::clone(&shared), track))
