@@ -185,7 +185,7 @@ async fn run_apply(
     };
     let ledger = match Ledger::open(&common.state_dir) {
         Ok(l) => l,
-        Err(rotor::ledger::journal::LedgerError::Locked { path }) if rollback.is_none() => {
+        Err(e @ rotor::ledger::journal::LedgerError::Locked { .. }) if rollback.is_none() => {
             // A daemon holds the ledger: ask it, through its control API.
             return match std::env::var("ROTOR_API_URL")
                 .ok()
@@ -198,8 +198,7 @@ async fn run_apply(
                 }
                 None => {
                     eprintln!(
-                        "the ledger in {} is held by another rotor (a running `rotor run`?); set ROTOR_API_URL (and ROTOR_API_TOKEN_FILE) to go through the daemon's control API",
-                        path.display()
+                        "{e}; to go through a running daemon instead, set ROTOR_API_URL (and ROTOR_API_TOKEN_FILE)"
                     );
                     exit::FAILED
                 }
