@@ -823,3 +823,45 @@ async fn a_new_installation_of_the_app_is_provisioned_from_its_created_event() {
     d.signal(libc::SIGTERM);
     let _ = d.wait_exit(Duration::from_secs(15)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_removed_from_the_installation_leaves_a_selected_organization_secret() {
+    let bao = Bao::start();
+    let key = github_emulator::AppKeyPair::generate();
+    let mut spec = FleetSpec::generate(&["globex"], 3);
+    spec.apps = vec![app_spec(
+        &key,
+        vec![github_emulator::InstallationSpec::all("globex").selected(&["svc-0001", "svc-0002"])],
+    )];
+    let (emu, handle) = emu::start(spec).await;
+    let ws = app_ws(&handle.url, &key, &bao);
+    ws.write_policy(
+        "shared.yaml",
+        "version: 1\nname: shared\nsource:\n  generate:\n    length: 40\n    store:\n      vault_kv: { mount: secret, path: vendor/shared }\nsecrets:\n  SHARED_TOKEN: value\ntargets:\n  - org: globex\n    scope: organization\n    visibility: selected\n    repos: [\"svc-*\"]\nschedule:\n  every: 30d\n",
+    );
+    let mut d = ws.spawn_daemon(&[]);
+    converged(&mut d, "shared").await;
+    let org = Scope::Org {
+        org: "globex".into(),
+        app: App::Actions,
+    };
+    let selected = || {
+        emu.secret_info(&org, "SHARED_TOKEN")
+            .map(|i| i.selected_repository_ids)
+            .unwrap_or_default()
+    };
+    let svc2 = emu.repo_id("globex", "svc-0002").unwrap();
+    assert!(selected().contains(&svc2), "{:?}", selected());
+    emu.set_webhook(&format!("{}/webhooks/github", d.url), SECRET);
+    let installation = emu.installation_id(APP_ID, "globex").unwrap();
+    assert!(emu.remove_installation_repo(installation, "svc-0002"));
+    within(
+        "the removed repository leaves the list",
+        Duration::from_secs(5),
+        || !selected().contains(&svc2),
+    )
+    .await;
+    assert_eq!(selected().len(), 1, "{:?}", selected());
+    d.signal(libc::SIGTERM);
+    let _ = d.wait_exit(Duration::from_secs(15)).await;
+}
