@@ -104,7 +104,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         token: SecretString::from(token),
         namespace: None,
         cacert: None,
-        approle: None,
+        login: None,
         tls: Default::default(),
     }))?;
     std::thread::spawn(move || {

@@ -11,7 +11,10 @@ pub mod sources;
 mod value;
 pub mod vault;
 
-pub use auth::{AppRole, SecretId, TokenAction, TokenInfo, TokenState};
+pub use auth::{
+    AppRole, JwtLogin, JwtSource, KubernetesLogin, Login, SecretId, TokenAction, TokenInfo,
+    TokenState,
+};
 pub use error::SourceError;
 pub use generate::generate;
 pub use sources::{Sources, GENERATED_FIELD};

@@ -23,7 +23,7 @@ fn vault_at(addr: &str) -> Sources {
         token: SecretString::from("hvs.redirect-canary"),
         namespace: None,
         cacert: None,
-        approle: None,
+        login: None,
         tls: Default::default(),
     }))
     .expect("client")

@@ -9,6 +9,7 @@ mod emulator;
 mod github;
 mod hardening;
 mod lease;
+mod login;
 mod partner;
 mod policy;
 mod rotation;

@@ -398,7 +398,7 @@ async fn health_passes_for_a_live_server_and_fails_for_a_bad_token_or_no_server(
         token: SecretString::from("t"),
         namespace: None,
         cacert: None,
-        approle: None,
+        login: None,
         tls: Default::default(),
     };
     let err = Sources::new(Some(config))

@@ -149,7 +149,7 @@ pub async fn run(args: SandboxArgs) -> Result<u8, String> {
         token: SecretString::from(vault.token.clone()),
         namespace: None,
         cacert: None,
-        approle: None,
+        login: None,
         tls: Default::default(),
     };
     let sources = Sources::new(Some(vault_config)).map_err(|e| e.to_string())?;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use secrecy::SecretString;
 
-use crate::source::auth::AppRole;
+use crate::source::auth::Login;
 
 /// How to reach Vault (from `VAULT_ADDR`, `VAULT_TOKEN`, `VAULT_NAMESPACE`, `VAULT_CACERT`,
 /// and for AppRole `VAULT_ROLE_ID` with `VAULT_SECRET_ID` or `VAULT_SECRET_ID_FILE`).
@@ -20,9 +20,9 @@ pub struct VaultConfig {
     /// PEM file with CA certificates trusted for an `https` address, in addition to the
     /// system's roots.
     pub cacert: Option<PathBuf>,
-    /// AppRole credentials: rotor logs in with them when it has no token, and again when
+    /// How rotor logs in (AppRole, JWT, Kubernetes) when it has no token, and again when
     /// its token can no longer be renewed.
-    pub approle: Option<AppRole>,
+    pub login: Option<Login>,
     /// More TLS settings: a folder of CA certificates, a client certificate for mutual TLS,
     /// and whether `VAULT_SKIP_VERIFY` was asked for (it is refused).
     pub tls: VaultTls,
@@ -55,8 +55,8 @@ impl VaultConfig {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Option<VaultConfig> {
         let get = |name: &str| get(name).filter(|v| !v.is_empty());
         let addr = get("VAULT_ADDR")?;
-        let approle = AppRole::from_lookup(&get);
-        let token = match (get("VAULT_TOKEN"), &approle) {
+        let login = Login::from_lookup(&get).ok().flatten();
+        let token = match (get("VAULT_TOKEN"), &login) {
             (Some(t), _) => SecretString::from(t),
             (None, Some(_)) => SecretString::from(""),
             (None, None) => return None,
@@ -66,7 +66,7 @@ impl VaultConfig {
             token,
             namespace: get("VAULT_NAMESPACE"),
             cacert: get("VAULT_CACERT").map(PathBuf::from),
-            approle,
+            login,
             tls: VaultTls {
                 capath: get("VAULT_CAPATH").map(PathBuf::from),
                 client_cert: get("VAULT_CLIENT_CERT").map(PathBuf::from),
@@ -85,6 +85,20 @@ impl VaultConfig {
     /// (`"VAULT_TOKEN is not set"`), or `None` when both are there.
     pub fn missing_from_lookup(get: impl Fn(&str) -> Option<String>) -> Option<String> {
         let unset = |name: &str| get(name).is_none_or(|v| v.is_empty());
+        let set = |name: &str| get(name).filter(|v| !v.is_empty());
+        if unset("VAULT_TOKEN")
+            && (!unset("VAULT_AUTH") || !unset("VAULT_JWT_ROLE") || !unset("VAULT_K8S_ROLE"))
+        {
+            if let Err(why) = Login::from_lookup(&set) {
+                return Some(why);
+            }
+            if unset("VAULT_ADDR") {
+                return Some("VAULT_ADDR is not set".to_string());
+            }
+            if Login::from_lookup(&set).ok().flatten().is_some() {
+                return None;
+            }
+        }
         if !unset("VAULT_ROLE_ID") && unset("VAULT_TOKEN") {
             let secret_missing = unset("VAULT_SECRET_ID") && unset("VAULT_SECRET_ID_FILE");
             return match (unset("VAULT_ADDR"), secret_missing) {

@@ -12,7 +12,9 @@ use zeroize::Zeroizing;
 
 use super::wire::{into_secret, read_body, request_error, status_error, wipe};
 use super::Vault;
-use crate::source::auth::{TokenAction, TokenInfo, TokenState, NEVER_EXPIRES_CHECK};
+use crate::source::auth::{
+    read_token_file, JwtSource, Login, TokenAction, TokenInfo, TokenState, NEVER_EXPIRES_CHECK,
+};
 use crate::source::error::SourceError;
 
 impl Vault {
@@ -24,7 +26,7 @@ impl Vault {
     /// Logs in with AppRole when there is no token yet (concurrent callers log in once).
     /// Without AppRole there is nothing to do.
     pub(super) async fn ensure_token(&self) -> Result<(), SourceError> {
-        if self.has_token() || self.approle().is_none() {
+        if self.has_token() || self.login_method().is_none() {
             return Ok(());
         }
         let _guard = self.login_lock.lock().await;
@@ -52,19 +54,14 @@ impl Vault {
     }
 
     async fn login_locked(&self) -> Result<Duration, SourceError> {
-        let approle = self.approle().ok_or_else(|| SourceError::InvalidConfig {
-            setting: "VAULT_ROLE_ID",
-            message: "no AppRole credentials to log in with".to_string(),
-        })?;
-        let path = format!("auth/{}/login", approle.mount);
-        let secret_id = approle.secret_id()?;
-        let body = Zeroizing::new(
-            serde_json::to_vec(&json!({
-                "role_id": approle.role_id.expose_secret(),
-                "secret_id": secret_id.expose_secret(),
-            }))
-            .expect("a JSON object serializes"),
-        );
+        let method = self
+            .login_method()
+            .ok_or_else(|| SourceError::InvalidConfig {
+                setting: "VAULT_AUTH",
+                message: "no login method (AppRole, JWT, Kubernetes) to log in with".to_string(),
+            })?;
+        let path = format!("auth/{}/login", method.mount());
+        let body = Zeroizing::new(self.login_body(method).await?);
         let mut answer = self
             .send_json(Method::POST, "login", &path, Some(body.to_vec()), false)
             .await?;
@@ -83,8 +80,112 @@ impl Vault {
         })?;
         self.set_token(token)?;
         self.logins.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(mount = %approle.mount, ttl_secs = ttl.as_secs(), "logged in to Vault with AppRole");
+        tracing::info!(method = method.name(), mount = %method.mount(), ttl_secs = ttl.as_secs(), "logged in to Vault");
         Ok(ttl)
+    }
+
+    /// The body of the login request of `method`, serialized (the caller wipes it).
+    async fn login_body(&self, method: &Login) -> Result<Vec<u8>, SourceError> {
+        let body = match method {
+            Login::AppRole(approle) => {
+                let secret_id = approle.secret_id()?;
+                json!({
+                    "role_id": approle.role_id.expose_secret(),
+                    "secret_id": secret_id.expose_secret(),
+                })
+            }
+            Login::Jwt(jwt) => {
+                let token = match &jwt.source {
+                    JwtSource::File(path) => read_token_file("VAULT_JWT_FILE", path)?,
+                    JwtSource::Actions {
+                        url,
+                        token,
+                        audience,
+                    } => {
+                        self.actions_id_token(url, token, audience.as_deref())
+                            .await?
+                    }
+                };
+                json!({ "role": jwt.role, "jwt": token.expose_secret() })
+            }
+            Login::Kubernetes(k8s) => {
+                let token = read_token_file("VAULT_K8S_TOKEN_PATH", &k8s.token_path)?;
+                json!({ "role": k8s.role, "jwt": token.expose_secret() })
+            }
+        };
+        let bytes = serde_json::to_vec(&body).expect("a JSON object serializes");
+        let mut body = body;
+        wipe(&mut body);
+        Ok(bytes)
+    }
+
+    /// A fresh ID token from GitHub Actions' runtime (`GET $ACTIONS_ID_TOKEN_REQUEST_URL
+    /// &audience=...` with the request token): an ID token lives minutes, so each login asks.
+    async fn actions_id_token(
+        &self,
+        url: &str,
+        request_token: &secrecy::SecretString,
+        audience: Option<&str>,
+    ) -> Result<secrecy::SecretString, SourceError> {
+        let op = "ID token request";
+        let shown = "ACTIONS_ID_TOKEN_REQUEST_URL";
+        let mut url = reqwest::Url::parse(url).map_err(|e| SourceError::InvalidConfig {
+            setting: "ACTIONS_ID_TOKEN_REQUEST_URL",
+            message: format!("not a URL: {e}"),
+        })?;
+        if let Some(aud) = audience {
+            url.query_pairs_mut().append_pair("audience", aud);
+        }
+        let mut auth = reqwest::header::HeaderValue::from_str(&format!(
+            "Bearer {}",
+            request_token.expose_secret()
+        ))
+        .map_err(|_| SourceError::InvalidConfig {
+            setting: "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+            message: "not a valid header value".to_string(),
+        })?;
+        auth.set_sensitive(true);
+        let response = reqwest::Client::builder()
+            .timeout(super::REQUEST_TIMEOUT)
+            .redirect(crate::net::same_origin_redirects(
+                "GitHub Actions' ID token endpoint",
+            ))
+            .build()
+            .map_err(|e| request_error(op, shown, &e))?
+            .get(url)
+            .header(reqwest::header::AUTHORIZATION, auth)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| request_error(op, shown, &e))?;
+        let status = response.status();
+        let bytes = read_body(response, op, shown).await?;
+        if !status.is_success() {
+            return Err(SourceError::Vault {
+                op,
+                path: shown.to_string(),
+                status: Some(status.as_u16()),
+                message: "the Actions runtime refused to issue an ID token (does the job have `permissions: id-token: write`?)".to_string(),
+            });
+        }
+        let mut answer: Value = serde_json::from_slice(&bytes).map_err(|_| SourceError::Vault {
+            op,
+            path: shown.to_string(),
+            status: Some(status.as_u16()),
+            message: "the answer is not JSON".to_string(),
+        })?;
+        let token = answer
+            .get_mut("value")
+            .map(Value::take)
+            .filter(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+            .map(into_secret);
+        wipe(&mut answer);
+        token.ok_or_else(|| SourceError::Vault {
+            op,
+            path: shown.to_string(),
+            status: Some(status.as_u16()),
+            message: "the answer holds no `value`".to_string(),
+        })
     }
 
     /// `GET /v1/auth/token/lookup-self`: the token's TTL and whether it renews.
@@ -171,7 +272,7 @@ impl Vault {
     /// the token, rotor logs in again with AppRole if it can. Without AppRole a token that
     /// cannot be renewed any more is reported (`CannotRenew`) and used until it expires.
     pub async fn refresh_token(&self) -> Result<TokenState, SourceError> {
-        let can_login = self.approle().is_some();
+        let can_login = self.login_method().is_some();
         if !self.has_token() && can_login {
             return self.login_state().await;
         }

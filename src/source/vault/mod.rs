@@ -27,7 +27,7 @@ use secrecy::{ExposeSecret, SecretString};
 use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
 use zeroize::Zeroizing;
 
-use super::auth::AppRole;
+use super::auth::Login;
 use super::error::{describe_chain, SourceError};
 use wire::{request_error, status_error};
 
@@ -101,9 +101,9 @@ impl Vault {
         })
     }
 
-    /// The AppRole credentials, when configured.
-    pub fn approle(&self) -> Option<&AppRole> {
-        self.config.approle.as_ref()
+    /// How rotor logs in, when configured (AppRole, JWT, Kubernetes).
+    pub fn login_method(&self) -> Option<&Login> {
+        self.config.login.as_ref()
     }
 
     /// Whether a token is held (an AppRole-only setup has none until it logs in).
@@ -174,7 +174,7 @@ impl Vault {
                 ..
             })
         );
-        if !refused || self.approle().is_none() {
+        if !refused || self.login_method().is_none() {
             return first;
         }
         tracing::info!("Vault refused the token; logging in again with AppRole");
@@ -511,7 +511,7 @@ mod tests {
             token: SecretString::from("hvs.canary-token"),
             namespace: None,
             cacert: None,
-            approle: None,
+            login: None,
             tls: VaultTls::default(),
         }
     }

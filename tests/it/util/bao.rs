@@ -250,7 +250,7 @@ impl Bao {
             token: SecretString::from(token),
             namespace: None,
             cacert: self.cacert.clone(),
-            approle: None,
+            login: None,
             tls: Default::default(),
         }
     }

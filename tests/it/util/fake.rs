@@ -14,6 +14,8 @@ pub struct Seen {
     pub path: String,
     /// Header names lowercased, in order.
     pub headers: Vec<(String, String)>,
+    /// The body, as text.
+    pub body: String,
 }
 
 impl Seen {
@@ -138,17 +140,18 @@ async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<Seen> {
         .find(|(k, _)| k == "content-length")
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(0);
-    let mut body = buf.len() - head_end - 4;
-    while body < length {
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < length {
         let n = stream.read(&mut chunk).await.ok()?;
         if n == 0 {
             break;
         }
-        body += n;
+        body.extend_from_slice(&chunk[..n]);
     }
     Some(Seen {
         method,
         path,
         headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
     })
 }
