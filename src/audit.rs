@@ -65,6 +65,40 @@ pub struct AuditRecord {
     /// What went wrong (GitHub's or Vault's message), for failures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The CI run rotor ran in (GitHub Actions: repository, workflow, run id and number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunContext>,
+}
+
+/// The GitHub Actions run a record was made in, from the runner's environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunContext {
+    pub repository: Option<String>,
+    pub workflow: Option<String>,
+    pub run_id: Option<String>,
+    pub run_number: Option<String>,
+    pub run_attempt: Option<String>,
+}
+
+impl RunContext {
+    /// The run this process is part of (`GITHUB_ACTIONS=true`), read once.
+    pub fn current() -> Option<RunContext> {
+        static RUN: std::sync::OnceLock<Option<RunContext>> = std::sync::OnceLock::new();
+        RUN.get_or_init(|| {
+            if std::env::var("GITHUB_ACTIONS").ok().as_deref() != Some("true") {
+                return None;
+            }
+            let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+            Some(RunContext {
+                repository: get("GITHUB_REPOSITORY"),
+                workflow: get("GITHUB_WORKFLOW"),
+                run_id: get("GITHUB_RUN_ID"),
+                run_number: get("GITHUB_RUN_NUMBER"),
+                run_attempt: get("GITHUB_RUN_ATTEMPT"),
+            })
+        })
+        .clone()
+    }
 }
 
 impl AuditRecord {
@@ -84,6 +118,7 @@ impl AuditRecord {
             github_request_id: None,
             status: None,
             message: None,
+            run: RunContext::current(),
         }
     }
 }

@@ -269,3 +269,78 @@ async fn kubernetes_login_sends_the_role_and_the_service_account_token() {
         .iter()
         .any(|s| s.header("x-vault-token") == Some("hvs.k8s-issued")));
 }
+
+#[tokio::test]
+async fn in_actions_mode_failures_are_annotations_the_summary_is_a_table_and_audit_records_name_the_run(
+) {
+    use crate::util::emu;
+    use crate::util::rotor::Workspace;
+    use github_emulator::{FaultRule, FleetSpec, TokenSpec};
+    let mut spec = FleetSpec::generate(&["acme"], 2);
+    // A token shaped like the workflow's own GITHUB_TOKEN (ghs_...).
+    spec.tokens = vec![TokenSpec::all("ghs_workflowtokenlookalike")];
+    let (emu, handle) = emu::start(spec).await;
+    emu.add_fault(
+        FaultRule::new("/repos/acme/svc-0002/actions/secrets/DEPLOY_TOKEN", 403)
+            .method("PUT")
+            .message("Resource not accessible by integration"),
+    );
+    let mut ws = Workspace::new(&handle.url, "ghs_workflowtokenlookalike", None);
+    let summary = ws.path().join("summary.md");
+    for (k, v) in [
+        ("GITHUB_ACTIONS", "true".to_string()),
+        ("GITHUB_STEP_SUMMARY", summary.display().to_string()),
+        ("GITHUB_REPOSITORY", "acme/infra".into()),
+        ("GITHUB_RUN_ID", "987654321".into()),
+        ("GITHUB_RUN_NUMBER", "42".into()),
+        ("GITHUB_WORKFLOW", "rotate secrets".into()),
+    ] {
+        ws.extra_env.push((k.into(), v));
+    }
+    ws.write_policy(
+        "p.yaml",
+        "version: 1\nname: deploy\nsource:\n  generate: { length: 32 }\nsecrets:\n  DEPLOY_TOKEN: value\ntargets:\n  - org: acme\n",
+    );
+    let run = ws.run(&["apply", "--output", "json"]).await.expect_code(1);
+    let json: Value = serde_json::from_str(&run.stdout).expect("stdout stays JSON");
+    assert_eq!(json["report"]["summary"]["failed"], 1);
+    assert!(
+        run.stderr.lines().any(
+            |l| l.starts_with("::error title=rotor%3A deploy acme/svc-0002::")
+                && l.contains("Resource not accessible by integration")
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("::warning title=rotor%3A credentials::")
+            && run
+                .stderr
+                .contains("cannot write repository, environment or organization secrets"),
+        "the workflow token is explained: {}",
+        run.stderr
+    );
+    let md = std::fs::read_to_string(&summary).expect("a job summary");
+    assert!(
+        md.contains("| policy | version | rotated | pushed | failed |"),
+        "{md}"
+    );
+    assert!(md.contains("| deploy | 1 |"), "{md}");
+    let value = emu
+        .decrypted(
+            &github_emulator::Scope::Repo {
+                owner: "acme".into(),
+                repo: "svc-0001".into(),
+                app: github_emulator::App::Actions,
+            },
+            "DEPLOY_TOKEN",
+        )
+        .expect("pushed");
+    assert!(!md.contains(&value) && !run.stderr.contains(&value) && !run.stdout.contains(&value));
+    let audit = std::fs::read_to_string(ws.state().join("audit.jsonl")).unwrap();
+    assert!(
+        audit.lines().all(|l| l.contains(r#""run":{"repository":"acme/infra","workflow":"rotate secrets","run_id":"987654321","run_number":"42""#)),
+        "{audit}"
+    );
+}

@@ -144,12 +144,30 @@ pub async fn plan(args: &RunArgs) -> u8 {
             return exit::FAILED;
         }
     };
+    warn_workflow_token();
     let plan = make_plan(&p, &ledger, &BTreeSet::new(), args.common.concurrency).await;
     match args.common.output {
         Output::Text => print!("{}", plan.to_text()),
         Output::Json => println!("{}", plan.to_json()),
     }
+    if super::actions::in_actions() {
+        for a in super::actions::plan_annotations(&plan) {
+            eprintln!("{a}");
+        }
+    }
     exit::OK
+}
+
+/// In GitHub Actions, says plainly (and as a workflow annotation) that the workflow's own
+/// `GITHUB_TOKEN` cannot write secrets, before a bare 403 would.
+fn warn_workflow_token() {
+    if let Some(why) = super::actions::workflow_token_explanation() {
+        eprintln!("warning: {why}");
+        eprintln!(
+            "{}",
+            super::actions::annotation("warning", "rotor: credentials", &why)
+        );
+    }
 }
 
 pub async fn apply(args: &RunArgs) -> u8 {
@@ -183,6 +201,7 @@ async fn run_apply(
         Ok(p) => p,
         Err(code) => return code,
     };
+    warn_workflow_token();
     let ledger = match Ledger::open(&common.state_dir) {
         Ok(l) => l,
         Err(e @ rotor::ledger::journal::LedgerError::Locked { .. }) if rollback.is_none() => {
@@ -260,6 +279,15 @@ async fn run_apply(
     let report = pass
         .apply_with_progress(&p.set, &plan, progress.as_ref())
         .await;
+    if super::actions::in_actions() {
+        for a in super::actions::plan_annotations(&plan)
+            .into_iter()
+            .chain(super::actions::report_annotations(&report))
+        {
+            eprintln!("{a}");
+        }
+        super::actions::write_summary(&super::actions::summary_markdown(&report));
+    }
     match common.output {
         Output::Text => print!("{}", render_report(&report)),
         Output::Json => println!(

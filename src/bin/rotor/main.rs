@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod actions;
 mod args;
 mod commands;
 mod progress;
