@@ -8,6 +8,7 @@ pub mod access;
 pub mod build;
 pub mod estimate;
 pub mod leases;
+pub mod markdown;
 pub use crate::model::plan as model;
 pub mod preflight;
 pub mod render;

@@ -805,3 +805,95 @@ fn a_transaction_whose_first_wave_no_run_would_verify_is_a_problem_not_a_pass() 
     );
     assert_eq!(idle.policies[0].problem, None);
 }
+
+#[test]
+fn hold_version_never_rotates_a_due_policy_and_leaves_a_new_one_to_its_own_pass() {
+    let t = now() - chrono::Duration::days(40);
+    let ledger = ledger_with(3, t, &[("svc-a", 3, t)]);
+    let o = observed(repos(&["svc-a", "svc-b"]), Some(3), &[("svc-a", t)]);
+    let due = Schedule {
+        cadence: Some(Cadence::Every(Duration::from_secs(30 * 86400))),
+        timezone: "UTC".into(),
+        jitter: None,
+        max_age: None,
+    };
+    let held = PlanOptions {
+        hold_version: true,
+        ..Default::default()
+    };
+    let p = plan(
+        &set(policy(stored(), Some(due.clone()))),
+        &o,
+        &ledger,
+        now(),
+        &held,
+    );
+    assert_eq!(p.policies[0].rotate, None, "due, but held");
+    assert_eq!(
+        actions(&p),
+        vec![
+            ("acme/svc-a".into(), Action::Unchanged),
+            ("acme/svc-b".into(), Action::Create)
+        ]
+    );
+    let normal = plan(
+        &set(policy(stored(), Some(due))),
+        &o,
+        &ledger,
+        now(),
+        &PlanOptions::default(),
+    );
+    assert!(
+        normal.policies[0].rotate.is_some(),
+        "without hold it rotates"
+    );
+    let fresh = plan(
+        &set(policy(stored(), None)),
+        &observed(repos(&["svc-a"]), None, &[]),
+        &LedgerState::default(),
+        now(),
+        &held,
+    );
+    assert!(
+        fresh.policies[0].problem.is_some(),
+        "no version yet: left to its own pass"
+    );
+}
+
+#[test]
+fn the_markdown_plan_matches_its_snapshot_and_says_whether_anything_changes() {
+    let t = now() - chrono::Duration::days(1);
+    let ledger = ledger_with(3, t, &[("svc-a", 4, t), ("svc-b", 3, t)]);
+    let o = observed(
+        repos(&["svc-a", "svc-b"]),
+        Some(4),
+        &[("svc-a", t), ("svc-b", t)],
+    );
+    let mut p = policy(stored(), None);
+    p.owner = Some("security@example.com".into());
+    let plan = plan(&set(p), &o, &ledger, now(), &PlanOptions::default());
+    assert!(plan.has_changes() && !plan.has_problems());
+    let md = plan.to_markdown();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/plans/markdown.expected"
+    );
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|v| v == "1") {
+        std::fs::write(path, &md).unwrap();
+    }
+    assert_eq!(
+        md,
+        std::fs::read_to_string(path).unwrap_or_default(),
+        "UPDATE_SNAPSHOTS=1 to rewrite"
+    );
+
+    let quiet = ledger_with(4, t, &[("svc-a", 4, t), ("svc-b", 4, t)]);
+    let unchanged = super::plan(
+        &set(policy(stored(), None)),
+        &o,
+        &quiet,
+        now(),
+        &PlanOptions::default(),
+    );
+    assert!(!unchanged.has_changes());
+}

@@ -4,6 +4,7 @@
 mod util;
 
 mod app_auth;
+mod authoring;
 mod daemon;
 mod emulator;
 mod github;

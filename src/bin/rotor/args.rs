@@ -31,6 +31,9 @@ pub enum Output {
     #[default]
     Text,
     Json,
+    /// Markdown, for a pull request comment or `$GITHUB_STEP_SUMMARY` (`plan`; other
+    /// commands print text).
+    Markdown,
 }
 
 #[derive(Debug, Subcommand)]
@@ -38,7 +41,7 @@ pub enum Command {
     /// Parse and check every policy; print every error, not only the first.
     Validate(PolicyArgs),
     /// Show, per policy and target, what apply would do and why. Never shows values.
-    Plan(RunArgs),
+    Plan(PlanArgs),
     /// Carry out the plan now.
     Apply(RunArgs),
     /// Rotate one policy now, whether due or not.
@@ -51,6 +54,13 @@ pub enum Command {
     /// Run as a daemon: every policy on its cadence, with health, readiness and metrics over
     /// HTTP; SIGHUP reloads the policies, SIGTERM/SIGINT shut down cleanly.
     Run(RunDaemonArgs),
+    /// Print shell completions: `rotor completions bash > /etc/bash_completion.d/rotor`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print rotor's man page (roff): `rotor man > /usr/local/share/man/man1/rotor.1`.
+    Man,
     /// Run the GitHub emulator on its own (for sandboxes and your own tests).
     #[cfg(feature = "emulator")]
     Emulate(github_emulator::EmulateArgs),
@@ -169,6 +179,17 @@ pub struct RunArgs {
     /// Only this policy.
     #[arg(long)]
     pub policy: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Exit 0 when nothing would change, 2 when changes are pending, 1 when some policy or
+    /// target cannot be planned, and 3 (not 2) for invalid policies or settings — as
+    /// Terraform's `plan -detailed-exitcode`, with bad input kept apart.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
 }
 
 #[derive(Debug, Args, Clone)]

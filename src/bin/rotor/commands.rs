@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 
 use super::args::{
-    CommonArgs, Output, PolicyArgs, RollbackArgs, RotateArgs, RunArgs, RunDaemonArgs, StatusArgs,
+    CommonArgs, Output, PlanArgs, PolicyArgs, RollbackArgs, RotateArgs, RunArgs, RunDaemonArgs,
+    StatusArgs,
 };
 use super::exit;
 use rotor::apply::Report;
@@ -132,10 +133,19 @@ async fn make_plan(
     plan
 }
 
-pub async fn plan(args: &RunArgs) -> u8 {
+pub async fn plan(plan_args: &PlanArgs) -> u8 {
+    let args = &plan_args.run;
+    // With --detailed-exitcode, 2 means "changes pending": bad input becomes 3.
+    let bad_input = |code: u8| {
+        if plan_args.detailed_exitcode && code == exit::BAD_INPUT {
+            exit::DETAILED_BAD_INPUT
+        } else {
+            code
+        }
+    };
     let p = match prepare(&args.common, args.policy.as_deref()) {
         Ok(p) => p,
-        Err(code) => return code,
+        Err(code) => return bad_input(code),
     };
     let ledger = match Ledger::read_state(&args.common.state_dir) {
         Ok(s) => s,
@@ -149,13 +159,22 @@ pub async fn plan(args: &RunArgs) -> u8 {
     match args.common.output {
         Output::Text => print!("{}", plan.to_text()),
         Output::Json => println!("{}", plan.to_json()),
+        Output::Markdown => print!("{}", plan.to_markdown()),
     }
     if super::actions::in_actions() {
         for a in super::actions::plan_annotations(&plan) {
             eprintln!("{a}");
         }
     }
-    exit::OK
+    if !plan_args.detailed_exitcode {
+        exit::OK
+    } else if plan.has_problems() {
+        exit::FAILED
+    } else if plan.has_changes() {
+        exit::CHANGES
+    } else {
+        exit::OK
+    }
 }
 
 /// In GitHub Actions, says plainly (and as a workflow annotation) that the workflow's own
@@ -272,8 +291,10 @@ async fn run_apply(
         &budget(&ctx.github, common.concurrency),
     ));
     drop(state);
-    if common.output == Output::Text {
-        print!("{}", plan.to_text());
+    match common.output {
+        Output::Text => print!("{}", plan.to_text()),
+        Output::Markdown => print!("{}", plan.to_markdown()),
+        Output::Json => {}
     }
     let progress = super::progress::for_stderr();
     let report = pass
@@ -289,7 +310,7 @@ async fn run_apply(
         super::actions::write_summary(&super::actions::summary_markdown(&report));
     }
     match common.output {
-        Output::Text => print!("{}", render_report(&report)),
+        Output::Text | Output::Markdown => print!("{}", render_report(&report)),
         Output::Json => println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({ "plan": plan, "report": report }))
@@ -460,7 +481,7 @@ pub fn status(args: &StatusArgs) -> u8 {
             "{}",
             serde_json::to_string_pretty(&rows).expect("status serializes")
         ),
-        Output::Text => {
+        Output::Text | Output::Markdown => {
             if rows.is_empty() {
                 println!("the ledger in {} is empty", args.state_dir.display());
             }

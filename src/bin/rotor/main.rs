@@ -22,6 +22,10 @@ pub mod exit {
     pub const OK: u8 = 0;
     pub const FAILED: u8 = 1;
     pub const BAD_INPUT: u8 = 2;
+    /// `plan --detailed-exitcode`: changes are pending.
+    pub const CHANGES: u8 = 2;
+    /// `plan --detailed-exitcode`: invalid policies or settings (2 is taken by changes).
+    pub const DETAILED_BAD_INPUT: u8 = 3;
 }
 
 fn init_logging(format: LogFormat, default_level: &str) {
@@ -65,6 +69,21 @@ async fn main() -> ExitCode {
         Command::Rollback(a) => commands::rollback(a).await,
         Command::Status(a) => commands::status(a),
         Command::Run(a) => commands::run_daemon(a).await,
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "rotor", &mut std::io::stdout());
+            exit::OK
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
+                Ok(()) => exit::OK,
+                Err(e) => {
+                    eprintln!("rotor man: {e}");
+                    exit::FAILED
+                }
+            }
+        }
         #[cfg(feature = "emulator")]
         Command::Emulate(a) => match github_emulator::run(a.clone()).await {
             Ok(()) => exit::OK,
