@@ -13,7 +13,7 @@ use super::state::{OrgState, RepoState, State};
 const NOT_ACCESSIBLE: &str = "Resource not accessible by personal access token";
 const NOT_ACCESSIBLE_INTEGRATION: &str = "Resource not accessible by integration";
 
-fn not_accessible(access: &Access) -> ApiError {
+pub(crate) fn not_accessible(access: &Access) -> ApiError {
     ApiError::forbidden(if access.is_integration() {
         NOT_ACCESSIBLE_INTEGRATION
     } else {

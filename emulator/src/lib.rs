@@ -25,6 +25,7 @@ mod routes_apps;
 mod routes_org_secrets;
 mod routes_repos;
 mod routes_secrets;
+mod runners;
 mod runs;
 pub mod scope;
 mod server;
@@ -47,6 +48,7 @@ pub use fleet::{
     FleetSpec, LimitsSpec, OrgSpec, RepoSpec, RepoVisibility, TokenSpec, WebhookSpec, DEFAULT_TOKEN,
 };
 pub use inspect::{SecretInfo, SecretRecord};
+pub use runners::{RunnerToken, RUNNER_TOKEN_LIFETIME};
 pub use runs::RunView;
 pub use scope::{App, PublicKey, Scope, Visibility};
 pub use server::{Emulator, ServerHandle};

@@ -51,6 +51,8 @@ pub(crate) struct Shared {
     pub allowed_hosts: std::sync::RwLock<Vec<String>>,
     /// Webhook deliveries (see `webhooks.rs`).
     pub webhooks: super::webhooks::Webhooks,
+    /// Runner registration and remove tokens handed out.
+    pub runner_tokens: Mutex<Vec<super::runners::RunnerToken>>,
 }
 
 impl Shared {
@@ -148,6 +150,7 @@ impl Emulator {
             authorization_sent_to_log_host: AtomicU64::new(0),
             allowed_hosts: std::sync::RwLock::new(Vec::new()),
             webhooks: Default::default(),
+            runner_tokens: Mutex::new(Vec::new()),
         };
         if let Some(w) = &spec.webhook {
             shared.webhooks.configure(&w.url, &w.secret);
@@ -203,6 +206,7 @@ impl Emulator {
             .merge(routes_org_secrets::routes())
             .merge(routes_apps::routes())
             .merge(routes_actions::routes())
+            .merge(super::runners::routes())
             .method_not_allowed_fallback(method_not_allowed)
             .route_layer(from_fn_with_state(Arc::clone(&shared), gate));
         Router::new()

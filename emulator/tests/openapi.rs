@@ -464,6 +464,7 @@ async fn every_served_route_answers_as_the_description_says() {
     organization_secrets(&f.api, &f.emu).await;
     apps(&f.api, &f.key).await;
     actions(&f.api, &f.emu).await;
+    openapi::actions::runner_tokens(&f.api).await;
     let routed = coverage(&f.api, &f.emu).await;
     let stale: Vec<String> = f
         .api

@@ -91,6 +91,20 @@ async fn run_and_job(api: &Api, emu: &Emulator, run_id: u64, logs: bool) {
     }
 }
 
+/// Runner registration and remove tokens, for an organization and a repository.
+pub async fn runner_tokens(api: &Api) {
+    for path in [
+        "/orgs/acme/actions/runners/registration-token",
+        "/orgs/acme/actions/runners/remove-token",
+        "/repos/acme/api/actions/runners/registration-token",
+        "/repos/acme/api/actions/runners/remove-token",
+    ] {
+        let t = api.expect(TOKEN, "POST", path, None, 201).await;
+        assert!(t["token"].as_str().is_some_and(|s| s.len() >= 20), "{t}");
+        assert!(t["expires_at"].is_string(), "{t}");
+    }
+}
+
 pub async fn actions(api: &Api, emu: &Emulator) {
     let list = api
         .expect(TOKEN, "GET", &format!("{ACTIONS}/workflows"), None, 200)
