@@ -13,6 +13,7 @@ mod lease;
 mod prefetch;
 mod push;
 mod report;
+mod runner;
 mod txn;
 mod verify;
 
@@ -214,6 +215,12 @@ impl<'a> Applier<'a> {
         if let Some(problem) = &pp.problem {
             pr.error = Some(problem.clone());
             return pr;
+        }
+        if matches!(
+            policy.source,
+            crate::policy::SourceSpec::GithubRunnerToken { .. }
+        ) {
+            return self.apply_runner_token(policy, pp, pr).await;
         }
         pr.unchanged = pp
             .targets
@@ -501,6 +508,7 @@ impl<'a> Applier<'a> {
                     at: Utc::now(),
                     reason: reason.code().to_string(),
                     total_rotations: None,
+                    expires_at: None,
                 }))
                 .map_err(|e| format!("recording the rotation in the ledger failed: {e}"))?;
                 tracing::info!(policy = %policy.name, version = value.version, reason = reason.code(), "rotated");
@@ -597,6 +605,7 @@ impl<'a> Applier<'a> {
             at: pp.last_rotated_at.unwrap_or_else(Utc::now),
             reason: "recovered".to_string(),
             total_rotations: None,
+            expires_at: None,
         })) {
             pr.error
                 .get_or_insert(format!("recording the rotation in the ledger failed: {e}"));

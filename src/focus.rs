@@ -168,7 +168,7 @@ fn focused_targets(p: &Policy, focus: &Focus) -> Vec<TargetSpec> {
                     .get(&org.to_ascii_lowercase())
                     .is_some_and(|rs| rs.iter().any(|r| m.selects(r)))
             }
-            TargetSpec::OrgSecret { .. } => false,
+            TargetSpec::OrgSecret { .. } | TargetSpec::VaultKv(_) => false,
         })
         .cloned()
         .collect()

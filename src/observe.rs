@@ -76,7 +76,8 @@ async fn focus_listings(
             set.policies
                 .iter()
                 .flat_map(|p| &p.targets)
-                .map(|t| owner_of(t).0.to_ascii_lowercase()),
+                .map(|t| owner_of(t).0.to_ascii_lowercase())
+                .filter(|o| !o.is_empty()),
         );
         for owner in owners {
             let repos = repos_of(&owner);
@@ -172,6 +173,9 @@ pub async fn observe_with(
             .collect();
         for t in set.policies.iter().flat_map(|p| &p.targets) {
             let (owner, repo) = owner_of(t);
+            if owner.is_empty() {
+                continue; // a Vault target
+            }
             let hint = owners.entry(owner.to_ascii_lowercase()).or_default();
             if hint.is_none() {
                 *hint = repo;
@@ -325,6 +329,7 @@ fn owner_of(t: &crate::policy::TargetSpec) -> (String, Option<String>) {
     match t {
         TargetSpec::Repo { owner, repo, .. } => (owner.clone(), Some(repo.clone())),
         TargetSpec::OrgRepos { org, .. } | TargetSpec::OrgSecret { org, .. } => (org.clone(), None),
+        TargetSpec::VaultKv(_) => (String::new(), None),
     }
 }
 

@@ -113,6 +113,7 @@ pub async fn start(
             at: Utc::now(),
             reason: "rollback".into(),
             total_rotations: None,
+            expires_at: None,
         }))
         .map_err(|e| RollbackError::Failed(format!("recording the rollback failed: {e}")))?;
     }

@@ -363,6 +363,7 @@ impl Applier<'_> {
                     at: Utc::now(),
                     reason: "rollback".into(),
                     total_rotations: None,
+                    expires_at: None,
                 }));
                 *restored_as = Some(r);
                 r

@@ -590,6 +590,8 @@ mod tests {
             version: Some(4),
             last_rotated_at: None,
             next_due: None,
+            expires_at: None,
+            vault_targets: Vec::new(),
             problem: None,
             targets: vec![target("x"), target("y"), target("z")],
             txn: None,

@@ -29,7 +29,7 @@ pub use app::{AppConfig, AppKey};
 pub use auth::{Auth, TokenSource};
 pub use client::Client;
 pub use config::{ConfigError, GitHubConfig, Limits};
-pub use endpoints::{PutReceipt, ALWAYS_RETURNS_RUN, MAX_LOG_BYTES};
+pub use endpoints::{PutReceipt, RunnerToken, ALWAYS_RETURNS_RUN, MAX_LOG_BYTES};
 pub use error::{ErrorKind, GitHubError};
 pub use governor::{Governor, GovernorSettings, GovernorStats};
 pub use identity::AuthIdentity;

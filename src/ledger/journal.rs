@@ -249,6 +249,7 @@ mod tests {
             at: chrono::Utc::now(),
             reason: "due".into(),
             total_rotations: None,
+            expires_at: None,
         })
     }
 

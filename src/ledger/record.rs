@@ -47,6 +47,9 @@ pub struct RotationRecord {
     /// Set only by compaction: the number of rotations this record stands for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_rotations: Option<u64>,
+    /// When the value made expires, when its issuer says (a runner registration token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -78,6 +81,9 @@ pub struct PolicyState {
     pub version: Option<u64>,
     pub rotated_at: Option<DateTime<Utc>>,
     pub rotations: u64,
+    /// When the current version expires, when known (a runner registration token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
     /// Transactions (verify/rollout) and dynamic leases.
     #[serde(skip_serializing_if = "is_empty_book")]
     pub txn: TxnBook,
@@ -157,6 +163,7 @@ impl LedgerState {
                 if p.version.is_none_or(|v| r.version >= v) {
                     p.version = Some(r.version);
                     p.rotated_at = Some(r.at);
+                    p.expires_at = r.expires_at;
                 }
                 p.rotations = r.total_rotations.unwrap_or(p.rotations.saturating_add(1));
             }
@@ -234,6 +241,7 @@ impl LedgerState {
                     at,
                     reason: "compacted".into(),
                     total_rotations: Some(p.rotations),
+                    expires_at: p.expires_at,
                 }));
             }
         }

@@ -49,6 +49,12 @@ pub struct PolicyPlan {
     pub version: Option<u64>,
     pub last_rotated_at: Option<DateTime<Utc>>,
     pub next_due: Option<DateTime<Utc>>,
+    /// When the current value expires, when its issuer says (a runner registration token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Vault KV paths the value is written to (a runner token's targets), as `mount/path`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vault_targets: Vec<String>,
     /// A problem that stops the whole policy (e.g. Vault unreachable).
     pub problem: Option<String>,
     pub targets: Vec<TargetPlan>,

@@ -140,6 +140,9 @@ pub enum SourceSpec {
         /// `pki/issue/{role}` and SSH's `ssh/creds/{role}` do; without, by a read.
         params: BTreeMap<String, String>,
     },
+    /// A self-hosted runner registration token GitHub mints for an organization (or one
+    /// repository, `repo`); it lives an hour and goes to `vault_kv` targets.
+    GithubRunnerToken { owner: String, repo: Option<String> },
 }
 
 impl SourceSpec {
@@ -155,7 +158,9 @@ impl SourceSpec {
     pub fn mints(&self) -> bool {
         matches!(
             self,
-            SourceSpec::Generate { .. } | SourceSpec::VaultRead { .. }
+            SourceSpec::Generate { .. }
+                | SourceSpec::VaultRead { .. }
+                | SourceSpec::GithubRunnerToken { .. }
         )
     }
 
@@ -165,6 +170,7 @@ impl SourceSpec {
             SourceSpec::Generate { .. } => Some(vec!["value".to_string()]),
             SourceSpec::VaultKv(kv) => kv.key.as_ref().map(|k| vec![k.clone()]),
             SourceSpec::VaultRead { .. } => None,
+            SourceSpec::GithubRunnerToken { .. } => Some(vec!["token".to_string()]),
         }
     }
 }
@@ -250,6 +256,9 @@ pub enum TargetSpec {
         environment: Option<String>,
         app: App,
     },
+    /// A Vault KV v2 path (`vault_kv: {mount, path, key}`): where a `github_runner_token`
+    /// is written, with its `expires_at`, by check-and-set.
+    VaultKv(KvRef),
     /// One organization secret.
     OrgSecret {
         org: String,

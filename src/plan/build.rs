@@ -103,6 +103,10 @@ fn describe_source(spec: &SourceSpec) -> String {
         SourceSpec::VaultKv(kv) => format!("vault kv {}/{}", kv.mount, kv.path),
         SourceSpec::VaultRead { path, params } if params.is_empty() => format!("vault read {path}"),
         SourceSpec::VaultRead { path, .. } => format!("vault write {path}"),
+        SourceSpec::GithubRunnerToken { owner, repo } => match repo {
+            Some(r) => format!("github runner token for {owner}/{r}"),
+            None => format!("github runner token for org {owner}"),
+        },
     }
 }
 
@@ -164,6 +168,20 @@ fn plan_policy(
         version: None,
         last_rotated_at,
         next_due: next,
+        expires_at: ledger.policies.get(&policy.name).and_then(|p| p.expires_at),
+        vault_targets: policy
+            .targets
+            .iter()
+            .filter_map(|t| match t {
+                crate::policy::TargetSpec::VaultKv(kv) => Some(format!(
+                    "vault kv {}/{} (key {})",
+                    kv.mount,
+                    kv.path,
+                    kv.key.as_deref().unwrap_or("token")
+                )),
+                _ => None,
+            })
+            .collect(),
         problem: None,
         targets: Vec::new(),
         txn: None,

@@ -169,6 +169,8 @@ mod tests {
                 version: Some(1),
                 last_rotated_at: None,
                 next_due: None,
+                expires_at: None,
+                vault_targets: Vec::new(),
                 problem: None,
                 targets,
                 txn: None,

@@ -83,10 +83,20 @@ impl Plan {
             if let Some(next) = p.next_due {
                 let _ = writeln!(out, "  next due: {}", next.format("%Y-%m-%d %H:%M:%SZ"));
             }
+            if let Some(exp) = p.expires_at {
+                let _ = writeln!(
+                    out,
+                    "  current value expires: {}",
+                    exp.format("%Y-%m-%d %H:%M:%SZ")
+                );
+            }
+            for t in &p.vault_targets {
+                let _ = writeln!(out, "  > {t}");
+            }
             if let Some(t) = &p.txn {
                 txn_text(&mut out, t);
             }
-            if p.targets.is_empty() {
+            if p.targets.is_empty() && p.vault_targets.is_empty() {
                 out.push_str("  (no repository matches the targets)\n");
             }
             let width = p.targets.iter().map(|t| t.target.len()).max().unwrap_or(0);

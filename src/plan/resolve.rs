@@ -124,6 +124,8 @@ pub fn resolve(policy: &Policy, listings: &Listings) -> Vec<ResolvedTarget> {
                     &mut out,
                 ),
             },
+            // Written to Vault by `apply` itself (a runner token): no GitHub scope.
+            TargetSpec::VaultKv(_) => {}
             TargetSpec::OrgSecret {
                 org,
                 visibility,

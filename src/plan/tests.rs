@@ -99,6 +99,7 @@ fn ledger_with(
         at: rotated_at,
         reason: "initial".into(),
         total_rotations: None,
+        expires_at: None,
     }));
     for (repo, v, at) in pushed {
         l.apply(&Entry::Push(PushRecord {

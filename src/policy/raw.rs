@@ -72,6 +72,15 @@ pub struct RawSource {
     pub generate: Option<Spanned<RawGenerate>>,
     pub vault_kv: Option<Spanned<RawKv>>,
     pub vault_read: Option<Spanned<RawRead>>,
+    pub github_runner_token: Option<Spanned<RawRunnerToken>>,
+}
+
+/// `source.github_runner_token`: `{ org: acme }` or `{ repo: acme/build-farm }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRunnerToken {
+    pub org: Option<Spanned<String>>,
+    pub repo: Option<Spanned<String>>,
 }
 
 /// `source.generate`: rotor makes the value.
@@ -139,6 +148,8 @@ pub struct RawTarget {
     pub scope: Option<Spanned<String>>,
     /// Organization secret visibility: `all` | `private` | `selected`.
     pub visibility: Option<Spanned<String>>,
+    /// A Vault KV v2 path (for `github_runner_token`).
+    pub vault_kv: Option<Spanned<RawKv>>,
 }
 
 /// `schedule:`.

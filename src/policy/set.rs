@@ -254,5 +254,6 @@ fn describe(t: &TargetSpec) -> String {
         TargetSpec::OrgSecret { org, app, .. } => {
             format!("the organization secrets of {org}{}", app_suffix(*app))
         }
+        TargetSpec::VaultKv(kv) => format!("vault kv {}/{}", kv.mount, kv.path),
     }
 }

@@ -119,7 +119,25 @@ impl Sources {
                 Err(SourceError::Unversioned { kind: "generate" })
             }
             SourceSpec::VaultRead { .. } => Err(SourceError::Unversioned { kind: "vault_read" }),
+            SourceSpec::GithubRunnerToken { .. } => Err(SourceError::Unversioned {
+                kind: "github_runner_token",
+            }),
         }
+    }
+
+    /// Writes `fields` as a new KV v2 version at `kv`, with check-and-set against the
+    /// version there now (a writer in between makes this fail, writing nothing). Returns
+    /// the new version.
+    pub async fn write_kv(
+        &self,
+        kv: &KvRef,
+        fields: &BTreeMap<String, SecretString>,
+    ) -> Result<u64, SourceError> {
+        let vault = self.need_vault()?;
+        let current = vault.current_version(&kv.mount, &kv.path).await?;
+        vault
+            .write_cas(&kv.mount, &kv.path, fields, current.unwrap_or(0))
+            .await
     }
 
     /// Makes the value for a new rotation.
@@ -189,6 +207,10 @@ impl Sources {
                     lease,
                 })
             }
+            // Minted by GitHub, not by a source: `apply` does it (see `apply/runner.rs`).
+            SourceSpec::GithubRunnerToken { .. } => Err(SourceError::Unversioned {
+                kind: "github_runner_token",
+            }),
         }
     }
 
@@ -261,7 +283,7 @@ fn kv_of(spec: &SourceSpec) -> Option<&KvRef> {
     match spec {
         SourceSpec::Generate { store, .. } => store.as_ref(),
         SourceSpec::VaultKv(kv) => Some(kv),
-        SourceSpec::VaultRead { .. } => None,
+        SourceSpec::VaultRead { .. } | SourceSpec::GithubRunnerToken { .. } => None,
     }
 }
 

@@ -14,6 +14,7 @@ mod login;
 mod partner;
 mod policy;
 mod rotation;
+mod runners;
 mod sandbox;
 mod scale;
 mod scopes;

@@ -66,6 +66,7 @@ fn names_owner(t: &TargetSpec, owner: &str) -> bool {
         TargetSpec::OrgRepos { org, .. } | TargetSpec::OrgSecret { org, .. } => {
             org.eq_ignore_ascii_case(owner)
         }
+        TargetSpec::VaultKv(_) => false,
     }
 }
 

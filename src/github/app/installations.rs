@@ -29,6 +29,7 @@ pub const WANTED_PERMISSIONS: &[(&str, &str)] = &[
     ("dependabot_secrets", "write"),
     ("codespaces_secrets", "write"),
     ("actions", "write"),
+    ("organization_self_hosted_runners", "write"),
     ("metadata", "read"),
 ];
 

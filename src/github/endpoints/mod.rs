@@ -6,7 +6,9 @@ mod actions;
 mod apps;
 mod rate_limit;
 mod repos;
+mod runners;
 mod secrets;
 
 pub use actions::{ALWAYS_RETURNS_RUN, MAX_LOG_BYTES};
+pub use runners::RunnerToken;
 pub use secrets::PutReceipt;

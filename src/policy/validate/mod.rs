@@ -7,6 +7,7 @@
 
 mod common;
 mod rollout;
+mod runner;
 mod schedule;
 mod secrets;
 mod source;
@@ -85,6 +86,11 @@ pub fn check_policy(
         }
     };
 
+    // A runner token policy (even one whose source has a mistake) has no `secrets`.
+    let runner_source = raw
+        .source
+        .as_ref()
+        .is_some_and(|src| src.value.github_runner_token.is_some());
     let source = match raw.source {
         None => {
             s.err(
@@ -97,7 +103,11 @@ pub fn check_policy(
         Some(src) => check_source(&mut s, src),
     };
 
+    let secrets_at = raw.secrets.as_ref().map(pos);
     let secrets = match raw.secrets {
+        // A runner token goes to its vault_kv targets' key; `secrets` must be absent.
+        None if runner_source => Vec::new(),
+        Some(_) if runner_source => Vec::new(),
         None => {
             s.err(
                 at,
@@ -135,7 +145,17 @@ pub fn check_policy(
         }
     }
 
+    let schedule_at = raw.schedule.as_ref().map(pos);
     let schedule = raw.schedule.and_then(|sch| check_schedule(&mut s, sch));
+    runner::check_runner_policy(
+        &mut s,
+        at,
+        source.as_ref(),
+        secrets_at.filter(|_| runner_source),
+        &targets,
+        schedule.as_ref(),
+        schedule_at,
+    );
 
     if let (Some(source), Some(v)) = (&source, &raw.verify) {
         check_recoverable(&mut s, source, pos(v), raw.rollout.as_ref());

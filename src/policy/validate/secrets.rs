@@ -68,6 +68,7 @@ pub(super) fn check_secrets(
                         format!("vault_kv with key \"{}\"", kv.key.as_deref().unwrap_or(""))
                     }
                     SourceSpec::VaultRead { .. } => "vault_read".to_string(),
+                    SourceSpec::GithubRunnerToken { .. } => "github_runner_token".to_string(),
                 };
                 s.err(
                     pos(&field),

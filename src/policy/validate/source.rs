@@ -7,7 +7,7 @@ use crate::policy::model::{Charset, KvRef, SourceSpec};
 use crate::policy::names;
 use std::collections::BTreeMap;
 
-use crate::policy::raw::{RawGenerate, RawKv, RawRead, RawSource, RawValue};
+use crate::policy::raw::{RawGenerate, RawKv, RawRead, RawRunnerToken, RawSource, RawValue};
 use crate::policy::yaml::Pos;
 
 pub(super) fn check_source(s: &mut Sink, src: Spanned<RawSource>) -> Option<SourceSpec> {
@@ -16,6 +16,7 @@ pub(super) fn check_source(s: &mut Sink, src: Spanned<RawSource>) -> Option<Sour
         generate,
         vault_kv,
         vault_read,
+        github_runner_token,
     } = src.value;
     let mut present: Vec<(&str, Pos)> = Vec::new();
     if let Some(g) = &generate {
@@ -27,12 +28,15 @@ pub(super) fn check_source(s: &mut Sink, src: Spanned<RawSource>) -> Option<Sour
     if let Some(r) = &vault_read {
         present.push(("vault_read", pos(r)));
     }
+    if let Some(r) = &github_runner_token {
+        present.push(("github_runner_token", pos(r)));
+    }
     present.sort_by_key(|(_, p)| *p);
     match present.len() {
         0 => s.err(
             at,
             "E0201",
-            "no source: set one of generate, vault_kv, vault_read",
+            "no source: set one of generate, vault_kv, vault_read, github_runner_token",
         ),
         1 => {}
         _ => {
@@ -53,10 +57,46 @@ pub(super) fn check_source(s: &mut Sink, src: Spanned<RawSource>) -> Option<Sour
     specs.extend(generate.map(|g| check_generate(s, g)));
     specs.extend(vault_kv.map(|k| check_kv(s, "vault_kv", k, None).map(SourceSpec::VaultKv)));
     specs.extend(vault_read.map(|r| check_read(s, r)));
+    specs.extend(github_runner_token.map(|r| check_runner_token(s, r)));
     if specs.len() != 1 || s.count() > start {
         return None;
     }
     specs.pop().flatten()
+}
+
+/// `source.github_runner_token`: exactly one of `org: NAME` and `repo: OWNER/NAME`.
+fn check_runner_token(s: &mut Sink, r: Spanned<RawRunnerToken>) -> Option<SourceSpec> {
+    let at = pos(&r);
+    match (r.value.org, r.value.repo) {
+        (Some(org), None) => match names::check_org(&org.value) {
+            Ok(()) => Some(SourceSpec::GithubRunnerToken {
+                owner: org.value,
+                repo: None,
+            }),
+            Err(m) => {
+                s.err(pos(&org), "E0409", m);
+                None
+            }
+        },
+        (None, Some(repo)) => match names::check_repo(&repo.value) {
+            Ok((owner, name)) => Some(SourceSpec::GithubRunnerToken {
+                owner: owner.to_string(),
+                repo: Some(name.to_string()),
+            }),
+            Err(m) => {
+                s.err(pos(&repo), "E0403", m);
+                None
+            }
+        },
+        _ => {
+            s.err(
+                at,
+                "E0208",
+                "github_runner_token names one of org (an organization's runners) or repo (one repository's)",
+            );
+            None
+        }
+    }
 }
 
 fn check_generate(s: &mut Sink, g: Spanned<RawGenerate>) -> Option<SourceSpec> {
@@ -175,7 +215,7 @@ fn check_generate(s: &mut Sink, g: Spanned<RawGenerate>) -> Option<SourceSpec> {
     })
 }
 
-fn check_kv(
+pub(super) fn check_kv(
     s: &mut Sink,
     what: &str,
     kv: Spanned<RawKv>,

@@ -23,7 +23,32 @@ fn selection_fields(t: &RawTarget) -> Vec<(&'static str, Option<Pos>)> {
 pub(super) fn check_target(s: &mut Sink, t: Spanned<RawTarget>) -> Option<TargetSpec> {
     let at = pos(&t);
     let start = s.count();
-    let t = t.value;
+    let mut t = t.value;
+    if let Some(kv) = t.vault_kv.take() {
+        // A Vault KV path (a runner token's place): nothing of a GitHub target goes with it.
+        let github_fields = [
+            ("repo", t.repo.as_ref().map(pos)),
+            ("org", t.org.as_ref().map(pos)),
+            ("environment", t.environment.as_ref().map(pos)),
+            ("app", t.app.as_ref().map(pos)),
+            ("scope", t.scope.as_ref().map(pos)),
+            ("visibility", t.visibility.as_ref().map(pos)),
+        ];
+        for (field, p) in github_fields.into_iter().chain(selection_fields(&t)) {
+            if let Some(p) = p {
+                s.err(
+                    p,
+                    "E0406",
+                    format!("{field} is not allowed on a vault_kv target"),
+                );
+            }
+        }
+        let kv = super::source::check_kv(s, "vault_kv", kv, Some("token"));
+        return (s.count() == start)
+            .then_some(kv)
+            .flatten()
+            .map(TargetSpec::VaultKv);
+    }
 
     let app = match &t.app {
         None => Some(App::Actions),

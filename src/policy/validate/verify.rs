@@ -264,6 +264,7 @@ fn check_against_targets(s: &mut Sink, at: Pos, repos_missing: bool, targets: &[
             TargetSpec::Repo { app, .. }
             | TargetSpec::OrgRepos { app, .. }
             | TargetSpec::OrgSecret { app, .. } => *app,
+            TargetSpec::VaultKv(_) => return false,
         };
         app == App::Actions
     };
