@@ -22,6 +22,7 @@ pub mod ledger;
 pub mod model;
 pub mod net;
 pub mod observe;
+pub mod online;
 pub mod pass;
 pub mod plan;
 pub mod policy;

@@ -25,8 +25,51 @@ pub fn load_dir(dir: &Path) -> Result<PolicySet, Vec<Diagnostic>> {
 /// mistake (or an attempt to make rotor parse a huge document).
 pub const MAX_POLICY_FILE: u64 = 1024 * 1024;
 
+/// A valid policy with where its parts are written, for checks that report against the
+/// file after loading (`rotor validate --online`).
+#[derive(Debug, Clone)]
+pub struct LocatedPolicy {
+    pub policy: Policy,
+    /// The policy itself, its `source`, and each target in order.
+    pub at: (usize, usize),
+    pub source_at: (usize, usize),
+    pub targets_at: Vec<(usize, usize)>,
+}
+
+/// As [`load_dir_with`], keeping each policy's positions. Policies sorted by name.
+pub fn load_dir_located(
+    dir: &Path,
+    rules: &SourceRules,
+) -> Result<Vec<LocatedPolicy>, Vec<Diagnostic>> {
+    let checked = load_checked(dir, rules)?;
+    let mut out: Vec<LocatedPolicy> = checked
+        .into_iter()
+        .filter_map(|c| {
+            let at = (c.at.line, c.at.col);
+            let source_at = c.source_at.map_or(at, |p| (p.line, p.col));
+            let targets_at = c.targets.iter().map(|(_, p)| (p.line, p.col)).collect();
+            c.policy.map(|policy| LocatedPolicy {
+                policy,
+                at,
+                source_at,
+                targets_at,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.policy.name.cmp(&b.policy.name));
+    Ok(out)
+}
+
 /// As [`load_dir`], with the operator's rules for Vault sources (an allow-list).
 pub fn load_dir_with(dir: &Path, rules: &SourceRules) -> Result<PolicySet, Vec<Diagnostic>> {
+    let checked = load_checked(dir, rules)?;
+    let mut policies: Vec<Policy> = checked.into_iter().filter_map(|c| c.policy).collect();
+    policies.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(PolicySet { policies })
+}
+
+/// Every policy of `dir`, checked; `Err` with every diagnostic when any is wrong.
+fn load_checked(dir: &Path, rules: &SourceRules) -> Result<Vec<Checked>, Vec<Diagnostic>> {
     let files = match policy_files(dir) {
         Ok(files) => files,
         Err(e) => {
@@ -59,9 +102,13 @@ pub fn load_dir_with(dir: &Path, rules: &SourceRules) -> Result<PolicySet, Vec<D
             },
         }
     }
-    let mut policies = finish(checked, &mut diags)?;
-    policies.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(PolicySet { policies })
+    check_set(&checked, &mut diags);
+    if diags.is_empty() {
+        Ok(checked)
+    } else {
+        Diagnostic::sort(&mut diags);
+        Err(diags)
+    }
 }
 
 /// Parse and validate the policies of one file's text, as [`load_dir`] would (including the

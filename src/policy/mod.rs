@@ -14,6 +14,6 @@ mod validate;
 mod yaml;
 
 pub use diag::{Diagnostic, CODES};
-pub use load::{load_dir, load_dir_with, load_str, load_str_with};
+pub use load::{load_dir, load_dir_located, load_dir_with, load_str, load_str_with, LocatedPolicy};
 pub use model::*;
 pub use sources::SourceRules;

@@ -97,3 +97,85 @@ async fn shell_completions_and_a_man_page() {
     assert!(run.stdout.contains(".TH rotor 1"), "{}", &run.stdout[..200]);
     assert!(run.stdout.contains("completions"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_online_reports_what_vault_and_github_would_refuse_at_the_line_that_asks() {
+    use github_emulator::TokenSpec;
+    let bao = crate::util::bao::Bao::start();
+    bao.kv_put("secret", "ci/readable", serde_json::json!({"token": "t"}))
+        .await;
+    // A token that may read KV but write nothing.
+    let token = bao
+        .token_with_policy(
+            "read-only",
+            "path \"secret/data/*\" { capabilities = [\"read\"] }\npath \"secret/metadata/*\" { capabilities = [\"read\"] }\npath \"sys/capabilities-self\" { capabilities = [\"update\"] }\n",
+        )
+        .await;
+    let mut spec = FleetSpec::generate(&["acme"], 2);
+    spec.orgs[0].repos[0].environments = vec!["production".into()];
+    spec.tokens = vec![TokenSpec {
+        token: "one-repo-token".into(),
+        orgs: vec![],
+        repos: vec!["acme/svc-0001".into()],
+    }];
+    let (_emu, handle) = emu::start(spec).await;
+    let ws = Workspace::new(
+        &handle.url,
+        "one-repo-token",
+        Some((bao.addr.clone(), token)),
+    );
+    ws.write_policy(
+        "a-stored.yaml",
+        "version: 1\nname: stored\nsource:\n  generate:\n    length: 32\n    store:\n      vault_kv: { mount: secret, path: ci/stored }\nsecrets:\n  S: value\ntargets:\n  - repo: acme/svc-0001\n",
+    );
+    ws.write_policy(
+        "b-readable.yaml",
+        "version: 1\nname: readable\nsource:\n  vault_kv: { mount: secret, path: ci/readable }\nsecrets:\n  R: token\ntargets:\n  - repo: acme/svc-0001\n",
+    );
+    ws.write_policy(
+        "c-targets.yaml",
+        "version: 1\nname: targets\nsource:\n  generate: { length: 32 }\nsecrets:\n  T: value\ntargets:\n  - repo: acme/svc-0001\n  - repo: acme/svc-0002\n  - repo: acme/svc-0001\n    environment: staging\n",
+    );
+    // Offline, all of it is valid.
+    ws.run(&["validate"]).await.expect_code(0);
+    let run = ws.run(&["validate", "--online"]).await.expect_code(2);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert!(
+        lines.iter().any(|l| l.starts_with("")
+            && l.contains("a-stored.yaml:4:3: E0701")
+            && l.contains("writing it (secret/data/ci/stored)")),
+        "the store the token cannot write, at the source:\n{}",
+        run.stderr
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("c-targets.yaml:9:5: E0702") && l.contains("acme/svc-0002")),
+        "the repository the credential cannot see, at its target:\n{}",
+        run.stderr
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("c-targets.yaml:10:5: E0702") && l.contains("staging")),
+        "the missing environment, at its target:\n{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("b-readable.yaml"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("problem(s) found online"),
+        "{}",
+        run.stderr
+    );
+
+    // Nothing was written anywhere.
+    assert_eq!(bao.kv_version("secret", "ci/stored").await, None);
+    ws.remove_policy("a-stored.yaml");
+    ws.remove_policy("c-targets.yaml");
+    let ok = ws.run(&["validate", "--online"]).await.expect_code(0);
+    assert!(
+        ok.stdout.contains("Vault and GitHub would accept it"),
+        "{}",
+        ok.stdout
+    );
+}

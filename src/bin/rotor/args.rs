@@ -38,8 +38,9 @@ pub enum Output {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Parse and check every policy; print every error, not only the first.
-    Validate(PolicyArgs),
+    /// Parse and check every policy; print every error, not only the first. With
+    /// `--online`, also ask Vault and GitHub (writing nothing) whether they would accept it.
+    Validate(ValidateArgs),
     /// Show, per policy and target, what apply would do and why. Never shows values.
     Plan(PlanArgs),
     /// Carry out the plan now.
@@ -179,6 +180,20 @@ pub struct RunArgs {
     /// Only this policy.
     #[arg(long)]
     pub policy: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub policy_dir: PolicyArgs,
+    /// Also check with the configured credentials, writing nothing, that Vault lets the
+    /// token read every source and write every store, and that GitHub lets the credential
+    /// see every target and write its secrets. Exit 2 with every problem at file:line:col.
+    #[arg(long)]
+    pub online: bool,
+    /// Folder of the embedded ledger (read, for what was pushed before; with --online).
+    #[arg(long, env = "ROTOR_STATE_DIR", default_value = "rotor-state")]
+    pub state_dir: PathBuf,
 }
 
 #[derive(Debug, Args, Clone)]

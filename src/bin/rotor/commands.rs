@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::args::{
     CommonArgs, Output, PlanArgs, PolicyArgs, RollbackArgs, RotateArgs, RunArgs, RunDaemonArgs,
-    StatusArgs,
+    StatusArgs, ValidateArgs,
 };
 use super::exit;
 use rotor::apply::Report;
@@ -37,7 +37,11 @@ pub(crate) fn load(args: &PolicyArgs) -> Result<PolicySet, u8> {
     }
 }
 
-pub fn validate(args: &PolicyArgs) -> u8 {
+pub async fn validate(v: &ValidateArgs) -> u8 {
+    let args = &v.policy_dir;
+    if v.online {
+        return validate_online(v).await;
+    }
     match load(args) {
         Ok(set) => {
             println!(
@@ -50,6 +54,53 @@ pub fn validate(args: &PolicyArgs) -> u8 {
         }
         Err(code) => code,
     }
+}
+
+/// `rotor validate --online`: the offline checks, then Vault's and GitHub's answers.
+async fn validate_online(v: &ValidateArgs) -> u8 {
+    let dir = &v.policy_dir.policies;
+    let located = match policy::load_dir_located(dir, &v.policy_dir.source_rules()) {
+        Ok(l) => l,
+        Err(diags) => {
+            for d in &diags {
+                eprintln!("{d}");
+            }
+            eprintln!(
+                "{} error(s) in policies under {}",
+                diags.len(),
+                dir.display()
+            );
+            return exit::BAD_INPUT;
+        }
+    };
+    let (github, sources) = match super::settings::connect_tuned(|_| {}) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    let ledger = Ledger::read_state(&v.state_dir).unwrap_or_default();
+    let diags = rotor::online::check(&located, &github, &sources, &ledger, 16).await;
+    if diags.is_empty() {
+        println!(
+            "{} polic{} valid in {}; Vault and GitHub would accept {}",
+            located.len(),
+            if located.len() == 1 { "y" } else { "ies" },
+            dir.display(),
+            if located.len() == 1 { "it" } else { "them" }
+        );
+        return exit::OK;
+    }
+    for d in &diags {
+        eprintln!("{d}");
+    }
+    eprintln!(
+        "{} problem(s) found online for the policies under {}",
+        diags.len(),
+        dir.display()
+    );
+    exit::BAD_INPUT
 }
 
 /// Keep only the named policy; an unknown name is bad input.

@@ -62,7 +62,7 @@ async fn main() -> ExitCode {
     };
     init_logging(cli.log_format, default_level);
     let code = match &cli.command {
-        Command::Validate(a) => commands::validate(a),
+        Command::Validate(a) => commands::validate(a).await,
         Command::Plan(a) => commands::plan(a).await,
         Command::Apply(a) => commands::apply(a).await,
         Command::Rotate(a) => commands::rotate(a).await,

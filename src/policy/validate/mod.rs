@@ -43,6 +43,9 @@ pub struct Checked {
     pub secrets: Vec<(String, Pos)>,
     /// Targets that passed their own checks, with positions.
     pub targets: Vec<(TargetSpec, Pos)>,
+    /// Where the policy and its `source` are written.
+    pub at: Pos,
+    pub source_at: Option<Pos>,
     /// The whole policy, when nothing in it was wrong.
     pub policy: Option<Policy>,
 }
@@ -91,6 +94,7 @@ pub fn check_policy(
         .source
         .as_ref()
         .is_some_and(|src| src.value.github_runner_token.is_some());
+    let source_at = raw.source.as_ref().map(pos);
     let source = match raw.source {
         None => {
             s.err(
@@ -195,6 +199,8 @@ pub fn check_policy(
         name,
         secrets: secrets.iter().map(|(n, _, p)| (n.clone(), *p)).collect(),
         targets,
+        at,
+        source_at,
         policy,
     }
 }

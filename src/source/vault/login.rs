@@ -188,6 +188,45 @@ impl Vault {
         })
     }
 
+    /// `POST /v1/sys/capabilities-self`: what the token may do on each of `paths`
+    /// (`read`, `create`, `update`, ..., `root`, `deny`). Changes nothing.
+    pub async fn capabilities(
+        &self,
+        paths: &[String],
+    ) -> Result<std::collections::BTreeMap<String, Vec<String>>, SourceError> {
+        self.ensure_token().await?;
+        let body = serde_json::to_vec(&json!({ "paths": paths })).expect("JSON serializes");
+        let answer = self
+            .send_json(
+                Method::POST,
+                "capabilities",
+                "sys/capabilities-self",
+                Some(body),
+                true,
+            )
+            .await?;
+        let mut out = std::collections::BTreeMap::new();
+        for p in paths {
+            let caps = answer
+                .get(p)
+                .or_else(|| {
+                    answer.pointer(&format!(
+                        "/data/{}",
+                        p.replace('~', "~0").replace('/', "~1")
+                    ))
+                })
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|c| c.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.insert(p.clone(), caps);
+        }
+        Ok(out)
+    }
+
     /// `GET /v1/auth/token/lookup-self`: the token's TTL and whether it renews.
     pub async fn lookup_token(&self) -> Result<TokenInfo, SourceError> {
         let mut answer = self
