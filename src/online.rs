@@ -18,9 +18,9 @@ use crate::source::Sources;
 
 /// The codes of online findings (they need the network, so no snapshot shows them).
 pub const ONLINE_CODES: &[(&str, &str)] = &[
-    ("E0701", "Vault would refuse the token on a source, store or vault_kv target path"),
-    ("E0702", "GitHub would refuse or cannot find a target (a repository the credential cannot see, a missing environment, an App not installed)"),
-    ("E0703", "a plan warning: a missing permission, a count over GitHub's limits, a shadowed secret"),
+    ("E0801", "Vault would refuse the token on a source, store or vault_kv target path"),
+    ("E0802", "GitHub would refuse or cannot find a target (a repository the credential cannot see, a missing environment, an App not installed)"),
+    ("E0803", "a plan warning: a missing permission, a count over GitHub's limits, a shadowed secret"),
 ];
 
 /// What a path needs, and why.
@@ -163,7 +163,7 @@ pub async fn check(
                     diags.push(diag(
                         &lp.policy.file,
                         *at,
-                        "E0701",
+                        "E0801",
                         format!(
                             "{} needs Vault, and VAULT_ADDR with a credential is not set",
                             n.what
@@ -186,7 +186,7 @@ pub async fn check(
                                 diags.push(diag(
                                     &lp.policy.file,
                                     *at,
-                                    "E0701",
+                                    "E0801",
                                     format!(
                                         "Vault would refuse {}: the token may only {} there (needs {})",
                                         n.what,
@@ -202,7 +202,7 @@ pub async fn check(
                             diags.push(diag(
                                 &lp.policy.file,
                                 lp.source_at,
-                                "E0701",
+                                "E0801",
                                 format!(
                                     "the token's capabilities could not be asked (the token needs update on sys/capabilities-self, which Vault's default policy grants): {e}"
                                 ),
@@ -228,9 +228,9 @@ pub async fn check(
         if let Some(problem) = &pp.problem {
             // Vault's own refusals are reported above; this is what reading the source said.
             let code = if problem.contains("Vault") {
-                "E0701"
+                "E0801"
             } else {
-                "E0702"
+                "E0802"
             };
             diags.push(diag(&lp.policy.file, lp.source_at, code, problem.clone()));
         }
@@ -239,7 +239,7 @@ pub async fn check(
                 diags.push(diag(
                     &lp.policy.file,
                     spec_of(lp, &t.scope),
-                    "E0702",
+                    "E0802",
                     format!("target {}: {problem}", t.target),
                 ));
             }
@@ -270,7 +270,7 @@ pub async fn check(
             Some(diag(
                 &lp.policy.file,
                 spec_of(lp, &t.scope),
-                "E0702",
+                "E0802",
                 format!(
                     "target {}: {}",
                     t.target,
@@ -296,7 +296,7 @@ pub async fn check(
         diags.push(diag(
             &lp.policy.file,
             at,
-            "E0703",
+            "E0803",
             format!(
                 "{}{}",
                 if w.target.is_empty() {
@@ -311,4 +311,17 @@ pub async fn check(
     Diagnostic::sort(&mut diags);
     diags.dedup_by(|a, b| a.to_string() == b.to_string());
     diags
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn online_codes_are_apart_from_the_offline_ones() {
+        for (code, _) in super::ONLINE_CODES {
+            assert!(
+                !crate::policy::CODES.iter().any(|(c, _)| c == code),
+                "{code} is also an offline code"
+            );
+        }
+    }
 }

@@ -142,7 +142,7 @@ async fn validate_online_reports_what_vault_and_github_would_refuse_at_the_line_
     let lines: Vec<&str> = run.stderr.lines().collect();
     assert!(
         lines.iter().any(|l| l.starts_with("")
-            && l.contains("a-stored.yaml:4:3: E0701")
+            && l.contains("a-stored.yaml:4:3: E0801")
             && l.contains("writing it (secret/data/ci/stored)")),
         "the store the token cannot write, at the source:\n{}",
         run.stderr
@@ -150,14 +150,14 @@ async fn validate_online_reports_what_vault_and_github_would_refuse_at_the_line_
     assert!(
         lines
             .iter()
-            .any(|l| l.contains("c-targets.yaml:9:5: E0702") && l.contains("acme/svc-0002")),
+            .any(|l| l.contains("c-targets.yaml:9:5: E0802") && l.contains("acme/svc-0002")),
         "the repository the credential cannot see, at its target:\n{}",
         run.stderr
     );
     assert!(
         lines
             .iter()
-            .any(|l| l.contains("c-targets.yaml:10:5: E0702") && l.contains("staging")),
+            .any(|l| l.contains("c-targets.yaml:10:5: E0802") && l.contains("staging")),
         "the missing environment, at its target:\n{}",
         run.stderr
     );
