@@ -16,12 +16,8 @@ use crate::model::SecretScope;
 use crate::policy::{Diagnostic, LocatedPolicy, PolicySet, SourceSpec, TargetSpec};
 use crate::source::Sources;
 
-/// The codes of online findings (they need the network, so no snapshot shows them).
-pub const ONLINE_CODES: &[(&str, &str)] = &[
-    ("E0801", "Vault would refuse the token on a source, store or vault_kv target path"),
-    ("E0802", "GitHub would refuse or cannot find a target (a repository the credential cannot see, a missing environment, an App not installed)"),
-    ("E0803", "a plan warning: a missing permission, a count over GitHub's limits, a shadowed secret"),
-];
+/// The codes of online findings (the table is `policy::diag::ONLINE_CODES`).
+pub use crate::policy::diag::ONLINE_CODES;
 
 /// What a path needs, and why.
 struct Need {

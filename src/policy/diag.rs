@@ -69,6 +69,14 @@ pub struct Diagnostic {
     pub message: String,
 }
 
+/// The codes of `rotor validate --online` (they need Vault and GitHub, so no offline
+/// snapshot shows them; see `online.rs`).
+pub const ONLINE_CODES: &[(&str, &str)] = &[
+    ("E0801", "Vault would refuse the token on a source, store or vault_kv target path"),
+    ("E0802", "GitHub would refuse or cannot find a target (a repository the credential cannot see, a missing environment, an App not installed)"),
+    ("E0803", "a plan warning: a missing permission, a count over GitHub's limits, a shadowed secret"),
+];
+
 impl Diagnostic {
     /// A diagnostic at a position in `file`.
     pub fn at(
@@ -78,7 +86,10 @@ impl Diagnostic {
         code: &'static str,
         message: impl Into<String>,
     ) -> Self {
-        debug_assert!(CODES.iter().any(|(c, _)| *c == code), "unknown code {code}");
+        debug_assert!(
+            CODES.iter().chain(ONLINE_CODES).any(|(c, _)| *c == code),
+            "unknown code {code}"
+        );
         Diagnostic {
             file: file.to_path_buf(),
             line,
