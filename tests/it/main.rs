@@ -17,6 +17,7 @@ mod rotation;
 mod runners;
 mod sandbox;
 mod scale;
+mod schema;
 mod scopes;
 mod source;
 mod structure;

@@ -62,6 +62,8 @@ pub enum Command {
     },
     /// Print rotor's man page (roff): `rotor man > /usr/local/share/man/man1/rotor.1`.
     Man,
+    /// Print the JSON Schema (draft 2020-12) of the policy format, for editors.
+    Schema,
     /// Run the GitHub emulator on its own (for sandboxes and your own tests).
     #[cfg(feature = "emulator")]
     Emulate(github_emulator::EmulateArgs),

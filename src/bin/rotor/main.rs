@@ -74,6 +74,10 @@ async fn main() -> ExitCode {
             clap_complete::generate(*shell, &mut cmd, "rotor", &mut std::io::stdout());
             exit::OK
         }
+        Command::Schema => {
+            print!("{}", rotor::policy::schema::schema_text());
+            exit::OK
+        }
         Command::Man => {
             let cmd = <Cli as clap::CommandFactory>::command();
             match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
