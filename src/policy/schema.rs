@@ -187,11 +187,7 @@ mod tests {
         let list = list.replace(" or ", ",");
         let mut out: Vec<String> = list
             .split(',')
-            .map(|f| {
-                f.trim()
-                    .trim_matches('`')
-                    .trim_end_matches(['`', ' '])
-            })
+            .map(|f| f.trim().trim_matches('`').trim_end_matches(['`', ' ']))
             .map(|f| f.split('`').next().unwrap_or("").to_string())
             .filter(|f| !f.is_empty())
             .collect();
