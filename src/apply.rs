@@ -233,6 +233,13 @@ impl<'a> Applier<'a> {
             let msg = t.problem.clone().unwrap_or_default();
             self.fail(&mut pr, &t.scope, None, pp.version, None, msg);
         }
+        // Secrets someone else wrote are left alone, and said so.
+        for t in pp.targets.iter().filter(|t| t.problem.is_none()) {
+            for s in t.secrets.iter().filter(|s| s.action == Action::Conflict) {
+                let msg = format!("conflict: {}", s.reason);
+                self.fail(&mut pr, &t.scope, Some(&s.name), pp.version, None, msg);
+            }
+        }
         // Selected-repository lists that changed while the value did not: no value needed.
         let access_only: Vec<&TargetPlan> = pp
             .targets
@@ -244,7 +251,10 @@ impl<'a> Applier<'a> {
         }
         // A transaction needs every target: canaries verified, the previous value restored.
         let work: Vec<&TargetPlan> = if pp.txn.is_some() {
-            pp.targets.iter().filter(|t| t.problem.is_none()).collect()
+            pp.targets
+                .iter()
+                .filter(|t| t.problem.is_none() && !t.all_in_conflict())
+                .collect()
         } else {
             pp.targets.iter().filter(|t| t.needs_value()).collect()
         };
@@ -326,7 +336,7 @@ impl<'a> Applier<'a> {
                 Ok(k) => deliverable.push((*t, k.clone())),
                 Err(e) => {
                     progress.target_done(false);
-                    for s in t.secrets.iter().filter(|s| s.action != Action::Unchanged) {
+                    for s in t.secrets.iter().filter(|s| s.action.sends_value()) {
                         let msg = format!("fetching the public key failed: {e}");
                         let failure = Some((e.status, msg.as_str()));
                         let _ = self.audit_push(
@@ -561,6 +571,14 @@ impl<'a> Applier<'a> {
             match r {
                 Ok(()) => {
                     tracing::info!(policy = %pr.policy, target = %t.target, secret = %name, "selected repositories updated");
+                    // Should GitHub count this as an update, it is rotor's, not someone else's.
+                    let _ = self.record(Entry::Claim(crate::ledger::ClaimRecord {
+                        policy: pr.policy.clone(),
+                        scope: (*t.scope).clone(),
+                        secrets: vec![name.clone()],
+                        version: None,
+                        at: Utc::now(),
+                    }));
                     pr.access_updated += 1;
                 }
                 Err(e) => {

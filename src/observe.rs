@@ -250,13 +250,16 @@ pub async fn observe_with(
                     .target(&p.name, &t.scope, name)
                     .is_some_and(|s| s.pushed.is_some())
             });
-            // A rotation writes every target anyway, so its targets are listed only where a
-            // listing tells what a PUT cannot: whether an environment exists, how many
-            // secrets an organization holds. Repository targets are left to GitHub's answer
-            // to the PUT (a full repository fails alone with 422), so a first rotation
-            // across a fleet costs one request per delivered secret, not two.
+            // A rotation writes every target anyway. Unless the policy takes over secrets
+            // rotor did not write, each target is still listed first: its `updated_at`s
+            // tell whether someone else wrote a secret since rotor did (a conflict). With
+            // `takeover: true` the targets are listed only where a listing tells what a PUT
+            // cannot: whether an environment exists, how many secrets an organization
+            // holds. Repository targets are then left to GitHub's answer to the PUT (a full
+            // repository fails alone with 422), so a rotation across a fleet costs one
+            // request per delivered secret, not two.
             let repo_scope = matches!(t.scope, SecretScope::Repo { .. });
-            if t.problem.is_none() && !(rotates && (known || repo_scope)) {
+            if t.problem.is_none() && !(rotates && p.takeover && (known || repo_scope)) {
                 scopes.insert(t.scope);
             }
         }

@@ -194,6 +194,21 @@ impl Emulator {
         true
     }
 
+    /// Sets a secret's `updated_at`, as GitHub would show a change made at `at` (to stand
+    /// for a change made outside rotor minutes after rotor's own). The value and the write
+    /// count stay. `false` if there is no such secret.
+    pub fn set_updated_at(&self, scope: &Scope, name: &str, at: DateTime<Utc>) -> bool {
+        let mut st = self.shared.state();
+        let Some(e) = st
+            .scope_data_mut(scope)
+            .and_then(|d| d.secrets.get_mut(&name.to_ascii_uppercase()))
+        else {
+            return false;
+        };
+        e.updated_at = DateTime::from_timestamp(at.timestamp(), 0).unwrap_or(at);
+        true
+    }
+
     /// Stores a secret directly, as if someone had set it outside rotor (organization
     /// secrets get visibility `all`). `false` if the scope does not exist or the name breaks
     /// GitHub's rules.

@@ -9,9 +9,9 @@ use futures::stream;
 use super::Applier;
 use crate::github::error::explain;
 use crate::github::limits::MAX_VALUE_BYTES;
-use crate::ledger::{Entry, PushRecord};
+use crate::ledger::{ClaimRecord, Entry, PushRecord};
 use crate::model::{PublicKey, SecretScope};
-use crate::plan::{Action, TargetPlan};
+use crate::plan::TargetPlan;
 use crate::policy::Policy;
 use crate::seal::seal;
 use crate::source::SourceValue;
@@ -28,6 +28,31 @@ impl Applier<'_> {
         mut presealed: Vec<Option<String>>,
     ) -> TargetOutcome {
         let mut out = TargetOutcome::default();
+        // Claimed before the first PUT: a process that dies after GitHub's answer but before
+        // the push record is written leaves a secret whose `updated_at` the claim explains,
+        // so the next run pushes again instead of taking rotor's own write for someone
+        // else's.
+        let claim = Entry::Claim(ClaimRecord {
+            policy: policy.name.clone(),
+            scope: (*t.scope).clone(),
+            secrets: pushed_secrets(t).map(|s| s.name.to_string()).collect(),
+            version: Some(value.version),
+            at: Utc::now(),
+        });
+        if !self.stopping() {
+            if let Err(e) = self.record(claim) {
+                for s in pushed_secrets(t) {
+                    out.failures.push((
+                        (*t.scope).clone(),
+                        Some(s.name.to_string()),
+                        None,
+                        format!("not pushed: recording the claim in the ledger failed: {e}"),
+                    ));
+                }
+                out.ledger_error = Some(format!("recording a claim in the ledger failed: {e}"));
+                return out;
+            }
+        }
         for (i, s) in pushed_secrets(t).enumerate() {
             if self.stopping() {
                 out.skipped += 1;
@@ -183,9 +208,7 @@ impl Applier<'_> {
 
 /// The secrets of a target that receive a value, in the order `push_target` sends them.
 pub(super) fn pushed_secrets(t: &TargetPlan) -> impl Iterator<Item = &crate::plan::SecretPlan> {
-    t.secrets
-        .iter()
-        .filter(|s| !matches!(s.action, Action::Unchanged | Action::Access))
+    t.secrets.iter().filter(|s| s.action.sends_value())
 }
 
 /// Seals every value `deliverable` needs on a blocking thread, at most `ahead` targets

@@ -292,6 +292,10 @@ impl Applier<'_> {
         let mut t = t.clone();
         let mut any = false;
         for s in &mut t.secrets {
+            // Someone else's secret stays theirs, whatever the transaction does.
+            if s.action == Action::Conflict {
+                continue;
+            }
             let held = ledger
                 .state()
                 .target(&policy.name, &t.scope, &s.name)

@@ -403,6 +403,7 @@ mod tests {
             }),
             verify: None,
             rollout: None,
+            takeover: false,
             file: "p.yaml".into(),
         }
     }

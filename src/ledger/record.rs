@@ -25,6 +25,22 @@ pub enum Entry {
     Txn(TxnRecord),
     /// rotor revoked or renewed a dynamic credential's lease.
     Lease(LeaseRecord),
+    /// rotor is about to write these secrets of a target (before the PUTs), or has just
+    /// changed who may use them: a secret GitHub shows as updated around then was written
+    /// by rotor, even if the process died before it could record the push.
+    Claim(ClaimRecord),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClaimRecord {
+    pub policy: String,
+    pub scope: SecretScope,
+    /// GitHub secret names.
+    pub secrets: Vec<String>,
+    /// The version about to be pushed (`None` for a change of access only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -105,6 +121,18 @@ pub struct TargetState {
     pub pushed: Option<PushedState>,
     /// The last failure, if it came after the last success.
     pub failure: Option<Box<FailureState>>,
+    /// The last time rotor set out to write this secret, when later than `pushed` (a push
+    /// it may have made but not recorded, or a change of access).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claimed: Option<DateTime<Utc>>,
+}
+
+impl TargetState {
+    /// The last time rotor wrote (or may have written) this secret: GitHub's `updated_at`
+    /// later than this, beyond clock skew, is someone else's change.
+    pub fn last_written(&self) -> Option<DateTime<Utc>> {
+        self.pushed.as_ref().map(|p| p.at).max(self.claimed)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -176,6 +204,17 @@ impl LedgerState {
                     key_id,
                 });
                 t.failure = None;
+                if t.claimed.is_some_and(|c| c <= r.at) {
+                    t.claimed = None;
+                }
+            }
+            Entry::Claim(c) => {
+                for secret in &c.secrets {
+                    let t = self.target_mut(&c.policy, &c.scope, secret);
+                    if t.last_written().is_none_or(|w| c.at > w) {
+                        t.claimed = Some(c.at);
+                    }
+                }
             }
             Entry::Failure(r) => {
                 let secret = r.secret.clone().unwrap_or_default();
@@ -215,6 +254,7 @@ impl LedgerState {
             secret,
             pushed: None,
             failure: None,
+            claimed: None,
         })
     }
 
@@ -261,6 +301,15 @@ impl LedgerState {
                     key_id: p.key_id.to_string(),
                     at: p.at,
                     outcome: "compacted".into(),
+                }));
+            }
+            if let Some(at) = t.claimed {
+                out.push(Entry::Claim(ClaimRecord {
+                    policy: policy.to_string(),
+                    scope: (*t.scope).clone(),
+                    secrets: vec![t.secret.to_string()],
+                    version: None,
+                    at,
                 }));
             }
             if let Some(f) = &t.failure {

@@ -178,16 +178,18 @@ pub struct TargetPlan {
 
 impl TargetPlan {
     pub fn needs_push(&self) -> bool {
-        self.problem.is_none() && self.secrets.iter().any(|s| s.action != Action::Unchanged)
+        self.problem.is_none() && self.secrets.iter().any(|s| s.action.writes())
+    }
+
+    /// Whether every secret here is someone else's (`conflict`): the target takes no part in
+    /// a rotation, its waves or its verification.
+    pub fn all_in_conflict(&self) -> bool {
+        !self.secrets.is_empty() && self.secrets.iter().all(|s| s.action == Action::Conflict)
     }
 
     /// Whether apply must seal and PUT a value here (not only update who may use it).
     pub fn needs_value(&self) -> bool {
-        self.problem.is_none()
-            && self
-                .secrets
-                .iter()
-                .any(|s| !matches!(s.action, Action::Unchanged | Action::Access))
+        self.problem.is_none() && self.secrets.iter().any(|s| s.action.sends_value())
     }
 }
 
@@ -225,6 +227,10 @@ pub enum Action {
     /// The value is current, but the repositories a `selected` organization secret is
     /// shared with differ from the policy's: the list is replaced (no value is sent).
     Access,
+    /// A secret of that name exists that rotor did not write (there before rotor's first
+    /// push, or changed since its last), and the policy has no `takeover: true`: it is left
+    /// alone and reported.
+    Conflict,
     Unchanged,
 }
 
@@ -236,8 +242,19 @@ impl Action {
             Action::Sync => "sync",
             Action::Drift => "drift",
             Action::Access => "access",
+            Action::Conflict => "conflict",
             Action::Unchanged => "unchanged",
         }
+    }
+
+    /// Whether apply writes anything for it (a value, or who may use it).
+    pub fn writes(self) -> bool {
+        !matches!(self, Action::Unchanged | Action::Conflict)
+    }
+
+    /// Whether apply seals and PUTs a value for it.
+    pub fn sends_value(self) -> bool {
+        !matches!(self, Action::Unchanged | Action::Access | Action::Conflict)
     }
 }
 

@@ -37,6 +37,9 @@ pub struct Policy {
     pub verify: Option<Verify>,
     /// How a new value spreads: canary targets first, then the rest.
     pub rollout: Option<Rollout>,
+    /// Whether a secret of the same name that rotor did not write (there before rotor's
+    /// first push, or changed since its last) is overwritten; otherwise it is a conflict.
+    pub takeover: bool,
     /// The file the policy came from (for messages).
     pub file: PathBuf,
 }

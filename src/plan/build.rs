@@ -233,12 +233,22 @@ fn plan_policy(
         };
         for (name, field) in &policy.secrets {
             let meta = existing.and_then(|l| l.iter().find(|m| m.name.eq_ignore_ascii_case(name)));
-            let record = ledger
-                .target(&policy.name, &rt.scope, name)
-                .and_then(|t| t.pushed.as_ref());
+            let state = ledger.target(&policy.name, &rt.scope, name);
+            let record = state.and_then(|t| t.pushed.as_ref());
+            let foreign = meta.and_then(|m| foreign_change(state, m));
             let (action, reason) = match (&pp.rotate, current) {
+                _ if foreign.is_some() && !policy.takeover => (
+                    Action::Conflict,
+                    foreign.clone().unwrap_or_default()
+                        + "; not overwritten (set `takeover: true` on the policy to adopt it)",
+                ),
                 (Some(r), _) => {
-                    if record.is_none() && meta.is_none() {
+                    if let Some(f) = &foreign {
+                        (
+                            Action::Rotate,
+                            format!("{f}; taking over; {}", r.describe()),
+                        )
+                    } else if record.is_none() && meta.is_none() {
                         (Action::Create, format!("never pushed; {}", r.describe()))
                     } else if existing.is_some() && meta.is_none() {
                         (
@@ -251,8 +261,14 @@ fn plan_policy(
                 }
                 (None, None) => (Action::Create, "no version yet".into()),
                 (None, Some(v)) => {
-                    let (action, reason) =
-                        decide_target(record, meta, existing.is_some(), v, vault_kv_forced);
+                    let (action, reason) = decide_target(
+                        record,
+                        meta,
+                        foreign.as_deref(),
+                        existing.is_some(),
+                        v,
+                        vault_kv_forced,
+                    );
                     let current_ids = observed
                         .selected_repos
                         .get(&(rt.scope.key(), name.to_ascii_uppercase()));
@@ -273,6 +289,21 @@ fn plan_policy(
     }
     pp.targets.shrink_to_fit();
 
+    // Every target that could take a new value holds someone else's secret: a rotation
+    // would make a version nobody receives.
+    if pp.rotate.is_some()
+        && pp
+            .targets
+            .iter()
+            .any(|t| t.problem.is_none() && t.all_in_conflict())
+        && pp
+            .targets
+            .iter()
+            .all(|t| t.problem.is_some() || t.all_in_conflict())
+    {
+        pp.rotate = None;
+    }
+
     // A value that is not stored cannot be pushed again later: any target that needs it
     // makes the whole policy rotate, so that every target ends up with one value.
     if pp.rotate.is_none()
@@ -283,10 +314,11 @@ fn plan_policy(
         let reason = RotateReason::Unconvergeable;
         for t in &mut pp.targets {
             for s in &mut t.secrets {
-                s.action = if s.action == Action::Create {
-                    Action::Create
-                } else {
-                    Action::Rotate
+                s.action = match s.action {
+                    Action::Create => Action::Create,
+                    // Left alone whatever else happens.
+                    Action::Conflict => continue,
+                    _ => Action::Rotate,
                 };
                 s.reason = shared.str(&reason.describe());
             }
@@ -302,19 +334,58 @@ fn plan_policy(
     pp
 }
 
-/// The action for one secret of one target when the policy does not rotate.
+/// Whether GitHub's secret `m` was written by someone other than rotor, and how: it was
+/// there before rotor ever wrote it, or GitHub's `updated_at` is later (beyond clock skew)
+/// than rotor's last write (a recorded push, or a claim made just before one: a push the
+/// process may have made without living to record it).
+pub fn foreign_change(
+    state: Option<&crate::ledger::TargetState>,
+    m: &SecretMeta,
+) -> Option<String> {
+    let when = m.updated_at.format("%Y-%m-%d %H:%M:%SZ");
+    match state.and_then(|t| t.last_written()) {
+        None => Some(format!("exists, and rotor never wrote it (updated {when})")),
+        Some(w)
+            if w.checked_add_signed(chrono::Duration::seconds(DRIFT_TOLERANCE_SECS))
+                .is_some_and(|t| m.updated_at > t) =>
+        {
+            Some(format!(
+                "changed outside rotor at {when} (rotor last wrote it at {})",
+                w.format("%Y-%m-%d %H:%M:%SZ")
+            ))
+        }
+        Some(_) => None,
+    }
+}
+
+/// The action for one secret of one target when the policy does not rotate. `foreign`:
+/// what `foreign_change` found, when the policy takes such secrets over.
 fn decide_target(
     record: Option<&crate::ledger::PushedState>,
     meta: Option<&SecretMeta>,
+    foreign: Option<&str>,
     observed: bool,
     version: u64,
     forced: bool,
 ) -> (Action, String) {
+    if let Some(f) = foreign {
+        return match record {
+            Some(p) if p.version == version => (
+                Action::Drift,
+                format!("{f}; taking over: pushing version {version} again"),
+            ),
+            _ => (
+                Action::Sync,
+                format!("{f}; taking over: pushing version {version}"),
+            ),
+        };
+    }
     match record {
         None => match meta {
+            // Written by rotor (a claim) but not recorded: the process died after the PUT.
             Some(_) => (
                 Action::Sync,
-                format!("exists but was not written by rotor: adopting version {version}"),
+                format!("a push of rotor's was not recorded; pushing version {version} again"),
             ),
             None => (Action::Create, format!("never pushed; version {version}")),
         },
@@ -326,29 +397,10 @@ fn decide_target(
             Action::Sync,
             format!("new source version: {} -> {version}", p.version),
         ),
-        Some(p) => {
-            if let Some(m) = meta {
-                if p.at
-                    .checked_add_signed(chrono::Duration::seconds(DRIFT_TOLERANCE_SECS))
-                    .is_some_and(|t| m.updated_at > t)
-                {
-                    return (
-                        Action::Drift,
-                        format!(
-                            "changed outside rotor at {}; pushing version {version} again",
-                            m.updated_at.format("%Y-%m-%d %H:%M:%SZ")
-                        ),
-                    );
-                }
-            }
-            if forced {
-                (
-                    Action::Sync,
-                    format!("forced: pushing version {version} again"),
-                )
-            } else {
-                (Action::Unchanged, format!("holds version {version}"))
-            }
-        }
+        Some(_) if forced => (
+            Action::Sync,
+            format!("forced: pushing version {version} again"),
+        ),
+        Some(_) => (Action::Unchanged, format!("holds version {version}")),
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::model::{Action, Budget, Estimate, Plan, PollSettings};
+use super::model::{Budget, Estimate, Plan, PollSettings};
 use crate::ledger::LedgerState;
 
 /// Estimates `plan` under `budget`; keys already in `ledger` cost nothing.
@@ -12,11 +12,7 @@ pub fn estimate(plan: &Plan, ledger: &LedgerState, budget: &Budget) -> Estimate 
     let mut scopes = BTreeSet::new();
     for p in plan.policies.iter().filter(|p| p.problem.is_none()) {
         for t in p.targets.iter().filter(|t| t.needs_push()) {
-            writes += t
-                .secrets
-                .iter()
-                .filter(|s| s.action != Action::Unchanged)
-                .count() as u64;
+            writes += t.secrets.iter().filter(|s| s.action.writes()).count() as u64;
             if ledger.key(&t.scope).is_none() {
                 scopes.insert(t.scope.key());
             }
@@ -133,6 +129,7 @@ mod tests {
     use super::*;
     use crate::model::SecretScope;
     use crate::plan::model::{PolicyPlan, SecretPlan, TargetPlan};
+    use crate::plan::Action;
     use crate::policy::App;
 
     fn plan(repos: usize, secrets: usize) -> Plan {

@@ -12,23 +12,26 @@ fn cell(s: &str) -> String {
 
 impl Plan {
     /// Whether applying this plan would change anything (a rotation, or any secret not
-    /// `unchanged`).
+    /// `unchanged` or in `conflict`).
     pub fn has_changes(&self) -> bool {
         self.policies.iter().any(|p| {
             p.problem.is_none()
                 && (p.rotate.is_some()
                     || p.targets.iter().any(|t| {
-                        t.problem.is_none()
-                            && t.secrets.iter().any(|s| s.action != Action::Unchanged)
+                        t.problem.is_none() && t.secrets.iter().any(|s| s.action.writes())
                     }))
         })
     }
 
-    /// Whether some policy or target could not be planned.
+    /// Whether some policy or target could not be planned, or some secret is in conflict
+    /// (apply would leave it alone and fail).
     pub fn has_problems(&self) -> bool {
-        self.policies
-            .iter()
-            .any(|p| p.problem.is_some() || p.targets.iter().any(|t| t.problem.is_some()))
+        self.policies.iter().any(|p| {
+            p.problem.is_some()
+                || p.targets.iter().any(|t| {
+                    t.problem.is_some() || t.secrets.iter().any(|s| s.action == Action::Conflict)
+                })
+        })
     }
 
     pub fn to_markdown(&self) -> String {
@@ -36,17 +39,25 @@ impl Plan {
         let mut md = String::from("### rotor plan\n\n");
         let _ = writeln!(
             md,
-            "**{} to create, {} to rotate, {} to sync, {} drifted, {} access changes, {} unchanged, {} with problems.**\n",
-            c.create, c.rotate, c.sync, c.drift, c.access, c.unchanged, c.problems
+            "**{} to create, {} to rotate, {} to sync, {} drifted, {} access changes, {} in conflict, {} unchanged, {} with problems.**\n",
+            c.create, c.rotate, c.sync, c.drift, c.access, c.conflict, c.unchanged, c.problems
         );
-        md.push_str("| policy | source | rotation | changes | unchanged | problems |\n");
-        md.push_str("| --- | --- | --- | --- | --- | --- |\n");
+        md.push_str(
+            "| policy | source | rotation | changes | conflicts | unchanged | problems |\n",
+        );
+        md.push_str("| --- | --- | --- | --- | --- | --- | --- |\n");
         for p in &self.policies {
             let changes = p
                 .targets
                 .iter()
                 .flat_map(|t| &t.secrets)
-                .filter(|s| s.action != Action::Unchanged)
+                .filter(|s| s.action.writes())
+                .count();
+            let conflicts = p
+                .targets
+                .iter()
+                .flat_map(|t| &t.secrets)
+                .filter(|s| s.action == Action::Conflict)
                 .count();
             let unchanged = p
                 .targets
@@ -66,7 +77,7 @@ impl Plan {
             };
             let _ = writeln!(
                 md,
-                "| `{}` | {} | {} | {changes} | {unchanged} | {problems} |",
+                "| `{}` | {} | {} | {changes} | {conflicts} | {unchanged} | {problems} |",
                 cell(&p.policy),
                 cell(&p.source),
                 cell(&rotation)
@@ -103,12 +114,16 @@ impl Plan {
                         continue;
                     }
                     for s in &t.secrets {
+                        let action = if s.action == Action::Conflict {
+                            "**conflict**"
+                        } else {
+                            s.action.as_str()
+                        };
                         let _ = writeln!(
                             md,
-                            "| {} | `{}` | {} | {} |",
+                            "| {} | `{}` | {action} | {} |",
                             cell(&t.target),
                             cell(&s.name),
-                            s.action.as_str(),
                             cell(&s.reason)
                         );
                     }

@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::model::{Action, Plan, PlanWarning};
+use super::model::{Plan, PlanWarning};
 use super::resolve::is_listing_problem;
 use crate::github::error::permissions_for;
 use crate::github::limits::{holder, secret_limit, MAX_VALUE_BYTES};
@@ -265,7 +265,7 @@ fn limits(plan: &mut Plan, observed: &Observed) {
                 .iter()
                 .map(|m| m.name.to_ascii_uppercase())
                 .collect();
-            for s in t.secrets.iter().filter(|s| s.action != Action::Unchanged) {
+            for s in t.secrets.iter().filter(|s| s.action.writes()) {
                 let name = s.name.to_ascii_uppercase();
                 if !have.contains(&name) {
                     adding.entry(t.target.to_string()).or_default().insert(name);

@@ -13,6 +13,8 @@ pub struct Counts {
     pub drift: usize,
     /// Organization secrets whose selected repositories are updated.
     pub access: usize,
+    /// Secrets of the same name that rotor did not write, left alone (no `takeover`).
+    pub conflict: usize,
     pub unchanged: usize,
     pub problems: usize,
     pub warnings: usize,
@@ -40,6 +42,7 @@ impl Plan {
                         Action::Sync => c.sync += 1,
                         Action::Drift => c.drift += 1,
                         Action::Access => c.access += 1,
+                        Action::Conflict => c.conflict += 1,
                         Action::Unchanged => c.unchanged += 1,
                     }
                 }
@@ -109,6 +112,7 @@ impl Plan {
                     let sign = match s.action {
                         Action::Create => '+',
                         Action::Rotate | Action::Sync | Action::Drift | Action::Access => '~',
+                        Action::Conflict => '!',
                         Action::Unchanged => '=',
                     };
                     let _ = writeln!(
@@ -150,9 +154,16 @@ impl Plan {
         }
         let _ = writeln!(
             out,
-            "Plan: {} to create, {} to rotate, {} to sync, {} drifted, {} unchanged, {} with problems.",
-            c.create, c.rotate, c.sync, c.drift, c.unchanged, c.problems
+            "Plan: {} to create, {} to rotate, {} to sync, {} drifted, {} in conflict, {} unchanged, {} with problems.",
+            c.create, c.rotate, c.sync, c.drift, c.conflict, c.unchanged, c.problems
         );
+        if c.conflict > 0 {
+            let _ = writeln!(
+                out,
+                "Conflicts: {} secret(s) exist that rotor did not write; they are left alone unless the policy says `takeover: true`.",
+                c.conflict
+            );
+        }
         if let Some(e) = self.estimate.as_ref().filter(|e| e.requests > 0) {
             let _ = writeln!(out, "{}", e.describe());
         }

@@ -153,6 +153,7 @@ mod tests {
                 canary,
                 on_failure: OnFailure::Halt,
             }),
+            takeover: false,
             file: PathBuf::from("p.yaml"),
         }
     }

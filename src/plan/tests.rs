@@ -33,6 +33,7 @@ fn policy(source: SourceSpec, schedule: Option<Schedule>) -> Policy {
         schedule,
         verify: None,
         rollout: None,
+        takeover: false,
         file: "p.yaml".into(),
     }
 }
@@ -222,8 +223,38 @@ fn a_new_source_version_syncs_only_the_targets_behind_it() {
     );
 }
 
+fn plan_one(p: Policy, o: &Observed, ledger: &LedgerState) -> Plan {
+    plan(&set(p), o, ledger, now(), &PlanOptions::default())
+}
+
+fn reasons(plan: &Plan) -> Vec<String> {
+    plan.policies[0]
+        .targets
+        .iter()
+        .flat_map(|t| t.secrets.iter().map(|s| s.reason.to_string()))
+        .collect()
+}
+
+fn taking_over(source: SourceSpec, schedule: Option<Schedule>) -> Policy {
+    Policy {
+        takeover: true,
+        ..policy(source, schedule)
+    }
+}
+
+fn claimed(mut l: LedgerState, repo: &str, at: DateTime<Utc>) -> LedgerState {
+    l.apply(&Entry::Claim(crate::ledger::ClaimRecord {
+        policy: "p".into(),
+        scope: scope(repo),
+        secrets: vec!["token".into()],
+        version: Some(4),
+        at,
+    }));
+    l
+}
+
 #[test]
-fn a_secret_changed_outside_rotor_is_drift() {
+fn a_secret_changed_outside_rotor_since_its_push_is_a_conflict_and_left_alone() {
     let t = now() - chrono::Duration::days(1);
     let ledger = ledger_with(3, t, &[("svc-a", 3, t)]);
     let o = observed(
@@ -231,14 +262,207 @@ fn a_secret_changed_outside_rotor_is_drift() {
         Some(3),
         &[("svc-a", t + chrono::Duration::hours(2))],
     );
-    let plan = plan(
-        &set(policy(stored(), None)),
-        &o,
-        &ledger,
-        now(),
-        &PlanOptions::default(),
+    let plan = plan_one(policy(stored(), None), &o, &ledger);
+    assert_eq!(
+        actions(&plan),
+        vec![("acme/svc-a".into(), Action::Conflict)]
     );
+    assert!(
+        reasons(&plan)[0].contains("changed outside rotor"),
+        "{:?}",
+        reasons(&plan)
+    );
+    assert!(reasons(&plan)[0].contains("takeover: true"));
+    assert!(
+        !plan.policies[0].has_work(),
+        "a conflict is not work for apply"
+    );
+    assert!(!plan.has_changes() && plan.has_problems());
+    assert_eq!(plan.counts().conflict, 1);
+    assert!(
+        plan.to_text().contains("! acme/svc-a  TOKEN"),
+        "{}",
+        plan.to_text()
+    );
+
+    // Within the clock-skew allowance it is rotor's own write.
+    let o = observed(
+        repos(&["svc-a"]),
+        Some(3),
+        &[(
+            "svc-a",
+            t + chrono::Duration::seconds(crate::plan::build::DRIFT_TOLERANCE_SECS),
+        )],
+    );
+    let plan = plan_one(policy(stored(), None), &o, &ledger);
+    assert_eq!(
+        actions(&plan),
+        vec![("acme/svc-a".into(), Action::Unchanged)]
+    );
+}
+
+#[test]
+fn with_takeover_a_secret_changed_outside_rotor_is_drift_and_written_again() {
+    let t = now() - chrono::Duration::days(1);
+    let ledger = ledger_with(3, t, &[("svc-a", 3, t)]);
+    let o = observed(
+        repos(&["svc-a"]),
+        Some(3),
+        &[("svc-a", t + chrono::Duration::hours(2))],
+    );
+    let plan = plan_one(taking_over(stored(), None), &o, &ledger);
     assert_eq!(actions(&plan), vec![("acme/svc-a".into(), Action::Drift)]);
+    assert!(reasons(&plan)[0].contains("taking over"));
+    assert!(plan.policies[0].has_work());
+}
+
+#[test]
+fn a_secret_there_before_rotor_ever_wrote_it_is_a_conflict_unless_taken_over() {
+    let t = now() - chrono::Duration::days(1);
+    let ledger = ledger_with(3, t, &[]);
+    let o = observed(repos(&["svc-a", "svc-b"]), Some(3), &[("svc-a", t)]);
+    let plan = plan_one(policy(stored(), None), &o, &ledger);
+    assert_eq!(
+        actions(&plan),
+        vec![
+            ("acme/svc-a".into(), Action::Conflict),
+            ("acme/svc-b".into(), Action::Create)
+        ]
+    );
+    assert!(reasons(&plan)[0].contains("rotor never wrote it"));
+
+    let plan = plan_one(taking_over(stored(), None), &o, &ledger);
+    assert_eq!(
+        actions(&plan),
+        vec![
+            ("acme/svc-a".into(), Action::Sync),
+            ("acme/svc-b".into(), Action::Create)
+        ]
+    );
+}
+
+#[test]
+fn a_rotation_leaves_a_conflicting_target_alone_and_rotates_the_rest() {
+    let t = now() - chrono::Duration::days(40);
+    let ledger = ledger_with(3, t, &[("svc-a", 3, t), ("svc-b", 3, t)]);
+    let o = observed(
+        repos(&["svc-a", "svc-b", "svc-c"]),
+        Some(3),
+        &[
+            ("svc-a", t),
+            ("svc-b", now() - chrono::Duration::days(1)),
+            ("svc-c", t),
+        ],
+    );
+    let daily = Schedule {
+        cadence: Some(Cadence::Every(Duration::from_secs(86_400))),
+        timezone: "UTC".into(),
+        jitter: None,
+        max_age: None,
+    };
+    let plan = plan_one(policy(stored(), Some(daily.clone())), &o, &ledger);
+    assert!(plan.policies[0].rotate.is_some());
+    assert_eq!(
+        actions(&plan),
+        vec![
+            ("acme/svc-a".into(), Action::Rotate),
+            ("acme/svc-b".into(), Action::Conflict),
+            ("acme/svc-c".into(), Action::Conflict)
+        ]
+    );
+    let plan = plan_one(taking_over(stored(), Some(daily)), &o, &ledger);
+    assert!(actions(&plan).iter().all(|(_, a)| *a == Action::Rotate));
+}
+
+#[test]
+fn an_unstored_value_rotating_for_every_target_still_leaves_a_conflict_alone() {
+    let t = now() - chrono::Duration::days(1);
+    // svc-b was never written; svc-a holds someone else's secret.
+    let ledger = ledger_with(3, t, &[]);
+    let mut o = observed(repos(&["svc-a", "svc-b"]), Some(3), &[("svc-a", t)]);
+    o.secrets.insert(scope("svc-b").key(), Ok(vec![]));
+    let plan = plan_one(policy(unstored(), None), &o, &ledger);
+    assert_eq!(plan.policies[0].rotate, Some(RotateReason::Unconvergeable));
+    assert_eq!(
+        actions(&plan),
+        vec![
+            ("acme/svc-a".into(), Action::Conflict),
+            ("acme/svc-b".into(), Action::Create)
+        ]
+    );
+}
+
+#[test]
+fn a_claim_explains_rotors_own_unrecorded_push() {
+    // The process claimed svc-a, pushed version 4 and died before recording the push.
+    let t = now() - chrono::Duration::days(1);
+    let claim_at = now() - chrono::Duration::minutes(5);
+    let ledger = claimed(ledger_with(3, t, &[("svc-a", 3, t)]), "svc-a", claim_at);
+    let updated = claim_at + chrono::Duration::seconds(1);
+    let o = observed(repos(&["svc-a"]), Some(4), &[("svc-a", updated)]);
+    let plan = plan_one(policy(stored(), None), &o, &ledger);
+    assert_eq!(actions(&plan), vec![("acme/svc-a".into(), Action::Sync)]);
+
+    // Likewise for a first push that was never recorded.
+    let ledger = claimed(ledger_with(3, t, &[]), "svc-a", claim_at);
+    let plan = plan_one(policy(stored(), None), &o, &ledger);
+    assert_eq!(actions(&plan), vec![("acme/svc-a".into(), Action::Sync)]);
+    assert!(
+        reasons(&plan)[0].contains("not recorded"),
+        "{:?}",
+        reasons(&plan)
+    );
+
+    // A change well after the claim is still someone else's.
+    let later = claim_at + chrono::Duration::minutes(3);
+    let o = observed(repos(&["svc-a"]), Some(4), &[("svc-a", later)]);
+    let plan = plan_one(policy(stored(), None), &o, &ledger);
+    assert_eq!(
+        actions(&plan),
+        vec![("acme/svc-a".into(), Action::Conflict)]
+    );
+}
+
+#[test]
+fn a_claim_is_settled_by_the_push_after_it_and_survives_compaction_until_then() {
+    let t = now() - chrono::Duration::days(1);
+    let open = claimed(
+        ledger_with(3, t, &[("svc-a", 3, t)]),
+        "svc-a",
+        t + chrono::Duration::hours(1),
+    );
+    let target = open.target("p", &scope("svc-a"), "TOKEN").expect("record");
+    assert_eq!(target.claimed, Some(t + chrono::Duration::hours(1)));
+    assert_eq!(target.last_written(), Some(t + chrono::Duration::hours(1)));
+    // Compaction keeps an open claim.
+    let mut replayed = LedgerState::default();
+    for e in open.to_entries() {
+        replayed.apply(&e);
+    }
+    assert_eq!(
+        replayed
+            .target("p", &scope("svc-a"), "TOKEN")
+            .and_then(|t| t.claimed),
+        Some(t + chrono::Duration::hours(1))
+    );
+    // The push it announced settles it.
+    let mut settled = open.clone();
+    settled.apply(&Entry::Push(PushRecord {
+        policy: "p".into(),
+        scope: scope("svc-a"),
+        secret: "TOKEN".into(),
+        version: 4,
+        key_id: "k".into(),
+        at: t + chrono::Duration::hours(1) + chrono::Duration::seconds(1),
+        outcome: "updated".into(),
+    }));
+    let target = settled
+        .target("p", &scope("svc-a"), "TOKEN")
+        .expect("record");
+    assert_eq!(target.claimed, None);
+    // An older claim replayed later changes nothing.
+    let stale = claimed(settled.clone(), "svc-a", t);
+    assert_eq!(stale, settled);
 }
 
 #[test]
@@ -865,15 +1089,17 @@ fn hold_version_never_rotates_a_due_policy_and_leaves_a_new_one_to_its_own_pass(
 fn the_markdown_plan_matches_its_snapshot_and_says_whether_anything_changes() {
     let t = now() - chrono::Duration::days(1);
     let ledger = ledger_with(3, t, &[("svc-a", 4, t), ("svc-b", 3, t)]);
+    // svc-c holds a secret of that name rotor never wrote: a conflict.
     let o = observed(
-        repos(&["svc-a", "svc-b"]),
+        repos(&["svc-a", "svc-b", "svc-c"]),
         Some(4),
-        &[("svc-a", t), ("svc-b", t)],
+        &[("svc-a", t), ("svc-b", t), ("svc-c", t)],
     );
     let mut p = policy(stored(), None);
     p.owner = Some("security@example.com".into());
     let plan = plan(&set(p), &o, &ledger, now(), &PlanOptions::default());
-    assert!(plan.has_changes() && !plan.has_problems());
+    assert!(plan.has_changes() && plan.has_problems());
+    assert_eq!(plan.counts().conflict, 1);
     let md = plan.to_markdown();
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -888,7 +1114,7 @@ fn the_markdown_plan_matches_its_snapshot_and_says_whether_anything_changes() {
         "UPDATE_SNAPSHOTS=1 to rewrite"
     );
 
-    let quiet = ledger_with(4, t, &[("svc-a", 4, t), ("svc-b", 4, t)]);
+    let quiet = ledger_with(4, t, &[("svc-a", 4, t), ("svc-b", 4, t), ("svc-c", 4, t)]);
     let unchanged = super::plan(
         &set(policy(stored(), None)),
         &o,
@@ -897,4 +1123,22 @@ fn the_markdown_plan_matches_its_snapshot_and_says_whether_anything_changes() {
         &PlanOptions::default(),
     );
     assert!(!unchanged.has_changes());
+}
+
+#[test]
+fn a_rotation_that_would_reach_no_target_but_conflicts_is_not_made() {
+    let t = now() - chrono::Duration::days(1);
+    let o = observed(
+        repos(&["svc-a", "svc-b"]),
+        None,
+        &[("svc-a", t), ("svc-b", t)],
+    );
+    let plan = plan_one(policy(stored(), None), &o, &LedgerState::default());
+    assert_eq!(plan.policies[0].rotate, None);
+    assert!(actions(&plan).iter().all(|(_, a)| *a == Action::Conflict));
+    assert!(!plan.policies[0].has_work());
+    // One target that can take it is enough.
+    let o = observed(repos(&["svc-a", "svc-b"]), None, &[("svc-a", t)]);
+    let plan = plan_one(policy(stored(), None), &o, &LedgerState::default());
+    assert_eq!(plan.policies[0].rotate, Some(RotateReason::Initial));
 }

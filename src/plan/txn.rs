@@ -58,7 +58,7 @@ fn decide(
     let scopes: Vec<SecretScope> = pp
         .targets
         .iter()
-        .filter(|t| t.problem.is_none())
+        .filter(|t| t.problem.is_none() && !t.all_in_conflict())
         .map(|t| (*t.scope).clone())
         .collect();
     let waves = waves(policy, &scopes, listings);

@@ -63,6 +63,8 @@ pub struct RawPolicy {
     pub verify: Option<Spanned<RawVerify>>,
     /// Canary targets first, and what a failed verification does.
     pub rollout: Option<Spanned<RawRollout>>,
+    /// Overwrite secrets of the same name that rotor did not write (default false).
+    pub takeover: Option<Spanned<bool>>,
 }
 
 /// `source:`: exactly one of its fields must be set.

@@ -138,6 +138,7 @@ pub fn schema() -> Value {
             "schedule": { "$ref": "#/$defs/schedule" },
             "verify": { "$ref": "#/$defs/verify" },
             "rollout": { "$ref": "#/$defs/rollout" },
+            "takeover": { "type": "boolean", "description": "Overwrite a secret of the same name that rotor did not write (there before its first push, or changed since); without it such a secret is a conflict and left alone. Default false." },
         }),
     );
     json!({

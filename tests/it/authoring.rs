@@ -179,3 +179,117 @@ async fn validate_online_reports_what_vault_and_github_would_refuse_at_the_line_
         ok.stdout
     );
 }
+
+fn repo(name: &str) -> github_emulator::Scope {
+    github_emulator::Scope::Repo {
+        owner: "acme".into(),
+        repo: name.into(),
+        app: github_emulator::App::Actions,
+    }
+}
+
+#[tokio::test]
+async fn a_secret_rotor_did_not_write_is_a_conflict_left_alone_until_the_policy_takes_it_over() {
+    let (emu, handle) = emu::start(FleetSpec::generate(&["acme"], 3)).await;
+    // Another tool set DEPLOY_TOKEN in svc-0002 before rotor came.
+    assert!(emu.insert_secret(&repo("svc-0002"), "DEPLOY_TOKEN", "theirs-0002"));
+    let ws = Workspace::new(&handle.url, emu::DEFAULT_TOKEN, None);
+    ws.write_policy("deploy.yaml", POLICY);
+
+    let run = ws.run(&["plan"]).await.expect_code(0);
+    assert!(
+        run.stdout.contains("! acme/svc-0002  DEPLOY_TOKEN")
+            && run
+                .stdout
+                .contains("conflict  exists, and rotor never wrote it"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("1 in conflict"), "{}", run.stdout);
+    ws.run(&["plan", "--detailed-exitcode"])
+        .await
+        .expect_code(1);
+    let md = ws
+        .run(&["plan", "--output", "markdown"])
+        .await
+        .expect_code(0);
+    assert!(
+        md.stdout
+            .contains("| acme/svc-0002 | `DEPLOY_TOKEN` | **conflict** |"),
+        "{}",
+        md.stdout
+    );
+
+    // apply writes the others, leaves svc-0002 alone and says why.
+    let run = ws.run(&["apply"]).await.expect_code(1);
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(said.contains("acme/svc-0002"), "{said}");
+    assert!(
+        said.contains("conflict: exists, and rotor never wrote it"),
+        "{said}"
+    );
+    assert!(said.contains("takeover: true"), "{said}");
+    assert_eq!(
+        emu.decrypted(&repo("svc-0002"), "DEPLOY_TOKEN").as_deref(),
+        Some("theirs-0002")
+    );
+    let ours = emu
+        .decrypted(&repo("svc-0001"), "DEPLOY_TOKEN")
+        .expect("pushed");
+    assert_eq!(
+        emu.decrypted(&repo("svc-0003"), "DEPLOY_TOKEN").as_deref(),
+        Some(ours.as_str())
+    );
+    // The next apply does not rotate the others again for it, and still leaves it alone.
+    ws.run(&["apply"]).await.expect_code(1);
+    assert_eq!(
+        emu.decrypted(&repo("svc-0001"), "DEPLOY_TOKEN").as_deref(),
+        Some(ours.as_str())
+    );
+    assert_eq!(
+        emu.decrypted(&repo("svc-0002"), "DEPLOY_TOKEN").as_deref(),
+        Some("theirs-0002")
+    );
+
+    // Someone changes svc-0001's secret after rotor wrote it: that is a conflict too.
+    assert!(emu.insert_secret(&repo("svc-0001"), "DEPLOY_TOKEN", "theirs-0001"));
+    let later = chrono::Utc::now() + chrono::Duration::minutes(5);
+    assert!(emu.set_updated_at(&repo("svc-0001"), "DEPLOY_TOKEN", later));
+    let run = ws.run(&["plan"]).await.expect_code(0);
+    assert!(
+        run.stdout.contains("! acme/svc-0001  DEPLOY_TOKEN")
+            && run.stdout.contains("changed outside rotor at"),
+        "{}",
+        run.stdout
+    );
+    ws.run(&["apply"]).await.expect_code(1);
+    assert_eq!(
+        emu.decrypted(&repo("svc-0001"), "DEPLOY_TOKEN").as_deref(),
+        Some("theirs-0001")
+    );
+    assert!(!run.stdout.contains(&ours), "never a value");
+
+    // takeover: true adopts both; the value is stored nowhere, so every target gets a new one.
+    ws.write_policy("deploy.yaml", &format!("{POLICY}takeover: true\n"));
+    let run = ws.run(&["plan"]).await.expect_code(0);
+    assert!(
+        run.stdout.contains("3 to rotate") && run.stdout.contains("0 in conflict"),
+        "{}",
+        run.stdout
+    );
+    ws.run(&["apply"]).await.expect_code(0);
+    let values: Vec<String> = ["svc-0001", "svc-0002", "svc-0003"]
+        .iter()
+        .map(|r| emu.decrypted(&repo(r), "DEPLOY_TOKEN").expect("a value"))
+        .collect();
+    assert!(
+        values.iter().all(|v| *v == values[0]),
+        "one value everywhere"
+    );
+    assert!(values[0] != ours && !values[0].starts_with("theirs"));
+    // Taken over, the secrets are rotor's: nothing more to do.
+    ws.write_policy("deploy.yaml", POLICY);
+    ws.run(&["plan", "--detailed-exitcode"])
+        .await
+        .expect_code(0);
+}

@@ -16,6 +16,7 @@ use crate::util::rotor::Workspace;
 const PUT: &str = "PUT /repos/{owner}/{repo}/actions/secrets/{secret_name}";
 const KEY: &str = "GET /repos/{owner}/{repo}/actions/secrets/public-key";
 const LIST: &str = "GET /orgs/{org}/repos";
+const SECRETS: &str = "GET /repos/{owner}/{repo}/actions/secrets";
 
 /// A policy whose value lives only in this run (no Vault needed).
 const EPHEMERAL: &str = r#"
@@ -277,7 +278,8 @@ async fn a_key_rotated_on_the_emulator_in_the_middle_of_a_run_recovers() {
 async fn a_primary_budget_spent_mid_run_waits_for_the_reset_instead_of_failing() {
     const N: usize = 30;
     let mut spec = fleet(N);
-    // 25 requests an "hour" that lasts 2 s: the run needs 61 requests, three windows.
+    // 25 requests an "hour" that lasts 2 s: the run needs 91 requests (the listing, then per
+    // repository its secrets, its key and the PUT), four windows.
     spec.limits = LimitsSpec {
         requests_per_hour: 25,
         time_scale: 1_800,
@@ -297,13 +299,13 @@ async fn a_primary_budget_spent_mid_run_waits_for_the_reset_instead_of_failing()
     let log = emu.requests();
     assert_eq!(
         log.len(),
-        1 + 2 * N,
+        1 + 3 * N,
         "no request was refused and sent again"
     );
     let span = log.last().expect("requests").at - log[0].at;
     assert!(
         span >= Duration::from_secs(2),
-        "61 requests at 25 a window took only {span:?}"
+        "91 requests at 25 a window took only {span:?}"
     );
     assert_eq!(
         emu.counters().primary_limited,
@@ -318,7 +320,8 @@ async fn a_steady_rotation_costs_one_request_per_secret_and_a_free_304_per_listi
     const N: usize = 120;
     let (emu, handle) = emu::start(fleet(N)).await;
     let ws = workspace(&handle, &[]);
-    ws.write_policy("token.yaml", EPHEMERAL);
+    // takeover: rotor need not look at whose the secrets are before it writes them.
+    ws.write_policy("token.yaml", &format!("{EPHEMERAL}takeover: true\n"));
     ws.run(&["apply"]).await.expect_code(0);
     let c = emu.counters();
     assert_eq!(
@@ -341,6 +344,19 @@ async fn a_steady_rotation_costs_one_request_per_secret_and_a_free_304_per_listi
     // 304s are free of the primary budget: exactly one charged request per secret.
     let charged = c.total - c.by_status.get(&304).copied().unwrap_or(0);
     assert_eq!(charged, N as u64);
+
+    // Without takeover each repository's secrets are listed first (whose are they?): one
+    // more request per target.
+    ws.write_policy("token.yaml", EPHEMERAL);
+    emu.reset_counters();
+    ws.run(&["rotate", "token"]).await.expect_code(0);
+    one_value_everywhere(&emu, N);
+    let c = emu.counters();
+    assert_eq!(
+        (c.route(PUT), c.route(SECRETS), c.route(KEY)),
+        (N as u64, N as u64, 0)
+    );
+    assert_eq!(c.total, 2 * N as u64 + 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

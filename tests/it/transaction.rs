@@ -365,7 +365,10 @@ async fn killed_in_every_state_a_transaction_resumes_with_exactly_one_new_versio
     ] {
         let name = format!("kill-{}", state.replace('_', "-"));
         let mut ws = workspace(&handle, &bao);
-        ws.write_policy("p.yaml", &policy(&name, CANARY_ROLLBACK, ""));
+        // One fleet serves every state in turn: each policy takes over the secrets the
+        // previous one (another ledger) wrote.
+        let takeover = format!("{CANARY_ROLLBACK}\ntakeover: true");
+        ws.write_policy("p.yaml", &policy(&name, &takeover, ""));
         ws.run(&["apply"]).await.expect_code(0);
         ws.extra_env
             .push(("ROTOR_CRASH_AT".into(), format!("txn:{state}")));

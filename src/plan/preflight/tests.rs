@@ -29,6 +29,7 @@ fn policy(name: &str, secret: &str, targets: Vec<TargetSpec>) -> Policy {
         schedule: None,
         verify: None,
         rollout: None,
+        takeover: false,
         file: format!("{name}.yaml").into(),
     }
 }

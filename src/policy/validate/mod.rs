@@ -186,6 +186,7 @@ pub fn check_policy(
                 schedule,
                 verify,
                 rollout,
+                takeover: raw.takeover.is_some_and(|t| t.value),
                 file: file.to_path_buf(),
             }),
             _ => None,
