@@ -52,6 +52,9 @@ impl FocusOutcome {
 /// runs right now).
 pub async fn provision(ctx: &Context, set: &PolicySet, work: &Work) -> FocusOutcome {
     let mut out = FocusOutcome::default();
+    // Whole-path syncs get their secrets first: the selections below need their names.
+    let expanded = crate::observe::expand::expand(set, &ctx.sources, ctx.concurrency).await;
+    let set = expanded.as_ref().map_or(set, |e| &e.set);
     for owner in &work.invalidate {
         ctx.github.forget_owner(owner);
     }
@@ -126,7 +129,7 @@ pub async fn provision(ctx: &Context, set: &PolicySet, work: &Work) -> FocusOutc
             Some(&focus),
         )
         .await;
-        let plan = crate::plan::plan(
+        let mut plan = crate::plan::plan(
             &derived,
             &observed,
             &state,
@@ -137,6 +140,9 @@ pub async fn provision(ctx: &Context, set: &PolicySet, work: &Work) -> FocusOutc
             },
         );
         drop(state);
+        if let Some(e) = &expanded {
+            e.finish(&mut plan);
+        }
         let report = Applier::new(ctx).apply(&derived, &plan).await;
         for p in &report.policies {
             out.failures.extend(

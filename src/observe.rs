@@ -3,6 +3,8 @@
 //! the repositories `selected` organization secrets are shared with. The only place
 //! besides `apply` that does I/O for a plan.
 
+pub mod expand;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};

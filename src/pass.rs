@@ -106,6 +106,8 @@ async fn observe_and_plan(
     prefetch: Option<&KeyPrefetch>,
 ) -> Plan {
     let now = Utc::now();
+    let expanded = crate::observe::expand::expand(set, sources, concurrency).await;
+    let set = expanded.as_ref().map_or(set, |e| &e.set);
     let observed = observe_with(
         set,
         github,
@@ -118,7 +120,7 @@ async fn observe_and_plan(
         None,
     )
     .await;
-    plan::plan(
+    let mut plan = plan::plan(
         set,
         &observed,
         ledger,
@@ -127,5 +129,9 @@ async fn observe_and_plan(
             force: force.clone(),
             ..Default::default()
         },
-    )
+    );
+    if let Some(e) = &expanded {
+        e.finish(&mut plan);
+    }
+    plan
 }

@@ -404,6 +404,7 @@ mod tests {
             verify: None,
             rollout: None,
             takeover: false,
+            from_keys: None,
             file: "p.yaml".into(),
         }
     }

@@ -6,6 +6,7 @@
 //! - `github`: what GitHub says about a fleet (repositories, secrets, keys, installations).
 //! - `policy`: the validated policy model, with the source facts (`SourceSpec::mints`,
 //!   `SourceSpec::is_stored`).
+//! - `template`: whole-path syncs (`FromKeys`: which KV keys, and the name template).
 //! - `plan`: what the planner reads (`Observed`, `Listings`, `Budget`) and writes (`Plan`,
 //!   `Estimate`).
 
@@ -13,6 +14,7 @@ pub mod github;
 pub mod plan;
 pub mod policy;
 pub mod scope;
+pub mod template;
 
 pub use github::{
     Account, DispatchedRun, Installation, InstallationRepos, Job, JobStep, OrgAccess, PublicKey,

@@ -29,8 +29,12 @@ pub struct Policy {
     pub description: Option<String>,
     pub owner: Option<String>,
     pub source: SourceSpec,
-    /// GitHub secret name (as written, validated) -> field of the source.
+    /// GitHub secret name (as written, validated) -> field of the source. Empty as loaded
+    /// for a whole-path sync (`from_keys`), whose names come from the KV path's keys at
+    /// each pass (see `expand`).
     pub secrets: BTreeMap<String, String>,
+    /// `secrets: { from_keys, name }`: every selected key of the `vault_kv` path.
+    pub from_keys: Option<crate::model::template::FromKeys>,
     pub targets: Vec<TargetSpec>,
     pub schedule: Option<Schedule>,
     /// Workflow runs that prove a new value works before the rotation counts.

@@ -154,6 +154,7 @@ mod tests {
                 on_failure: OnFailure::Halt,
             }),
             takeover: false,
+            from_keys: None,
             file: PathBuf::from("p.yaml"),
         }
     }

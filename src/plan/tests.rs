@@ -34,6 +34,7 @@ fn policy(source: SourceSpec, schedule: Option<Schedule>) -> Policy {
         verify: None,
         rollout: None,
         takeover: false,
+        from_keys: None,
         file: "p.yaml".into(),
     }
 }

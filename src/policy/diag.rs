@@ -29,6 +29,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("E0302", "secrets field the source cannot yield"),
     ("E0303", "empty secrets map"),
     ("E0304", "two secret names in one policy that are equal ignoring case"),
+    ("E0305", "a whole-path sync (from_keys, name template) that cannot work"),
     ("E0401", "empty target list"),
     ("E0402", "target with neither or both of repo and org"),
     ("E0403", "bad repository (not owner/name)"),

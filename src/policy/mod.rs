@@ -6,7 +6,7 @@ pub mod duration;
 pub mod glob;
 pub mod load;
 pub use crate::model::policy as model;
-mod names;
+pub(crate) mod names;
 pub(crate) mod raw;
 pub mod schema;
 mod set;

@@ -55,7 +55,8 @@ pub struct RawPolicy {
     pub owner: Option<Spanned<String>>,
     /// Exactly one of `generate`, `vault_kv`, `vault_read`.
     pub source: Option<Spanned<RawSource>>,
-    /// GitHub secret name -> field of the source.
+    /// GitHub secret name -> field of the source; or `{ from_keys, name }` (a whole-path
+    /// sync of a `vault_kv` source).
     pub secrets: Option<Spanned<RawMap>>,
     pub targets: Option<Spanned<Vec<Spanned<RawTarget>>>>,
     pub schedule: Option<Spanned<RawSchedule>>,

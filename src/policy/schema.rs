@@ -133,7 +133,7 @@ pub fn schema() -> Value {
             "description": string("What the secret is for."),
             "owner": string("Who owns it; shown in plans, audit records and alerts."),
             "source": { "$ref": "#/$defs/source" },
-            "secrets": { "type": "object", "description": "GitHub secret name -> field of the source (not with github_runner_token).", "additionalProperties": { "type": "string" } },
+            "secrets": { "type": "object", "description": "GitHub secret name -> field of the source (not with github_runner_token). Or, with a vault_kv source, a whole-path sync: {from_keys: \"*\" (comma-separated globs on the KV keys, a leading ! excludes), name: \"{{ key | upper }}\" (a template of key, path, name, mount with the filters upper, lower, snake)}.", "additionalProperties": { "type": "string" } },
             "targets": { "type": "array", "minItems": 1, "items": { "$ref": "#/$defs/target" } },
             "schedule": { "$ref": "#/$defs/schedule" },
             "verify": { "$ref": "#/$defs/verify" },

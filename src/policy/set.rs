@@ -51,6 +51,8 @@ fn check_names(checked: &[Checked], diags: &mut Vec<Diagnostic>) {
 /// One secret name written to one target by one policy.
 struct Write<'a> {
     secret: &'a str,
+    /// `secret` is a glob of the names a whole-path sync makes.
+    pattern: bool,
     target: &'a TargetSpec,
     policy: &'a str,
     file: &'a Path,
@@ -66,9 +68,12 @@ fn check_overlaps(checked: &[Checked], diags: &mut Vec<Diagnostic>) {
             .map(|(n, _)| n.as_str())
             .unwrap_or("(unnamed)");
         for (target, at) in &c.targets {
-            for (secret, _) in &c.secrets {
+            let names = c.secrets.iter().map(|(n, _)| (n, false));
+            let patterns = c.patterns.iter().map(|(p, _)| (p, true));
+            for (secret, pattern) in names.chain(patterns) {
                 writes.push(Write {
                     secret,
+                    pattern,
                     target,
                     policy,
                     file: &c.file,
@@ -80,7 +85,7 @@ fn check_overlaps(checked: &[Checked], diags: &mut Vec<Diagnostic>) {
     for (i, later) in writes.iter().enumerate() {
         let earlier = writes[..i]
             .iter()
-            .filter(|w| w.secret.eq_ignore_ascii_case(later.secret))
+            .filter(|w| names_meet(w, later))
             .find_map(|w| overlap(w.target, later.target).map(|how| (w, how)));
         let Some((first, how)) = earlier else {
             continue;
@@ -92,12 +97,29 @@ fn check_overlaps(checked: &[Checked], diags: &mut Vec<Diagnostic>) {
             first.at.line,
             first.at.col
         );
+        let later_secret = if later.pattern || first.pattern {
+            let (p, other) = if later.pattern {
+                (later, first)
+            } else {
+                (first, later)
+            };
+            if other.pattern {
+                format!("\"{}\" (names made by from_keys in both)", p.secret)
+            } else {
+                format!(
+                    "\"{}\" (which from_keys may make as {})",
+                    other.secret, p.secret
+                )
+            }
+        } else {
+            format!("\"{}\"", later.secret)
+        };
         let message = match how {
-            How::Same => format!("secret \"{}\" is written twice to {}: {there}", later.secret, describe(later.target)),
+            How::Same => format!("secret {} is written twice to {}: {there}", later_secret, describe(later.target)),
             How::Selected { repo } => format!(
-                "secret \"{}\" is written twice to repository {}: {there}, and the org target's repos select it \
+                "secret {} is written twice to repository {}: {there}, and the org target's repos select it \
                  (exclude it there with \"!{}\", or drop one)",
-                later.secret,
+                later_secret,
                 repo,
                 repo.rsplit('/').next().unwrap_or(&repo),
             ),
@@ -109,6 +131,17 @@ fn check_overlaps(checked: &[Checked], diags: &mut Vec<Diagnostic>) {
             "E0407",
             message,
         ));
+    }
+}
+
+/// Whether two writes may put the same name: equal names (ignoring case, as GitHub), a
+/// name a whole-path sync's glob matches, or two such globs written alike.
+fn names_meet(a: &Write, b: &Write) -> bool {
+    use crate::model::template::pattern_matches;
+    match (a.pattern, b.pattern) {
+        (false, false) | (true, true) => a.secret.eq_ignore_ascii_case(b.secret),
+        (true, false) => pattern_matches(a.secret, b.secret),
+        (false, true) => pattern_matches(b.secret, a.secret),
     }
 }
 

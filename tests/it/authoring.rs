@@ -293,3 +293,98 @@ async fn a_secret_rotor_did_not_write_is_a_conflict_left_alone_until_the_policy_
         .await
         .expect_code(0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_path_sync_pushes_every_key_names_each_by_template_and_picks_up_a_new_key() {
+    use serde_json::json;
+    let bao = crate::util::bao::Bao::start();
+    let (emu, handle) = emu::start(FleetSpec::generate(&["acme"], 2)).await;
+    let ws = Workspace::new(
+        &handle.url,
+        emu::DEFAULT_TOKEN,
+        Some((bao.addr.clone(), bao.token.clone())),
+    );
+    bao.kv_put(
+        "secret",
+        "ci/app",
+        json!({
+            "db_password": "canary-db-7a1f",
+            "api-key": "canary-api-93c2",
+            "legacy": "canary-legacy-55e0",
+            "9lives": "canary-nine-0b77",
+        }),
+    )
+    .await;
+    ws.write_policy(
+        "app.yaml",
+        "version: 1\nname: app\nsource:\n  vault_kv: { mount: secret, path: ci/app }\nsecrets:\n  from_keys: \"*, !legacy\"\n  name: \"{{ name | upper }}_{{ key | upper }}\"\ntargets:\n  - org: acme\n",
+    );
+    ws.run(&["validate"]).await.expect_code(0);
+
+    let run = ws.run(&["plan"]).await.expect_code(0);
+    for name in ["APP_DB_PASSWORD", "APP_9LIVES"] {
+        assert!(run.stdout.contains(name), "{name}: {}", run.stdout);
+    }
+    assert!(!run.stdout.contains("LEGACY"), "excluded: {}", run.stdout);
+    // A key whose name GitHub would refuse is reported by key, and the others go on.
+    assert!(
+        run.stdout
+            .contains("key \"api-key\" of secret/ci/app is not synced")
+            && run
+                .stdout
+                .contains("names may contain only A-Z, a-z, 0-9 and _"),
+        "{}",
+        run.stdout
+    );
+    for value in ["canary-db-7a1f", "canary-api-93c2", "canary-legacy-55e0"] {
+        assert!(!run.stdout.contains(value) && !run.stderr.contains(value));
+    }
+
+    ws.run(&["apply"]).await.expect_code(0);
+    for i in 1..=2 {
+        let scope = github_emulator::Scope::Repo {
+            owner: "acme".into(),
+            repo: format!("svc-000{i}"),
+            app: github_emulator::App::Actions,
+        };
+        assert_eq!(
+            emu.decrypted(&scope, "APP_DB_PASSWORD").as_deref(),
+            Some("canary-db-7a1f")
+        );
+        assert_eq!(
+            emu.decrypted(&scope, "APP_9LIVES").as_deref(),
+            Some("canary-nine-0b77")
+        );
+        assert_eq!(emu.decrypted(&scope, "APP_LEGACY"), None);
+        assert_eq!(emu.decrypted(&scope, "APP_API_KEY"), None);
+    }
+
+    // A key added to the path later is pushed on the next pass.
+    bao.kv_put(
+        "secret",
+        "ci/app",
+        json!({
+            "db_password": "canary-db-7a1f",
+            "api-key": "canary-api-93c2",
+            "legacy": "canary-legacy-55e0",
+            "9lives": "canary-nine-0b77",
+            "sentry_dsn": "canary-dsn-c4d1",
+        }),
+    )
+    .await;
+    let run = ws.run(&["apply"]).await.expect_code(0);
+    // Version 2: the two keys it had again, and the new one, in both repositories.
+    assert!(run.stdout.contains("6 pushed"), "{}", run.stdout);
+    let scope = github_emulator::Scope::Repo {
+        owner: "acme".into(),
+        repo: "svc-0002".into(),
+        app: github_emulator::App::Actions,
+    };
+    assert_eq!(
+        emu.decrypted(&scope, "APP_SENTRY_DSN").as_deref(),
+        Some("canary-dsn-c4d1")
+    );
+    ws.run(&["plan", "--detailed-exitcode"])
+        .await
+        .expect_code(0);
+}

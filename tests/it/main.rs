@@ -7,6 +7,7 @@ mod app_auth;
 mod authoring;
 mod daemon;
 mod emulator;
+mod examples;
 mod github;
 mod hardening;
 mod lease;

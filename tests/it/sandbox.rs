@@ -27,7 +27,7 @@ async fn the_sandbox_rotates_the_example_policies_and_verifies_the_transactional
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(
-        stdout.contains("19 secrets pushed, 19 decrypted by the emulator to exactly the value their source holds, 0 wrong; 0 of 5 commands failed."),
+        stdout.contains("23 secrets pushed, 23 decrypted by the emulator to exactly the value their source holds, 0 wrong; 0 of 5 commands failed."),
         "{stdout}"
     );
     assert!(

@@ -244,3 +244,16 @@ fn structurally_broken_policies_fail_the_schema_and_the_rest_are_left_to_validat
         assert!(errs.is_empty(), "{case}: {errs:?}");
     }
 }
+
+#[test]
+fn the_policies_in_docs_policy_md_validate_against_the_schema() {
+    let schema = committed();
+    let docs = crate::examples::doc_examples();
+    assert!(!docs.is_empty());
+    for (line, yaml) in docs {
+        let v: Value = serde_saphyr::from_str(&yaml).expect("YAML");
+        let mut out = Vec::new();
+        errors(&schema, &schema, &v, "$", &mut out);
+        assert!(out.is_empty(), "docs/policy.md:{line}: {out:?}");
+    }
+}

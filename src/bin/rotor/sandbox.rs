@@ -40,6 +40,10 @@ const POLICIES: &[(&str, &str)] = &[
         "payments-signing-key.yaml",
         include_str!("../../../policies/payments-signing-key.yaml"),
     ),
+    (
+        "globex-api-config.yaml",
+        include_str!("../../../policies/globex-api-config.yaml"),
+    ),
 ];
 
 #[derive(Debug, Args, Clone)]
@@ -168,6 +172,22 @@ pub async fn run(args: SandboxArgs) -> Result<u8, String> {
         return Err(format!("seeding Vault failed: {}", seeded.status()));
     }
     println!("wrote secret/ci/npm (version 1) by hand, as a person would");
+    // The example whole-path sync takes every key of this path.
+    let seeded = reqwest::Client::new()
+        .post(format!("{}/v1/secret/data/ci/globex/api", vault.addr))
+        .header("X-Vault-Token", &vault.token)
+        .json(&serde_json::json!({"data": {
+            "database_url": format!("postgres://api:{}@db.globex.example/api", generate(24, &Charset::Alphanumeric, None).expose_secret()),
+            "redis_url": format!("rediss://:{}@cache.globex.example:6380", generate(24, &Charset::Alphanumeric, None).expose_secret()),
+            "local_debug": "true"
+        }}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !seeded.status().is_success() {
+        return Err(format!("seeding Vault failed: {}", seeded.status()));
+    }
+    println!("wrote secret/ci/globex/api (version 1): database_url, redis_url, local_debug");
 
     let policies = match &args.policies {
         Some(p) => p.clone(),
@@ -258,10 +278,25 @@ pub async fn run(args: SandboxArgs) -> Result<u8, String> {
                 shape && *first == got
             }
             spec => match sources.read(spec, pushed.version).await {
-                Ok(v) => v
-                    .fields
-                    .get(&field)
-                    .is_some_and(|want| Some(want.expose_secret()) == got.as_deref()),
+                Ok(v) => {
+                    // A whole-path sync's field is the key its template names this secret by.
+                    let field = match (&policy.from_keys, spec) {
+                        (Some(f), SourceSpec::VaultKv(kv)) => v
+                            .fields
+                            .keys()
+                            .find(|k| {
+                                f.name
+                                    .render(k, &kv.mount, &kv.path)
+                                    .eq_ignore_ascii_case(&t.secret)
+                            })
+                            .cloned()
+                            .unwrap_or_default(),
+                        _ => field,
+                    };
+                    v.fields
+                        .get(&field)
+                        .is_some_and(|want| Some(want.expose_secret()) == got.as_deref())
+                }
                 Err(e) => {
                     println!("  cannot read the source of {}: {e}", policy.name);
                     false

@@ -30,6 +30,7 @@ fn policy(name: &str, secret: &str, targets: Vec<TargetSpec>) -> Policy {
         verify: None,
         rollout: None,
         takeover: false,
+        from_keys: None,
         file: format!("{name}.yaml").into(),
     }
 }

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use common::{pos, Sink};
 use rollout::{check_recoverable, check_rollout};
 use schedule::check_schedule;
-use secrets::check_secrets;
+use secrets::{check_from_keys, check_secrets, is_from_keys};
 use source::check_source;
 use targets::check_target;
 use verify::check_verify;
@@ -41,6 +41,8 @@ pub struct Checked {
     pub name: Option<(String, Pos)>,
     /// Secret names that passed their own checks, with positions.
     pub secrets: Vec<(String, Pos)>,
+    /// For a whole-path sync: a glob (upper case) of the names it makes, with its position.
+    pub patterns: Vec<(String, Pos)>,
     /// Targets that passed their own checks, with positions.
     pub targets: Vec<(TargetSpec, Pos)>,
     /// Where the policy and its `source` are written.
@@ -108,6 +110,8 @@ pub fn check_policy(
     };
 
     let secrets_at = raw.secrets.as_ref().map(pos);
+    let mut from_keys = None;
+    let mut patterns: Vec<(String, Pos)> = Vec::new();
     let secrets = match raw.secrets {
         // A runner token goes to its vault_kv targets' key; `secrets` must be absent.
         None if runner_source => Vec::new(),
@@ -118,6 +122,13 @@ pub fn check_policy(
                 "E0005",
                 "missing field \"secrets\": map GitHub secret names to source fields",
             );
+            Vec::new()
+        }
+        Some(map) if is_from_keys(&map.value) => {
+            if let Some((f, pattern, at)) = check_from_keys(&mut s, map, source.as_ref()) {
+                from_keys = Some(f);
+                patterns.push((pattern, at));
+            }
             Vec::new()
         }
         Some(map) => check_secrets(&mut s, map, source.as_ref()),
@@ -187,6 +198,7 @@ pub fn check_policy(
                 verify,
                 rollout,
                 takeover: raw.takeover.is_some_and(|t| t.value),
+                from_keys,
                 file: file.to_path_buf(),
             }),
             _ => None,
@@ -199,6 +211,7 @@ pub fn check_policy(
         file: file.to_path_buf(),
         name,
         secrets: secrets.iter().map(|(n, _, p)| (n.clone(), *p)).collect(),
+        patterns,
         targets,
         at,
         source_at,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde_saphyr::Spanned;
 
 use super::common::{pos, Sink};
+use crate::model::template::{FromKeys, NameTemplate, DEFAULT_TEMPLATE};
 use crate::policy::model::SourceSpec;
 use crate::policy::names;
 use crate::policy::raw::RawMap;
@@ -86,4 +87,102 @@ pub(super) fn check_secrets(
         }
     }
     out
+}
+
+/// Whether `secrets:` is a whole-path sync (`{ from_keys: ..., name: ... }`). A secret
+/// literally named `from_keys` must then be written `FROM_KEYS`.
+pub(super) fn is_from_keys(map: &RawMap) -> bool {
+    map.0.iter().any(|(k, _)| k.value == "from_keys")
+}
+
+/// `secrets: { from_keys: "GLOB, !GLOB", name: TEMPLATE }` with a `vault_kv` source: the
+/// selection and template, and the glob (upper case) every name it makes matches, for the
+/// set-wide check of doubled names.
+pub(super) fn check_from_keys(
+    s: &mut Sink,
+    map: Spanned<RawMap>,
+    source: Option<&SourceSpec>,
+) -> Option<(FromKeys, String, Pos)> {
+    let mut keys: Option<(Vec<String>, Pos)> = None;
+    let mut template: Option<(String, Pos)> = None;
+    for (k, v) in map.value.0 {
+        match k.value.as_str() {
+            "from_keys" => {
+                let globs: Vec<String> = v
+                    .value
+                    .split(',')
+                    .map(|g| g.trim().to_string())
+                    .filter(|g| !g.is_empty())
+                    .collect();
+                if globs.is_empty() {
+                    s.err(
+                        pos(&v),
+                        "E0305",
+                        "from_keys is empty: write \"*\" for every key, or globs such as \"db_*, !db_admin\"",
+                    );
+                    return None;
+                }
+                keys = Some((globs, pos(&v)));
+            }
+            "name" => template = Some((v.value.clone(), pos(&v))),
+            other => {
+                s.err(
+                    pos(&k),
+                    "E0305",
+                    format!(
+                        "with from_keys, secrets holds only from_keys and name, not \"{other}\": sync the whole path, or map names to fields in a policy of their own"
+                    ),
+                );
+                return None;
+            }
+        }
+    }
+    let (keys, keys_at) = keys?;
+    let kv = match source {
+        Some(SourceSpec::VaultKv(kv)) if kv.key.is_none() => kv,
+        Some(SourceSpec::VaultKv(_)) => {
+            s.err(
+                keys_at,
+                "E0305",
+                "from_keys takes every key of the path, but the vault_kv source names one key: drop key: from the source",
+            );
+            return None;
+        }
+        Some(_) => {
+            s.err(
+                keys_at,
+                "E0305",
+                "from_keys reads the keys of a KV path: it needs a vault_kv source",
+            );
+            return None;
+        }
+        // The source's own mistake is reported already.
+        None => return None,
+    };
+    let (text, name_at) = template.unwrap_or_else(|| (DEFAULT_TEMPLATE.to_string(), keys_at));
+    let name = match NameTemplate::parse(&text) {
+        Ok(t) => t,
+        Err(e) => {
+            s.err(name_at, "E0305", format!("name template \"{text}\": {e}"));
+            return None;
+        }
+    };
+    // A key of plain letters must give a name GitHub takes: what is left is the key's own.
+    let sample = name.render("K", &kv.mount, &kv.path);
+    if let Err(e) = names::check_secret_name(&sample) {
+        s.err(
+            name_at,
+            "E0305",
+            format!("name template \"{text}\" gives \"{sample}\" for a key \"K\": {e}"),
+        );
+        return None;
+    }
+    let pattern = name.pattern(&kv.mount, &kv.path);
+    match FromKeys::new(keys, name) {
+        Ok(f) => Some((f, pattern, keys_at)),
+        Err(e) => {
+            s.err(keys_at, "E0305", format!("from_keys: {e}"));
+            None
+        }
+    }
 }
