@@ -6,7 +6,8 @@
 //! time-scaled): wall time, requests per delivered secret, peak concurrency, rate-limit
 //! violations, peak memory, and the bound the limits allow. Options:
 //! `--only SUBSTRING` runs the scenarios whose name contains it; `--skip-large` leaves out
-//! 10 x 10,000.
+//! 10 x 10,000; `--takeover` gives the policies `takeover: true` (no secret listings before
+//! a rotation: rotor does not check whose the secrets are, as the peer does not).
 //!
 //! The emulator runs in this process; each measured run is a child process of this one
 //! (`bench --child ...`), so its peak memory (VmHWM) is its own.
@@ -152,9 +153,15 @@ fn vm_hwm_mb() -> f64 {
 
 fn write_policies(dir: &Path, secrets: usize) {
     std::fs::create_dir_all(dir).expect("policy folder");
+    // Set by the parent for `--takeover`; its children inherit it.
+    let takeover = if std::env::var_os("ROTOR_BENCH_TAKEOVER").is_some() {
+        "takeover: true\n"
+    } else {
+        ""
+    };
     for s in 1..=secrets {
         let yaml = format!(
-            "version: 1\nname: secret-{s}\nsource:\n  generate: {{ length: 32, charset: alphanumeric }}\nsecrets:\n  SECRET_{s}: value\ntargets:\n  - org: {ORG}\n    repos: [\"svc-*\"]\n"
+            "version: 1\nname: secret-{s}\nsource:\n  generate: {{ length: 32, charset: alphanumeric }}\nsecrets:\n  SECRET_{s}: value\ntargets:\n  - org: {ORG}\n    repos: [\"svc-*\"]\n{takeover}"
         );
         std::fs::write(dir.join(format!("secret-{s}.yaml")), yaml).expect("write policy");
     }
@@ -735,6 +742,10 @@ async fn main() {
         .and_then(|i| args.get(i + 1))
         .cloned();
     let skip_large = args.iter().any(|a| a == "--skip-large");
+    if args.iter().any(|a| a == "--takeover") {
+        // Before any thread or child starts: the children read it.
+        std::env::set_var("ROTOR_BENCH_TAKEOVER", "1");
+    }
     println!(
         "rotor fleet benchmark: emulator in-process on loopback, each run a child process; {} cores",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
