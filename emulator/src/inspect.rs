@@ -183,30 +183,27 @@ impl Emulator {
     /// least one second forward so the change shows at GitHub's precision. The value and
     /// the write count stay. `false` if there is no such secret.
     pub fn touch(&self, scope: &Scope, name: &str) -> bool {
+        self.with_secret(scope, name, |e| {
+            e.updated_at = now().max(e.updated_at + chrono::Duration::seconds(1));
+        })
+    }
+
+    /// Runs `f` on the stored secret; `false` if there is no such secret.
+    fn with_secret(&self, scope: &Scope, name: &str, f: impl FnOnce(&mut SecretEntry)) -> bool {
         let mut st = self.shared.state();
-        let Some(e) = st
+        let entry = st
             .scope_data_mut(scope)
-            .and_then(|d| d.secrets.get_mut(&name.to_ascii_uppercase()))
-        else {
-            return false;
-        };
-        e.updated_at = now().max(e.updated_at + chrono::Duration::seconds(1));
-        true
+            .and_then(|d| d.secrets.get_mut(&name.to_ascii_uppercase()));
+        entry.map(f).is_some()
     }
 
     /// Sets a secret's `updated_at`, as GitHub would show a change made at `at` (to stand
     /// for a change made outside rotor minutes after rotor's own). The value and the write
     /// count stay. `false` if there is no such secret.
     pub fn set_updated_at(&self, scope: &Scope, name: &str, at: DateTime<Utc>) -> bool {
-        let mut st = self.shared.state();
-        let Some(e) = st
-            .scope_data_mut(scope)
-            .and_then(|d| d.secrets.get_mut(&name.to_ascii_uppercase()))
-        else {
-            return false;
-        };
-        e.updated_at = DateTime::from_timestamp(at.timestamp(), 0).unwrap_or(at);
-        true
+        self.with_secret(scope, name, |e| {
+            e.updated_at = DateTime::from_timestamp(at.timestamp(), 0).unwrap_or(at);
+        })
     }
 
     /// Stores a secret directly, as if someone had set it outside rotor (organization

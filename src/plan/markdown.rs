@@ -47,24 +47,16 @@ impl Plan {
         );
         md.push_str("| --- | --- | --- | --- | --- | --- | --- |\n");
         for p in &self.policies {
-            let changes = p
-                .targets
-                .iter()
-                .flat_map(|t| &t.secrets)
-                .filter(|s| s.action.writes())
-                .count();
-            let conflicts = p
-                .targets
-                .iter()
-                .flat_map(|t| &t.secrets)
-                .filter(|s| s.action == Action::Conflict)
-                .count();
-            let unchanged = p
-                .targets
-                .iter()
-                .flat_map(|t| &t.secrets)
-                .filter(|s| s.action == Action::Unchanged)
-                .count();
+            let count = |f: fn(Action) -> bool| {
+                p.targets
+                    .iter()
+                    .flat_map(|t| &t.secrets)
+                    .filter(|s| f(s.action))
+                    .count()
+            };
+            let changes = count(Action::writes);
+            let conflicts = count(|a| a == Action::Conflict);
+            let unchanged = count(|a| a == Action::Unchanged);
             let problems = usize::from(p.problem.is_some())
                 + p.targets.iter().filter(|t| t.problem.is_some()).count();
             let rotation = match (&p.problem, &p.rotate) {

@@ -341,12 +341,8 @@ async fn a_whole_path_sync_pushes_every_key_names_each_by_template_and_picks_up_
     }
 
     ws.run(&["apply"]).await.expect_code(0);
-    for i in 1..=2 {
-        let scope = github_emulator::Scope::Repo {
-            owner: "acme".into(),
-            repo: format!("svc-000{i}"),
-            app: github_emulator::App::Actions,
-        };
+    for r in ["svc-0001", "svc-0002"] {
+        let scope = repo(r);
         assert_eq!(
             emu.decrypted(&scope, "APP_DB_PASSWORD").as_deref(),
             Some("canary-db-7a1f")
@@ -375,13 +371,9 @@ async fn a_whole_path_sync_pushes_every_key_names_each_by_template_and_picks_up_
     let run = ws.run(&["apply"]).await.expect_code(0);
     // Version 2: the two keys it had again, and the new one, in both repositories.
     assert!(run.stdout.contains("6 pushed"), "{}", run.stdout);
-    let scope = github_emulator::Scope::Repo {
-        owner: "acme".into(),
-        repo: "svc-0002".into(),
-        app: github_emulator::App::Actions,
-    };
     assert_eq!(
-        emu.decrypted(&scope, "APP_SENTRY_DSN").as_deref(),
+        emu.decrypted(&repo("svc-0002"), "APP_SENTRY_DSN")
+            .as_deref(),
         Some("canary-dsn-c4d1")
     );
     ws.run(&["plan", "--detailed-exitcode"])

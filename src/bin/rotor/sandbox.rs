@@ -122,6 +122,21 @@ async fn start_vault(dir: &Path) -> Result<DevVault, String> {
     }
 }
 
+/// Writes `data` as a new version of `secret/<path>` in the dev server, as a person would.
+async fn seed_kv(vault: &DevVault, path: &str, data: serde_json::Value) -> Result<(), String> {
+    let seeded = reqwest::Client::new()
+        .post(format!("{}/v1/secret/data/{path}", vault.addr))
+        .header("X-Vault-Token", &vault.token)
+        .json(&serde_json::json!({ "data": data }))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !seeded.status().is_success() {
+        return Err(format!("seeding Vault failed: {}", seeded.status()));
+    }
+    Ok(())
+}
+
 fn section(title: &str) {
     println!("\n=== {title}");
 }
@@ -158,35 +173,27 @@ pub async fn run(args: SandboxArgs) -> Result<u8, String> {
     };
     let sources = Sources::new(Some(vault_config)).map_err(|e| e.to_string())?;
     // The example `vault_kv` policy reads a token people keep in Vault by hand.
-    let seeded = reqwest::Client::new()
-        .post(format!("{}/v1/secret/data/ci/npm", vault.addr))
-        .header("X-Vault-Token", &vault.token)
-        .json(&serde_json::json!({"data": {
+    seed_kv(
+        &vault,
+        "ci/npm",
+        serde_json::json!({
             "token": generate(36, &Charset::Alphanumeric, Some("npm_")).expose_secret(),
             "registry": "https://npm.example.com/"
-        }}))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !seeded.status().is_success() {
-        return Err(format!("seeding Vault failed: {}", seeded.status()));
-    }
+        }),
+    )
+    .await?;
     println!("wrote secret/ci/npm (version 1) by hand, as a person would");
     // The example whole-path sync takes every key of this path.
-    let seeded = reqwest::Client::new()
-        .post(format!("{}/v1/secret/data/ci/globex/api", vault.addr))
-        .header("X-Vault-Token", &vault.token)
-        .json(&serde_json::json!({"data": {
+    seed_kv(
+        &vault,
+        "ci/globex/api",
+        serde_json::json!({
             "database_url": format!("postgres://api:{}@db.globex.example/api", generate(24, &Charset::Alphanumeric, None).expose_secret()),
             "redis_url": format!("rediss://:{}@cache.globex.example:6380", generate(24, &Charset::Alphanumeric, None).expose_secret()),
             "local_debug": "true"
-        }}))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !seeded.status().is_success() {
-        return Err(format!("seeding Vault failed: {}", seeded.status()));
-    }
+        }),
+    )
+    .await?;
     println!("wrote secret/ci/globex/api (version 1): database_url, redis_url, local_debug");
 
     let policies = match &args.policies {
